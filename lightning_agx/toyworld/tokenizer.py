@@ -1,0 +1,57 @@
+"""Word-level tokenizer with the ToySounds world's fixed vocabulary, a drop-in for audiocraft's tokenizers."""
+from __future__ import annotations
+
+import re
+import typing as tp
+import warnings
+
+import torch
+from audiocraft.modules.conditioners import Tokenizer
+
+from lightning_agx.toyworld.grammar import vocabulary
+
+PAD, UNK = "<pad>", "<unk>"
+_PUNCT = re.compile(r"[^\w\s'-]")
+
+
+class VocabTokenizer(Tokenizer):
+    """Every word is a token (fillers included); lowercase, punctuation stripped; pad 0, unknown 1.
+
+    Same contract as ``WhiteSpaceTokenizer.__call__``: ``(tokens int[B, N], mask int[B, N])``; a ``None``
+    text (audiocraft's null condition for classifier-free guidance) gives one pad token with mask 0.
+    Unknown words map to index 1 with a warning that names them.
+    """
+
+    def __init__(self, vocab: tp.Sequence[str] | None = None, pad_idx: int = 0):
+        words = list(vocab) if vocab is not None else vocabulary()
+        self.itos = [PAD, UNK] + [w for w in words if w not in (PAD, UNK)]
+        self.stoi = {w: i for i, w in enumerate(self.itos)}
+        self.pad_idx = pad_idx
+        self.unk_idx = 1
+        self.n_bins = len(self.itos)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def words(self, text: str | None) -> list[str]:
+        """The token strings of ``text``, aligned one-to-one with the ids (unknown words as themselves)."""
+        if text is None:
+            return []
+        return _PUNCT.sub(" ", text.lower()).split()
+
+    def encode(self, text: str | None) -> list[int]:
+        words = self.words(text)
+        unknown = [w for w in words if w not in self.stoi]
+        if unknown:
+            warnings.warn(f"words outside the ToySounds vocabulary map to {UNK}: {unknown}", stacklevel=3)
+        return [self.stoi.get(w, self.unk_idx) for w in words]
+
+    def __call__(self, texts: tp.List[tp.Optional[str]]) -> tp.Tuple[torch.Tensor, torch.Tensor]:
+        ids = [self.encode(t) for t in texts]
+        width = max([len(i) for i in ids] + [1])
+        tokens = torch.full((len(texts), width), self.pad_idx, dtype=torch.int)
+        mask = torch.zeros((len(texts), width), dtype=torch.int)
+        for b, row in enumerate(ids):
+            tokens[b, :len(row)] = torch.tensor(row, dtype=torch.int)
+            mask[b, :len(row)] = 1
+        return tokens, mask
