@@ -1,0 +1,75 @@
+"""Load a TAG model by name: the embedded ToySounds model, audiocraft's debug model, or real weights."""
+from __future__ import annotations
+
+import torch
+
+from .._audiocraft import ensure_audiocraft
+from .adapter import AudiocraftTAG
+
+REAL_MODELS = ("facebook/audiogen-medium", "facebook/musicgen-small", "facebook/musicgen-medium",
+               "facebook/musicgen-large", "facebook/musicgen-melody")
+EMBEDDED_MODELS = ("toysounds", "debug")
+
+
+class ModelLoadError(RuntimeError):
+    """A model's weights could not be loaded (not downloaded, no network, corrupt)."""
+
+
+def available_models() -> list[str]:
+    return [*EMBEDDED_MODELS, *REAL_MODELS]
+
+
+def load_model(name: str = "toysounds", device: str | torch.device = "cpu", duration: float | None = None,
+               seed: int = 0) -> AudiocraftTAG:
+    """Load the TAG model `name` on `device`, frozen, behind the `AudiocraftTAG` interface.
+
+    - ``toysounds``: the embedded model trained by ``python -m lightning_agx.toyworld.build`` (default).
+    - ``debug``: audiocraft's randomly initialised debug LM and codec (seeded), for tests.
+    - ``facebook/audiogen-medium``, ``facebook/musicgen-*`` or a local folder with audiocraft's
+      ``state_dict.bin`` and ``compression_state_dict.bin``: real weights through audiocraft's own loader.
+    """
+    ensure_audiocraft()
+    from audiocraft.models import AudioGen, MusicGen
+
+    if name == "toysounds":
+        from ..toyworld.load import load_toysounds
+        genmodel = load_toysounds(device=device).genmodel
+    elif name == "debug":
+        genmodel = _debug_model(device, seed)
+    elif name.startswith("facebook/audiogen") or name.startswith("facebook/musicgen") or _is_local_dir(name):
+        loader = MusicGen if "musicgen" in name else AudioGen
+        try:
+            genmodel = loader.get_pretrained(name, device=str(device))
+        except Exception as error:  # audiocraft surfaces network/cache failures from deep inside hf_hub
+            raise ModelLoadError(
+                f"could not load '{name}': its weights (and those of its T5 text encoder) are neither in the "
+                f"Hugging Face cache nor downloadable here ({type(error).__name__}: {str(error)[:200]}). "
+                "Run once with internet access to fill the cache (HF_HOME), or use the embedded model "
+                "'toysounds'.") from error
+    else:
+        raise ValueError(f"unknown model '{name}'; available: {', '.join(available_models())} "
+                         "(or a local folder with audiocraft weights)")
+    if duration is not None:
+        genmodel.set_generation_params(duration=duration)
+    return AudiocraftTAG(genmodel, name=name, duration=duration)
+
+
+def _is_local_dir(name: str) -> bool:
+    from pathlib import Path
+    return Path(name).is_dir()
+
+
+def _debug_model(device, seed: int):
+    """audiocraft's debug LM (LUT text conditioner, 2 layers, dim 16) and debug codec at 16 kHz, seeded."""
+    from audiocraft.models import AudioGen
+    from audiocraft.models.builders import get_debug_compression_model, get_debug_lm_model
+
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        genmodel = AudioGen("debug", get_debug_compression_model(device, sample_rate=16000),
+                            get_debug_lm_model(device), max_duration=10)
+    finally:
+        torch.random.set_rng_state(state)
+    genmodel.set_generation_params(duration=1.0)
+    return genmodel
