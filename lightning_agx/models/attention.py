@@ -49,8 +49,8 @@ class CrossAttentionEdit:
         return None if mask is None else mask.shape[0]
 
     def layer_weights(self) -> list[torch.Tensor]:
-        """Recorded weights per layer, steps concatenated: ``[batch, heads, T, N]`` each."""
-        return [torch.cat(steps, dim=2) for steps in self.weights]
+        """Recorded weights per layer that ran, steps concatenated: ``[batch, heads, T, N]`` each."""
+        return [torch.cat(steps, dim=2) for steps in self.weights if steps]
 
 
 def cross_attention_modules(lm: nn.Module) -> list[nn.Module]:

@@ -1,0 +1,33 @@
+"""Shared fixtures: tiny audiocraft models built in the test process, seeds fixed."""
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test may wait on a download
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def debug_tag():
+    """audiocraft's debug LM + codec (LUT text conditioner, 2 layers, dim 16), 1 s of audio at 25 Hz."""
+    from lightning_agx.models import load_model
+    torch.manual_seed(0)
+    return load_model("debug", seed=0)
+
+
+@pytest.fixture(scope="session")
+def debug_generation(debug_tag):
+    """Two prompts of different lengths (padding in the batch), generated with a fixed seed."""
+    return debug_tag.generate(["a dog barks loudly near a river", "rain"], seed=0)
+
+
+@pytest.fixture
+def shared_dir():
+    if not SHARED.is_dir():
+        pytest.skip("../shared is absent (a fresh clone): data-backed test skipped")
+    return SHARED

@@ -1,0 +1,153 @@
+"""Exactness of the model adapter on audiocraft's debug LM (float32)."""
+import pytest
+import torch
+from einops import rearrange
+
+from lightning_agx.models import CrossAttentionEdit, cross_attention_modules, edit_cross_attention, load_model
+
+TOL = 1e-5  # float32 round-off of a 2-layer model; a real mistake moves latents by >1e-2
+
+
+def test_generation_keeps_one_latent_per_step(debug_tag, debug_generation):
+    gen = debug_generation
+    b, k, frames = gen.codes.shape
+    assert (b, k) == (2, debug_tag.lm.num_codebooks)
+    assert frames == int(debug_tag.duration * debug_tag.frame_rate)
+    assert gen.latents.shape == (2, gen.num_steps, debug_tag.dim)
+    assert gen.num_steps == debug_tag.num_steps()
+
+
+def test_teacher_forced_latents_equal_generation_latents(debug_tag, debug_generation):
+    latents = debug_tag.latents(debug_generation)
+    assert (latents - debug_generation.latents).abs().max() < TOL
+
+
+def test_cfg_layout_gives_the_same_conditional_latents(debug_tag, debug_generation):
+    plain = debug_tag.latents(debug_generation)
+    with_cfg = debug_tag.forward_steps(debug_generation, cfg=True).latents
+    assert (plain - with_cfg).abs().max() < TOL
+
+
+def test_all_ones_mask_reproduces_unmasked_latents(debug_tag, debug_generation):
+    gen = debug_generation
+    n = gen.text.valid.shape[1]
+    plain = debug_tag.latents(gen)
+    masked = debug_tag.latents(gen, CrossAttentionEdit(post_softmax=torch.ones(2, gen.num_steps, n)))
+    assert (plain - masked).abs().max() < TOL
+    # and under the CFG layout, where only the conditional half is edited
+    masked_cfg = debug_tag.forward_steps(gen, CrossAttentionEdit(post_softmax=torch.ones(2, gen.num_steps, n)),
+                                         cfg=True).latents
+    assert (plain - masked_cfg).abs().max() < TOL
+
+
+def test_a_mask_changes_latents(debug_tag, debug_generation):
+    gen = debug_generation
+    zeros = torch.zeros(2, gen.num_steps, gen.text.valid.shape[1])
+    assert (debug_tag.latents(gen) - debug_tag.latents(gen, CrossAttentionEdit(post_softmax=zeros))).abs().max() > 1e-3
+
+
+def test_zero_mask_on_a_token_removes_exactly_its_attention_contribution(debug_tag):
+    """out(ones) - out(mask with token j zeroed) == out_proj.weight @ (w_j * v_j), per head, no renormalisation."""
+    module = cross_attention_modules(debug_tag.lm)[0]
+    torch.manual_seed(1)
+    b, t, n, d = 2, 5, 4, debug_tag.dim
+    query, key = torch.randn(b, t, d), torch.randn(b, n, d)
+    j = 2
+    mask = torch.ones(b, t, n)
+    mask[:, :, j] = 0
+    original = module(query, key, key)[0]
+    with edit_cross_attention(debug_tag.lm, CrossAttentionEdit(record=True)) as record:
+        unedited = module(query, key, key)[0]
+    with edit_cross_attention(debug_tag.lm, CrossAttentionEdit(post_softmax=mask)):
+        removed = module(query, key, key)[0]
+    assert (original - unedited).abs().max() < TOL  # our forward is audiocraft's forward
+    weights = record.layer_weights()[0]  # [b, h, t, n]
+    dim = module.in_proj_weight.shape[0] // 3
+    v = torch.nn.functional.linear(key, module.in_proj_weight[2 * dim:], module.in_proj_bias[2 * dim:])
+    v = rearrange(v, "b n (h d) -> b h n d", h=module.num_heads)
+    contribution = weights[..., j, None] * v[:, :, None, j]  # [b, h, t, d]
+    expected = rearrange(contribution, "b h t d -> b t (h d)") @ module.out_proj.weight.T
+    assert (original - removed - expected).abs().max() < TOL
+
+
+def test_gradients_reach_the_mask(debug_tag, debug_generation):
+    gen = debug_generation
+    mask = torch.full((2, gen.num_steps, gen.text.valid.shape[1]), 0.5, requires_grad=True)
+    debug_tag.latents(gen, CrossAttentionEdit(post_softmax=mask)).pow(2).sum().backward()
+    assert mask.grad is not None and torch.isfinite(mask.grad).all()
+    assert mask.grad[gen.text.valid[:, None, :].expand_as(mask)].abs().sum() > 0
+    assert all(p.grad is None for p in debug_tag.parameters())  # the TAG model stays frozen
+
+
+def test_edit_is_removed_after_the_context(debug_tag, debug_generation):
+    modules = cross_attention_modules(debug_tag.lm)
+    with edit_cross_attention(debug_tag.lm, CrossAttentionEdit(record=True)):
+        assert all("forward" in vars(m) for m in modules)
+    assert not any("forward" in vars(m) for m in modules)
+    with pytest.raises(ValueError):
+        with edit_cross_attention(debug_tag.lm, CrossAttentionEdit(post_softmax=torch.ones(2, 3, 4))):
+            debug_tag.latents(debug_generation)
+    assert not any("forward" in vars(m) for m in modules)  # restored even after an error
+
+
+def test_masked_generation_with_ones_equals_plain_generation(debug_tag):
+    prompts = ["a dog barks", "wind"]
+    plain = debug_tag.generate(prompts, seed=3)
+    ones = torch.ones(2, plain.num_steps, plain.text.valid.shape[1])
+    masked = debug_tag.generate(prompts, seed=3, edit=CrossAttentionEdit(post_softmax=ones))
+    assert torch.equal(plain.codes, masked.codes)
+    zeros = torch.zeros_like(ones)
+    silenced = debug_tag.generate(prompts, seed=3, edit=CrossAttentionEdit(post_softmax=zeros))
+    assert (silenced.latents - plain.latents).abs().max() > 1e-3
+
+
+def test_decode_gives_a_waveform(debug_tag, debug_generation):
+    wav = debug_tag.decode(debug_generation.codes)
+    assert wav.shape == (2, 1, int(debug_tag.duration * debug_tag.sample_rate))
+    assert torch.isfinite(wav).all()
+
+
+def test_token_strings_and_padding(debug_tag, debug_generation):
+    text = debug_generation.text
+    assert [len(t) for t in text.tokens] == text.valid.sum(1).tolist()
+    assert text.valid[1].sum() == 1 and text.tokens[1] == ["rain"]
+    assert text.embeddings.shape == (2, text.valid.shape[1], debug_tag.dim)
+    assert text.embeddings[1, 1:].abs().sum() == 0  # padding embeds are zero, as audiocraft makes them
+
+
+@pytest.mark.parametrize("prompts, message", [([""], "empty"), (["ok", "   "], "prompt 1 is empty"), ([], "no prompts")])
+def test_bad_prompts_are_named(debug_tag, prompts, message):
+    with pytest.raises(ValueError, match=message):
+        debug_tag.encode_text(prompts)
+
+
+def test_mask_of_the_wrong_shape_is_named(debug_tag, debug_generation):
+    gen = debug_generation
+    with pytest.raises(ValueError, match="N=7 text tokens"):
+        debug_tag.latents(gen, CrossAttentionEdit(post_softmax=torch.ones(2, gen.num_steps, 7)))
+    with pytest.raises(ValueError, match="must be \\[B, T, N\\]"):
+        CrossAttentionEdit(post_softmax=torch.ones(gen.num_steps, 3))
+
+
+def test_unknown_model_lists_the_available_ones():
+    with pytest.raises(ValueError, match="available: toysounds, debug, facebook/audiogen-medium"):
+        load_model("audiogen-huge")
+
+
+def test_missing_real_weights_give_a_clear_error(monkeypatch, tmp_path):
+    from lightning_agx.models import ModelLoadError
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    with pytest.raises(ModelLoadError, match="could not load 'facebook/audiogen-medium'.*toysounds"):
+        load_model("facebook/audiogen-medium")
+
+
+@pytest.mark.real_weights
+def test_real_audiogen_loads_and_explains_shapes():
+    pytest.importorskip("audiocraft")
+    try:
+        tag = load_model("facebook/audiogen-medium", duration=1.0)
+    except Exception as error:  # noqa: BLE001
+        pytest.skip(f"audiogen-medium weights cannot be downloaded here ({type(error).__name__})")
+    gen = tag.generate(["a clock ticktocks with music"], seed=0)
+    assert (tag.latents(gen) - gen.latents).abs().max() < 1e-3
