@@ -1,0 +1,267 @@
+"""Train the ToySounds models from scratch: ``python -m lightning_agx.toyworld.build [--out DIR]``.
+
+Stages (fixed seeds, each resumable): classifier -> codec -> codes (encode training clips) -> lm -> eval.
+A stage whose finished weights exist in ``--out`` is skipped; a stage interrupted midway resumes from its
+last checkpoint (``DIR/_build/ckpt_<stage>.pt``). Every stage also stops at its share of ``--minutes-budget``
+(the report says so). Writes ``config.json``, ``{codec,lm,classifier}.safetensors`` and
+``build_report.json`` (quality numbers and timings).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from lightning_agx.toyworld.dataset import N_SAMPLES, make_clip, split_rng, stack_audio
+from lightning_agx.toyworld.models import ToyConfig, build_classifier, build_codec, build_lm
+
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "assets" / "toysounds"
+STAGE_SHARE = {"classifier": 0.08, "codec": 0.38, "codes": 0.06, "lm": 0.42, "eval": 0.06}
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int = 100, floor: float = 0.05) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    frac = min(1.0, (step - warmup) / max(1, total - warmup))
+    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+class Pool:
+    """A pool of training clips, refreshed every ``refresh`` draws (clip synthesis stays off the hot path)."""
+
+    def __init__(self, rng: np.random.Generator, size: int, refresh: int, split: str = "train"):
+        self.rng, self.size, self.refresh, self.split = rng, size, refresh, split
+        self.draws = 0
+        self._fill()
+
+    def _fill(self):
+        self.clips = [make_clip(self.rng, self.split) for _ in range(self.size)]
+        self.audio = torch.from_numpy(stack_audio(self.clips))  # [P, 1, N]
+        self.labels = torch.from_numpy(np.stack([c.labels for c in self.clips]))  # [P, E]
+
+    def batch(self, bs: int):
+        if self.draws and self.draws % self.refresh == 0:
+            self._fill()
+        self.draws += 1
+        idx = torch.from_numpy(self.rng.integers(0, self.size, bs))
+        return self.audio[idx], self.labels[idx]
+
+
+def _save_ckpt(path: Path, step: int, model, opt, extra: dict | None = None):
+    tmp = path.with_suffix(".tmp")
+    torch.save({"step": step, "model": model.state_dict(), "opt": opt.state_dict(), **(extra or {})}, tmp)
+    os.replace(tmp, path)
+
+
+def _load_ckpt(path: Path, model, opt) -> int:
+    if not path.exists():
+        return 0
+    state = torch.load(path, weights_only=False)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["opt"])
+    log(f"resuming {path.name} at step {state['step']}")
+    return state["step"]
+
+
+def _save_weights(model, path: Path):
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, str(tmp))
+    os.replace(tmp, path)
+
+
+def train_classifier(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: float, seed: int) -> dict:
+    torch.manual_seed(seed)
+    model = build_classifier(cfg).to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
+    ckpt = out / "_build" / "ckpt_classifier.pt"
+    start = _load_ckpt(ckpt, model, opt)
+    pool = Pool(np.random.default_rng([seed, start]), size=1000, refresh=150)
+    t0, step, losses = time.time(), start, []
+    while step < steps and time.time() - t0 < budget_s:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, steps, 2e-3)
+        wav, y = pool.batch(32)
+        gain = 10 ** (torch.empty(wav.shape[0], 1, 1).uniform_(-3, 3) / 20)  # +-3 dB level jitter
+        loss = F.binary_cross_entropy_with_logits(model((wav * gain).to(device)), y.to(device))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        step += 1
+        if step % 100 == 0:
+            log(f"classifier step {step}/{steps} bce {np.mean(losses[-100:]):.4f}")
+            _save_ckpt(ckpt, step, model, opt)
+    _save_weights(model.eval(), out / "classifier.safetensors")
+    return {"steps": step, "planned_steps": steps, "seconds": time.time() - t0, "final_bce": float(np.mean(losses[-100:] or [float("nan")]))}
+
+
+def train_codec(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: float, seed: int) -> dict:
+    from audiocraft.losses import MultiScaleMelSpectrogramLoss
+    torch.manual_seed(seed)
+    model = build_codec(cfg).to(device).train()
+    mel_loss = MultiScaleMelSpectrogramLoss(cfg.sample_rate, range_start=6, range_end=11, n_mels=64).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.5, 0.9))
+    ckpt = out / "_build" / "ckpt_codec.pt"
+    start = _load_ckpt(ckpt, model, opt)
+    rng = np.random.default_rng([seed, 1, start])
+    pool = Pool(rng, size=600, refresh=200)
+    crop = cfg.sample_rate  # 1 s crops
+    t0, step, hist = time.time(), start, []
+    while step < steps and time.time() - t0 < budget_s:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, steps, 1e-3)
+        wav, _ = pool.batch(16)
+        off = int(rng.integers(0, N_SAMPLES - crop + 1))
+        x = wav[:, :, off:off + crop].to(device)
+        q = model(x)
+        l1 = (q.x - x).abs().mean()
+        msmel = mel_loss(q.x, x) / mel_loss.total
+        loss = l1 + msmel + q.penalty
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        hist.append([l1.item(), msmel.item(), q.penalty.item()])
+        step += 1
+        if step % 100 == 0:
+            m = np.mean(hist[-100:], axis=0)
+            log(f"codec step {step}/{steps} l1 {m[0]:.4f} mel {m[1]:.4f} commit {m[2]:.4f}")
+            _save_ckpt(ckpt, step, model, opt)
+    _save_weights(model.eval(), out / "codec.safetensors")
+    m = np.mean(hist[-100:], axis=0) if hist else [float("nan")] * 3
+    return {"steps": step, "planned_steps": steps, "seconds": time.time() - t0,
+            "final_l1": float(m[0]), "final_mel": float(m[1]), "final_commit": float(m[2])}
+
+
+def encode_codes(cfg: ToyConfig, out: Path, device: str, n_clips: int, seed: int) -> dict:
+    """Encode ``n_clips`` training clips with the trained codec -> ``codes_train.pt`` (codes + captions)."""
+    from lightning_agx.toyworld.load import load_state
+    codec = build_codec(cfg).to(device)
+    load_state(codec, out / "codec.safetensors")
+    codec.eval()
+    rng = split_rng("train", seed + 7)
+    t0 = time.time()
+    captions, codes = [], []
+    with torch.no_grad():
+        for i in range(0, n_clips, 64):
+            clips = [make_clip(rng, "train") for _ in range(min(64, n_clips - i))]
+            c, _ = codec.encode(torch.from_numpy(stack_audio(clips)).to(device))
+            codes.append(c.cpu().to(torch.int16))
+            captions += [cl.caption for cl in clips]
+            if (i // 64) % 20 == 0:
+                log(f"codes {i + len(clips)}/{n_clips}")
+    torch.save({"codes": torch.cat(codes), "captions": captions}, out / "_build" / "codes_train.pt")
+    return {"clips": n_clips, "seconds": time.time() - t0}
+
+
+def train_lm(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: float, seed: int) -> dict:
+    from audiocraft.modules.conditioners import ConditioningAttributes
+    torch.manual_seed(seed)
+    data = torch.load(out / "_build" / "codes_train.pt", weights_only=False)
+    codes_all, captions = data["codes"].long(), data["captions"]
+    lm = build_lm(cfg).to(device).train()
+    opt = torch.optim.AdamW(lm.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.05)
+    ckpt = out / "_build" / "ckpt_lm.pt"
+    start = _load_ckpt(ckpt, lm, opt)
+    rng = np.random.default_rng([seed, 2, start])
+    t0, step, losses = time.time(), start, []
+    while step < steps and time.time() - t0 < budget_s:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, steps, 1e-3, warmup=200)
+        idx = rng.integers(0, len(captions), 32)
+        codes = codes_all[torch.from_numpy(idx)].to(device)  # [B, K, T]
+        conds = [ConditioningAttributes(text={"description": captions[i]}) for i in idx]
+        pred = lm.compute_predictions(codes, conds)
+        valid = pred.mask  # [B, K, T]
+        loss = F.cross_entropy(pred.logits[valid], codes[valid])
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(lm.parameters(), 1.0)
+        opt.step()
+        losses.append(loss.item())
+        step += 1
+        if step % 100 == 0:
+            log(f"lm step {step}/{steps} ce {np.mean(losses[-100:]):.4f}")
+            _save_ckpt(ckpt, step, lm, opt)
+    _save_weights(lm.eval(), out / "lm.safetensors")
+    return {"steps": step, "planned_steps": steps, "seconds": time.time() - t0,
+            "final_ce": float(np.mean(losses[-100:] or [float("nan")]))}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--minutes-budget", type=float, default=55.0, help="total wall-time budget, split over stages")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stages", default="classifier,codec,codes,lm,eval")
+    p.add_argument("--classifier-steps", type=int, default=1200)
+    p.add_argument("--codec-steps", type=int, default=2600)
+    p.add_argument("--lm-steps", type=int, default=3600)
+    p.add_argument("--lm-clips", type=int, default=10000)
+    p.add_argument("--eval-clips", type=int, default=500)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "_build").mkdir(exist_ok=True)  # checkpoints and encoded codes (not shipped)
+    cfg = ToyConfig()
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    report_path = out / "build_report.json"
+    report = json.loads(report_path.read_text()) if report_path.exists() else {}
+    report.setdefault("stages", {})
+    report["command"] = "python -m lightning_agx.toyworld.build " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
+    budget = args.minutes_budget * 60
+    stages = args.stages.split(",")
+    t_all = time.time()
+    done = {
+        "classifier": (out / "classifier.safetensors").exists(),
+        "codec": (out / "codec.safetensors").exists(),
+        "codes": (out / "_build" / "codes_train.pt").exists(),
+        "lm": (out / "lm.safetensors").exists(),
+    }
+    for stage in stages:
+        if done.get(stage):
+            log(f"stage {stage}: finished weights found, skipped")
+            continue
+        log(f"stage {stage}: start (budget {STAGE_SHARE[stage] * budget / 60:.1f} min)")
+        b = STAGE_SHARE[stage] * budget
+        if stage == "classifier":
+            res = train_classifier(cfg, out, args.device, args.classifier_steps, b, args.seed)
+        elif stage == "codec":
+            res = train_codec(cfg, out, args.device, args.codec_steps, b, args.seed)
+        elif stage == "codes":
+            res = encode_codes(cfg, out, args.device, args.lm_clips, args.seed)
+        elif stage == "lm":
+            res = train_lm(cfg, out, args.device, args.lm_steps, b, args.seed)
+        elif stage == "eval":
+            from lightning_agx.toyworld.evaluate import evaluate_all
+            t0 = time.time()
+            res = evaluate_all(out, device=args.device, n_clips=args.eval_clips, seed=args.seed + 1000)
+            res["seconds"] = time.time() - t0
+            report["quality"] = res
+        else:
+            raise ValueError(f"unknown stage {stage!r}; available: {', '.join(STAGE_SHARE)}")
+        report["stages"][stage] = {k: v for k, v in res.items() if k != "targets"} if stage != "eval" else {"seconds": res["seconds"]}
+        log(f"stage {stage}: done {json.dumps(report['stages'][stage])}")
+        report_path.write_text(json.dumps(report, indent=1))
+    report["last_run_seconds"] = time.time() - t_all
+    report_path.write_text(json.dumps(report, indent=1))
+    log(f"build finished in {report['last_run_seconds'] / 60:.1f} min -> {out}")
+
+
+if __name__ == "__main__":
+    main()
