@@ -1,0 +1,49 @@
+"""Quality of the shipped ToySounds models on held-out clips and prompts (never run by the test suite).
+
+    python benchmarks/toyworld_models.py [--weights DIR] [--out outputs/benchmarks/toyworld_models.json]
+
+Prints one row per number with its target and writes everything (per-event F1 included) as JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from lightning_agx.toyworld.evaluate import TARGETS, evaluate_all
+from lightning_agx.toyworld.load import ASSETS
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weights", type=Path, default=ASSETS)
+    p.add_argument("--out", type=Path, default=Path("outputs/benchmarks/toyworld_models.json"))
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--n-clips", type=int, default=500, help="held-out clips for the classifier and the codec")
+    p.add_argument("--n-prompts", type=int, default=150, help="held-out prompts per LM check")
+    p.add_argument("--seed", type=int, default=1000)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    t0 = time.time()
+    res = evaluate_all(args.weights, args.device, n_clips=args.n_clips, n_prompts=args.n_prompts, seed=args.seed)
+    res["seconds"] = time.time() - t0
+    print(f"{'metric':<28}{'value':>8}{'target':>9}  pass")
+    for name, target in TARGETS.items():
+        print(f"{name:<28}{res[name]:>8.3f}{target:>9.2f}  {'yes' if res['passed'][name] else 'NO'}")
+    print(f"{'classifier_exact_set':<28}{res['classifier_exact_set']:>8.3f}")
+    print(f"{'codec_agreement_clip':<28}{res['codec_agreement_clip']:>8.3f}")
+    print("classifier F1 per event: " + ", ".join(f"{k} {v:.3f}" for k, v in res["classifier_f1"].items()))
+    print("F1 on codec-decoded audio: " + ", ".join(f"{k} {v:.3f}" for k, v in res["codec_f1_decoded"].items()))
+    print(f"sequence: X prob (1st half, 2nd half) {res['lm_sequence_x_prob_first_second_half']}, "
+          f"Y prob {res['lm_sequence_y_prob_first_second_half']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(res, indent=1))
+    print(f"wrote {args.out} ({res['seconds']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

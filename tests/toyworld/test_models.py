@@ -1,0 +1,67 @@
+"""The ToySounds models: shipped weights load and generate; missing/corrupt weights fail clearly; unknown words warn."""
+import json
+
+import pytest
+import torch
+
+from lightning_agx.toyworld.load import (ASSETS, BUILD_CMD, WEIGHT_FILES, ToySoundsWeightsError,
+                                         load_toysounds)
+from lightning_agx.toyworld.models import ToyConfig, build_lm
+from lightning_agx.toyworld.synth import EVENTS
+
+shipped = pytest.mark.skipif(
+    not all((ASSETS / f).exists() for f in (*WEIGHT_FILES, "config.json")),
+    reason=f"ToySounds weights not built yet in {ASSETS}; run `{BUILD_CMD}`")
+
+
+@pytest.fixture(scope="module")
+def toy():
+    torch.set_num_threads(1)
+    return load_toysounds("cpu")
+
+
+@shipped
+def test_shipped_weights_generate_3s_at_16khz(toy):
+    torch.manual_seed(0)
+    wav = toy.genmodel.generate(["a loud beep followed by a hiss"])
+    assert toy.genmodel.sample_rate == 16000 and toy.genmodel.frame_rate == 25
+    assert wav.shape == (1, 1, 48000), "3.0 s mono at 16 kHz"
+    assert torch.isfinite(wav).all()
+    logits = toy.classifier(wav)
+    assert logits.shape == (1, len(EVENTS)) and toy.classifier.labels == list(EVENTS)
+    assert hasattr(toy.lm, "out_norm"), "norm_first LM, like audiogen-medium"
+    assert toy.lm.condition_provider.conditioners["description"].tokenizer is toy.tokenizer
+
+
+@shipped
+def test_shipped_lm_warns_on_unknown_word_and_still_generates(toy):
+    with pytest.warns(UserWarning, match="kazoo"):
+        wav = toy.genmodel.generate(["a kazoo"])
+    assert wav.shape == (1, 1, 48000)
+
+
+def _config_dir(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps(ToyConfig().to_dict()))
+    return tmp_path
+
+
+def test_missing_weights_name_the_build_command(tmp_path):
+    with pytest.raises(ToySoundsWeightsError, match="python -m lightning_agx.toyworld.build"):
+        load_toysounds("cpu", directory=tmp_path)  # no config at all
+    with pytest.raises(ToySoundsWeightsError, match="codec.safetensors.*missing.*lightning_agx.toyworld.build"):
+        load_toysounds("cpu", directory=_config_dir(tmp_path))
+
+
+def test_corrupt_weights_name_the_build_command(tmp_path):
+    d = _config_dir(tmp_path)
+    (d / "codec.safetensors").write_bytes(b"not a safetensors file at all")
+    with pytest.raises(ToySoundsWeightsError, match="corrupt.*lightning_agx.toyworld.build"):
+        load_toysounds("cpu", directory=d)
+
+
+def test_lm_tokenizer_unknown_word_warns():
+    lm = build_lm(ToyConfig())
+    cond = lm.condition_provider.conditioners["description"]
+    with pytest.warns(UserWarning, match="didgeridoo"):
+        tokens, mask = cond.tokenize(["a didgeridoo then a beep"])
+    assert tokens[0, 1].item() == 1 and mask.sum().item() == 5
