@@ -1,0 +1,53 @@
+"""Adapter for the embedded world's 10-class sound classifier (``lightning_agx/toyworld``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import Tensor, nn
+
+from .base import AudioClassifier
+
+
+class ToySoundsClassifier(AudioClassifier):
+    """Wraps a module with the toyworld contract: ``forward(wav [B, 1, samples] at 16 kHz) -> logits [B, 10]``
+    and a ``labels`` list attribute.
+
+    ``embed`` returns the input of the module's last ``nn.Linear`` (in registration order, i.e. the
+    classification head), captured by a forward hook; inputs with extra dims ``[B, ..., E]`` are
+    averaged over them. A module with no ``nn.Linear`` falls back to its logits.
+    """
+
+    def __init__(self, module: nn.Module, sample_rate: int | None = None, labels: list[str] | None = None):
+        """``sample_rate``/``labels``: default to the module's own attributes (16 kHz if it has none)."""
+        super().__init__()
+        self.module = module.eval()
+        self.sample_rate = sample_rate if sample_rate is not None else int(getattr(module, "sample_rate", 16000))
+        labels = labels if labels is not None else getattr(module, "labels", None)
+        if labels is None:
+            raise ValueError("the toysounds module has no `labels` attribute; pass labels=[...]")
+        self.labels = list(labels)
+        linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
+        self._head = linears[-1] if linears else None
+
+    @classmethod
+    def from_toyworld(cls, device: str = "cpu", directory: str | Path | None = None) -> "ToySoundsClassifier":
+        """The trained classifier shipped with the embedded world (``lightning_agx.toyworld.load``)."""
+        from lightning_agx.toyworld.load import load_toysounds  # lazy: the world loads codec and LM too
+
+        module = load_toysounds(device=device, directory=directory).classifier
+        return cls(module)
+
+    def _logits(self, wav: Tensor) -> Tensor:
+        return self.module(wav.unsqueeze(1))  # [B, 1, samples] -> [B, C]
+
+    def _embed(self, wav: Tensor) -> Tensor:
+        if self._head is None:
+            return self._logits(wav)
+        captured = []
+        handle = self._head.register_forward_hook(lambda mod, args, out: captured.append(args[0]))
+        try:
+            self._logits(wav)
+        finally:
+            handle.remove()
+        feats = captured[-1]  # [B, ..., E]
+        return feats.reshape(feats.shape[0], -1, feats.shape[-1]).mean(1)  # [B, E]

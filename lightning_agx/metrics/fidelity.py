@@ -1,0 +1,50 @@
+"""Fidelity (METHOD.md Eq. 8-9): drop of the original top class's probability under a perturbation.
+
+    Fid = mean over prompts of  p(x)[y] - p(x')[y],   p = softmax(f(.)),  y = argmax p(x)
+
+FactualFidelity (x' = x^F, lower is better) and CounterfactualFidelity (x' = x^CF, higher is better)
+are the same computation under two names, so both can be logged side by side.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+
+from ._probs import as_probs
+
+
+class _Fidelity(Metric):
+    full_state_update = False
+
+    def __init__(self, from_logits: bool = True, **kwargs):
+        """``from_logits``: inputs are classifier logits (True) or probabilities (False)."""
+        super().__init__(**kwargs)
+        self.from_logits = from_logits
+        self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, original: Tensor, perturbed: Tensor) -> None:
+        """``original``: [B, C] outputs on x; ``perturbed``: [B, C] or [B, R, C] outputs on x'."""
+        p_orig, p_pert = as_probs(original, perturbed, self.from_logits)  # [B, 1, C], [B, R, C]
+        y = p_orig.argmax(-1, keepdim=True)  # [B, 1, 1]
+        drop = p_orig.gather(-1, y) - p_pert.gather(-1, y.expand(-1, p_pert.shape[1], -1))  # [B, R, 1]
+        per_prompt = drop.squeeze(-1).mean(1)  # [B], repeats averaged
+        self.total += per_prompt.sum().to(self.total)
+        self.count += per_prompt.numel()
+
+    def compute(self) -> Tensor:
+        """Mean over all prompts seen (NaN before any update)."""
+        return self.total / self.count
+
+
+class FactualFidelity(_Fidelity):
+    """FidF = mean p(x)[y] - p(x^F)[y]; lower is better (the kept tokens suffice)."""
+
+    higher_is_better = False
+
+
+class CounterfactualFidelity(_Fidelity):
+    """FidCF = mean p(x)[y] - p(x^CF)[y]; higher is better (the removed tokens were necessary)."""
+
+    higher_is_better = True

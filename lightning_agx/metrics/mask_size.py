@@ -1,0 +1,45 @@
+"""Size (METHOD.md Eq. 12): mean mask value; smaller explanations are simpler."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torchmetrics import Metric
+
+
+class MaskSize(Metric):
+    """Mean mask value per explanation over its valid text tokens, then mean over explanations.
+
+    ``update(mask, valid=None)``: ``mask`` is ``[B, T, N]`` (or one ``[T, N]``) with values in [0, 1]
+    over T audio steps and N text tokens; ``valid`` is ``[B, N]`` (or ``[N]``) bool, False on padding
+    tokens, which are excluded. Each explanation weighs the same whatever its number of tokens.
+    """
+
+    full_state_update = False
+    higher_is_better = False
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, mask: Tensor, valid: Tensor | None = None) -> None:
+        if mask.dim() == 2:
+            mask = mask.unsqueeze(0)  # [1, T, N]
+            valid = None if valid is None else valid.reshape(1, -1)
+        if mask.dim() != 3:
+            raise ValueError(f"mask must be [B, T, N] or [T, N], got shape {tuple(mask.shape)}")
+        B, T, N = mask.shape
+        if valid is None:
+            valid = torch.ones(B, N, dtype=torch.bool, device=mask.device)
+        if valid.shape != (B, N) or valid.dtype != torch.bool:
+            raise ValueError(f"valid must be a bool tensor of shape {(B, N)}, got {valid.dtype} {tuple(valid.shape)}")
+        n_valid = valid.sum(-1)  # [B]
+        if (n_valid == 0).any():
+            raise ValueError(f"explanations {torch.nonzero(n_valid == 0).flatten().tolist()} have no valid token")
+        mask = mask.double() * valid[:, None, :]  # [B, T, N], padding zeroed
+        per_expl = mask.sum((1, 2)) / (n_valid * T)  # [B]
+        self.total += per_expl.sum().to(self.total)
+        self.count += B
+
+    def compute(self) -> Tensor:
+        return self.total / self.count

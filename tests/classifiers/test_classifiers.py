@@ -1,0 +1,192 @@
+"""Classifier adapters: resampling, accepted shapes, embeddings, registry errors, PaSST weight errors."""
+import math
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_agx.classifiers import AudioClassifier, ToySoundsClassifier, get_classifier
+
+LABELS = [f"event{i}" for i in range(10)]
+
+
+class TinySpectralNet(nn.Module):
+    """Stand-in with the toyworld contract: forward(wav [B, 1, samples] at 16 kHz) -> logits [B, 10]; .labels.
+
+    Frequency-selective on purpose (a magnitude spectrum over 10 ms frames), so feeding it audio at the
+    wrong rate moves the 1 kHz peak and changes the logits.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.labels = list(LABELS)
+        self.proj = nn.Linear(81, 16)  # |rfft| of 160-sample frames: 100 Hz bins up to 8 kHz
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, wav):
+        assert wav.dim() == 3 and wav.shape[1] == 1, wav.shape
+        frames = wav[:, 0, : wav.shape[-1] // 160 * 160].reshape(wav.shape[0], -1, 160)  # [B, F, 160]
+        spec = torch.fft.rfft(frames, dim=-1).abs()  # [B, F, 81]
+        return self.head(torch.relu(self.proj(spec)).mean(1))  # [B, 10]
+
+
+def _sine(freq, sr, seconds=0.5):
+    t = torch.arange(int(sr * seconds)) / sr
+    return torch.sin(2 * math.pi * freq * t)[None]  # [1, samples]
+
+
+@pytest.fixture
+def clf():
+    torch.manual_seed(0)
+    return ToySoundsClassifier(TinySpectralNet())
+
+
+def test_toysounds_contract(clf):
+    assert isinstance(clf, AudioClassifier)
+    assert clf.sample_rate == 16000 and clf.labels == LABELS
+
+
+def test_resampling_is_applied(clf):
+    # Same 0.5 s of a 1 kHz sine; the resampler's edge effects stay within the tolerance.
+    ref = clf.logits(_sine(1000, 16000), 16000)
+    resampled = clf.logits(_sine(1000, 32000), 32000)
+    misread = clf.module(_sine(1000, 32000)[:, None, :8000])  # the 32 kHz samples read as 16 kHz
+    err = (resampled - ref).abs().max().item()
+    assert err < 0.01 * ref.abs().max().item(), f"resampled logits differ by {err}"
+    assert (misread - ref).abs().max().item() > 10 * err, "the test net must be able to tell the rates apart"
+
+
+def test_non_integer_ratio_resampling(clf):
+    ref = clf.logits(_sine(1000, 16000), 16000)
+    out = clf.logits(_sine(1000, 22050), 22050)
+    assert (out - ref).abs().max().item() < 0.05 * ref.abs().max().item()
+
+
+@pytest.mark.parametrize("shape", [(3, 8000), (3, 1, 8000)])
+def test_accepted_shapes(clf, shape):
+    wav = torch.randn(*shape)
+    logits, emb = clf.logits(wav, 16000), clf.embed(wav, 16000)
+    assert logits.shape == (3, 10) and emb.shape == (3, 16)
+    assert torch.allclose(clf(wav, 16000), logits)
+
+
+@pytest.mark.parametrize("shape", [(3, 2, 8000), (8000,), (1, 1, 1, 8000)])
+def test_rejected_shapes(clf, shape):
+    with pytest.raises(ValueError, match="mono audio"):
+        clf.logits(torch.randn(*shape), 16000)
+
+
+def test_bad_sample_rate(clf):
+    with pytest.raises(ValueError, match="sample_rate"):
+        clf.logits(torch.randn(1, 100), 16000.0)
+
+
+def test_embed_is_the_head_input(clf):
+    wav = torch.randn(2, 1, 4000)
+    emb = clf.embed(wav, 16000)
+    assert torch.allclose(clf.module.head(emb), clf.logits(wav, 16000), atol=1e-6)
+    assert not clf.module.head._forward_hooks, "the hook must be removed after use"
+
+
+def test_embed_falls_back_to_logits_without_linear():
+    class NoLinear(nn.Module):
+        labels = LABELS
+
+        def forward(self, wav):
+            return wav[:, 0, :10]
+
+    c = ToySoundsClassifier(NoLinear())
+    wav = torch.randn(2, 1, 100)
+    assert torch.equal(c.embed(wav, 16000), c.logits(wav, 16000))
+
+
+def test_registry():
+    c = get_classifier("toysounds", module=TinySpectralNet())
+    assert isinstance(c, ToySoundsClassifier)
+    with pytest.raises(ValueError, match="unknown classifier 'panns'; available: passt, toysounds"):
+        get_classifier("panns")
+
+
+def test_real_toysounds_classifier():
+    """The shipped toyworld classifier, when its weights are built."""
+    assets = Path(__file__).resolve().parents[2] / "lightning_agx" / "assets" / "toysounds"
+    if not (assets / "classifier.safetensors").exists():
+        pytest.skip(f"toyworld weights are not built ({assets / 'classifier.safetensors'} missing)")
+    try:
+        from lightning_agx.toyworld.load import load_toysounds
+        load_toysounds()
+    except Exception as e:  # module not there yet, or weights not built
+        pytest.skip(f"toyworld weights do not load: {type(e).__name__}: {str(e)[:120]}")
+    c = get_classifier("toysounds")
+    assert len(c.labels) == 10 and c.sample_rate == 16000
+    assert c.logits(torch.randn(2, 1, 32000), 32000).shape == (2, 10)
+    assert c.embed(torch.randn(2, 1, 32000), 32000).shape[0] == 2
+
+
+# ---- PaSST -------------------------------------------------------------------------------------------
+
+def test_passt_missing_local_checkpoint_is_a_clear_error(tmp_path):
+    pytest.importorskip("hear21passt")
+    from lightning_agx.classifiers import PaSSTClassifier
+    with pytest.raises(RuntimeError, match="does not exist.*LIGHTNING_AGX_PASST_CKPT"):
+        PaSSTClassifier(checkpoint=tmp_path / "nope.pt")
+
+
+def test_passt_failed_download_is_a_clear_error(monkeypatch):
+    pytest.importorskip("hear21passt")
+    import hear21passt.base
+    from lightning_agx.classifiers import PaSSTClassifier
+
+    def offline(**kwargs):  # what hear21passt raises offline, without touching the network
+        raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
+
+    monkeypatch.setattr(hear21passt.base, "get_basic_model", offline)
+    monkeypatch.delenv("LIGHTNING_AGX_PASST_CKPT", raising=False)
+    with pytest.raises(RuntimeError, match="PaSST weights could not be downloaded.*checkpoint=PATH"):
+        get_classifier("passt")
+
+
+@pytest.mark.slow
+def test_passt_failed_download_through_hear21passt(monkeypatch):
+    """The real hear21passt path (net built, then the weight download fails), network never touched."""
+    pytest.importorskip("hear21passt")
+    import hear21passt.models.helpers.vit_helpers as vit_helpers
+
+    def offline(url, *args, **kwargs):
+        raise OSError(f"<urlopen error [Errno -3] Temporary failure in name resolution> ({url})")
+
+    monkeypatch.setattr(vit_helpers, "download_cached_file", offline)
+    monkeypatch.delenv("LIGHTNING_AGX_PASST_CKPT", raising=False)
+    with pytest.raises(RuntimeError, match="PaSST weights could not be downloaded.*passt-s-f128-p16-s10"):
+        get_classifier("passt")
+
+
+@pytest.mark.slow
+def test_passt_local_checkpoint_roundtrip(tmp_path, monkeypatch):
+    """A local state dict (here random weights) loads with weights_only and gives logits and embeddings."""
+    pytest.importorskip("hear21passt")
+    import contextlib
+    import io
+
+    from hear21passt.models.passt import get_model
+    torch.manual_seed(0)
+    with contextlib.redirect_stdout(io.StringIO()):
+        net = get_model(arch="passt_s_swa_p16_128_ap476", pretrained=False)
+    torch.save(net.state_dict(), tmp_path / "passt.pt")
+    monkeypatch.setenv("LIGHTNING_AGX_PASST_CKPT", str(tmp_path / "passt.pt"))
+    c = get_classifier("passt")
+    assert torch.equal(c.model.net.head[1].weight, net.head[1].weight)
+    wav = torch.randn(2, 1, 16000)
+    assert c.logits(wav, 16000).shape == (2, 527) and c.embed(wav, 16000).shape == (2, 768)
+
+
+@pytest.mark.real_weights
+@pytest.mark.skipif(not os.environ.get("LIGHTNING_AGX_PASST_CKPT"), reason="PaSST weights cannot be downloaded offline")
+def test_passt_real_weights():
+    c = get_classifier("passt")
+    assert c.sample_rate == 32000 and len(c.labels) == 527
+    wav = _sine(1000, 16000, seconds=2.0).repeat(2, 1)
+    assert c.logits(wav, 16000).shape == (2, 527)
+    assert c.embed(wav, 16000).shape == (2, 768)
