@@ -1,0 +1,91 @@
+"""Lightning callbacks of an explanation run: write results as they finish, show prompts and epochs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import lightning as L
+import soundfile
+from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.loggers import WandbLogger
+
+from .explanation import Explanation, load_explanations, prompt_folder_name
+from .figures import bars_figure, heatmap_figure, save_figures
+
+
+def write_audio(explanation: Explanation, folder: Path) -> None:
+    if explanation.audio is not None:
+        soundfile.write(folder / "audio.wav", explanation.audio.float().mean(0).numpy(), explanation.sample_rate)
+
+
+def write_figures(explanation: Explanation, folder: Path) -> None:
+    save_figures(explanation, folder)
+
+
+class ExplanationWriter(L.Callback):
+    """Saves each explanation (tensors, JSON, audio.wav, figures) as soon as its chunk finishes, on the rank
+    that computed it, and logs it to W&B; rank 0 writes ``index.json`` over all prompts at the end."""
+
+    def __init__(self, output_dir: str | Path | None, figures: bool = True, audio: bool = True):
+        self.output_dir = None if output_dir is None else Path(output_dir)
+        self.extras = tuple(fn for fn, on in ((write_audio, audio), (write_figures, figures)) if on)
+        self.kept: list[tuple[int, Explanation]] = []  # when no output folder is given
+
+    def folder(self, index: int, prompt: str) -> Path:
+        return self.output_dir / prompt_folder_name(index, prompt)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        for index, explanation in pl_module.pop_finished():
+            if self.output_dir is None:
+                self.kept.append((index, explanation))
+            else:
+                explanation.save(self.folder(index, explanation.prompt), self.extras)
+            self._log(trainer, index, explanation)
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        trainer.strategy.barrier("explanations-written")
+        if self.output_dir is None or trainer.global_rank != 0:
+            return
+        explanations = load_explanations(self.output_dir)
+        index = [{"folder": prompt_folder_name(e.metadata.get("prompt_index", i), e.prompt), **e.summary()}
+                 for i, e in enumerate(explanations)]
+        (self.output_dir / "index.json").write_text(json.dumps(index, indent=1))
+        logger = _wandb(trainer)
+        if logger is not None and explanations:
+            rows = [[e.prompt, t, round(float(v), 4)] for e in explanations for t, v in zip(e.tokens, e.audio_level())]
+            logger.log_table("audio_level_importance", columns=["prompt", "token", "importance"], data=rows)
+
+    @staticmethod
+    def _log(trainer, index: int, explanation: Explanation) -> None:
+        logger = _wandb(trainer)
+        if logger is None:
+            return
+        import matplotlib.pyplot as plt
+        import wandb
+
+        figures = [heatmap_figure(explanation), bars_figure(explanation)]
+        logger.log_image(f"explanations/{index:04d}", images=figures, caption=["heatmap", "audio level"])
+        for fig in figures:
+            plt.close(fig)
+        if explanation.audio is not None:
+            logger.experiment.log({f"audio/{index:04d}": wandb.Audio(
+                explanation.audio.float().mean(0).numpy(), sample_rate=explanation.sample_rate,
+                caption=explanation.prompt)})
+
+
+def _wandb(trainer) -> WandbLogger | None:
+    if trainer.global_rank != 0:
+        return None
+    return next((lg for lg in trainer.loggers if isinstance(lg, WandbLogger)), None)
+
+
+class ExplanationProgressBar(TQDMProgressBar):
+    """The training bar shows how many prompts are explained and the epoch within the current chunk."""
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        chunk, epoch = (int(x) for x in batch)
+        chunks = pl_module.chunks
+        done = sum(len(s) for c in chunks[:chunk + (epoch == pl_module.config.epochs - 1)] for s in c)
+        self.train_progress_bar.set_description(
+            f"prompts {done}/{pl_module.num_prompts_todo} | epoch {epoch + 1}/{pl_module.config.epochs}")

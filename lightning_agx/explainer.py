@@ -1,0 +1,101 @@
+"""AudioGenX's mask generator and objective (METHOD.md: Eq. 2-6).
+
+For each prompt b and LM step t, an MLP maps every text token embedding x_n to a keep probability
+p[b, t, n] = sigmoid(MLP_{b,t}(x_n)); a Gumbel-softmax sample of (drop, keep) gives the soft mask m.
+The factual mask keeps attention A * m, the counterfactual one removes it, A * (1 - m). The MLPs of all
+prompts and steps are stored as batched tensors so that B prompts and T steps train in one pass.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class ExplainerConfig:
+    """Hyper-parameters; defaults are the authors' (METHOD.md)."""
+
+    hidden: int = 512  # MLP width
+    per_step: bool = True  # one MLP per LM step (authors); False: one MLP per prompt, shared by all steps
+    tau: float = 1.0  # Gumbel-softmax temperature
+    hard: bool = False  # straight-through hard samples while training (authors: soft)
+    beta: float = 1e-3  # L1 weight on p
+    gamma: float = 1e-1  # L2 weight on p
+    lr: float = 1e-3
+    weight_decay: float = 1e-3
+    epochs: int = 50  # optimisation steps per prompt (one teacher-forced forward + backward each)
+
+    def __post_init__(self) -> None:
+        if self.hidden < 1 or self.epochs < 1 or self.tau <= 0:
+            raise ValueError(f"explainer needs hidden >= 1, epochs >= 1 and tau > 0; got {self}")
+
+
+class MaskGenerator(nn.Module):
+    """B x T independent MLPs ``Linear(D, H) -> PReLU -> Linear(H, 1) -> sigmoid`` over text embeddings."""
+
+    def __init__(self, batch: int, steps: int, dim: int, hidden: int = 512, per_step: bool = True):
+        super().__init__()
+        self.steps = steps
+        mlps = steps if per_step else 1
+        self.w1 = nn.Parameter(torch.empty(batch, mlps, dim, hidden))
+        self.b1 = nn.Parameter(torch.empty(batch, mlps, hidden))
+        self.alpha = nn.Parameter(torch.empty(batch, mlps, 1))  # PReLU slope, one per MLP
+        self.w2 = nn.Parameter(torch.empty(batch, mlps, hidden))
+        self.b2 = nn.Parameter(torch.empty(batch, mlps))
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """nn.Linear's default initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in)); PReLU slope 0.25."""
+        dim, hidden = self.w1.shape[-2:]
+        for tensor, fan_in in ((self.w1, dim), (self.b1, dim), (self.w2, hidden), (self.b2, hidden)):
+            bound = 1 / math.sqrt(fan_in)
+            tensor.uniform_(-bound, bound)
+        self.alpha.fill_(0.25)
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """Text embeddings ``[B, N, D]`` (detached) -> keep probabilities p ``[B, T, N]``."""
+        hid = torch.einsum("bnd,bsdh->bsnh", embeddings, self.w1) + self.b1[:, :, None, :]  # [B, S, N, H]
+        hid = torch.where(hid >= 0, hid, self.alpha[..., None] * hid)  # PReLU
+        logits = torch.einsum("bsnh,bsh->bsn", hid, self.w2) + self.b2[..., None]  # [B, S, N]
+        return torch.sigmoid(logits).expand(-1, self.steps, -1)
+
+
+def gumbel_mask(p: torch.Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-8) -> torch.Tensor:
+    """Gumbel-softmax sample of keep (1) vs drop (0) over logits (log(1 - p), log(p)); returns m in [0, 1]."""
+    logits = torch.stack([torch.log(1 - p + eps), torch.log(p + eps)], dim=-1)
+    return F.gumbel_softmax(logits, tau=tau, hard=hard, dim=-1)[..., 1]
+
+
+def perturbation_masks(mask: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Factual (m) and counterfactual (1 - m) attention multipliers ``[B, T, N]``; 1 at padding tokens."""
+    valid = valid[:, None, :]
+    return torch.where(valid, mask, 1.0), torch.where(valid, 1 - mask, 1.0)
+
+
+@dataclass
+class LossTerms:
+    factual: torch.Tensor  # [B] L_F  = -sum_t cos(h_t, h_t^F)
+    counterfactual: torch.Tensor  # [B] L_CF = +sum_t cos(h_t, h_t^CF)
+    l1: torch.Tensor  # [B] ||p||_1 over valid tokens
+    l2: torch.Tensor  # [B] ||p||_2 over valid tokens
+
+    def total(self, beta: float, gamma: float) -> torch.Tensor:
+        """[B] L = L_F + L_CF + beta * L1 + gamma * L2 (Eq. 6)."""
+        return self.factual + self.counterfactual + beta * self.l1 + gamma * self.l2
+
+
+def audiogenx_loss(target: torch.Tensor, factual: torch.Tensor, counterfactual: torch.Tensor,
+                   p: torch.Tensor, valid: torch.Tensor) -> LossTerms:
+    """Eq. 3, 5, 6 per prompt. target/factual/counterfactual: latents ``[B, T, D]``; p ``[B, T, N]``."""
+    p_valid = p * valid[:, None, :]
+    return LossTerms(
+        factual=-F.cosine_similarity(target, factual, dim=-1).sum(-1),
+        counterfactual=F.cosine_similarity(target, counterfactual, dim=-1).sum(-1),
+        l1=p_valid.abs().sum((1, 2)),
+        l2=p_valid.pow(2).sum((1, 2)).sqrt(),
+    )

@@ -1,0 +1,145 @@
+"""The result of explaining one prompt: a ``[T, N]`` importance matrix over LM steps and text tokens.
+
+An `Explanation` knows how to aggregate itself over time (Eq. 7), save and load itself, and where its
+figures go. On disk, one folder per prompt::
+
+    explanation.json          prompt, tokens, frame rate, method, audio-level vector, metadata (written last)
+    explanation.safetensors   mask [T, N], and when kept: codes [K, F], audio [C, samples]
+    audio.wav, heatmap.png, bars.png (written by the runner)
+
+A folder is complete only when ``explanation.json`` exists: files are written to a temporary folder that is
+renamed into place, so an interrupted run never leaves a folder that a resume would trust.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+JSON_NAME = "explanation.json"
+TENSORS_NAME = "explanation.safetensors"
+
+
+@dataclass
+class Explanation:
+    prompt: str
+    tokens: list[str]  # N token strings as the text encoder splits the prompt
+    mask: torch.Tensor  # [T, N] importance of token n for LM step t, in [0, 1] for AudioGenX
+    frame_rate: float  # LM steps per second of audio (step t covers [t / frame_rate, (t + 1) / frame_rate))
+    method: str = "audiogenx"
+    codes: torch.Tensor | None = None  # [K, F] audio tokens the explanation is about
+    audio: torch.Tensor | None = None  # [C, samples] decoded audio
+    sample_rate: int | None = None
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.mask.dim() != 2 or self.mask.shape[1] != len(self.tokens):
+            raise ValueError(f"mask must be [T, N] with N = {len(self.tokens)} tokens; got {tuple(self.mask.shape)}")
+        if self.frame_rate <= 0:
+            raise ValueError(f"frame_rate must be positive; got {self.frame_rate}")
+
+    # ------------------------------------------------------------------ Eq. 7
+    @property
+    def num_steps(self) -> int:
+        return self.mask.shape[0]
+
+    @property
+    def duration(self) -> float:
+        return self.num_steps / self.frame_rate
+
+    def audio_level(self) -> torch.Tensor:
+        """``[N]`` mean importance of each token over all steps (Eq. 7)."""
+        return self.mask.float().mean(0)
+
+    def steps(self, start: float, end: float) -> slice:
+        """LM steps overlapping the interval [start, end) seconds."""
+        if not 0 <= start < end:
+            raise ValueError(f"an interval needs 0 <= start < end seconds; got [{start}, {end})")
+        first = int(math.floor(start * self.frame_rate))
+        last = min(int(math.ceil(end * self.frame_rate)), self.num_steps)
+        if first >= self.num_steps:
+            raise ValueError(f"interval starts at {start} s, after the explanation ends ({self.duration:.2f} s)")
+        return slice(first, last)
+
+    def interval(self, start: float, end: float) -> torch.Tensor:
+        """``[N]`` mean importance of each token over the steps in [start, end) seconds (Eq. 7)."""
+        return self.mask[self.steps(start, end)].float().mean(0)
+
+    def ranking(self, start: float | None = None, end: float | None = None) -> list[tuple[str, float]]:
+        """Tokens sorted by importance (audio level, or over an interval), most important first."""
+        values = self.audio_level() if start is None else self.interval(start, end)
+        order = torch.argsort(values, descending=True, stable=True)
+        return [(self.tokens[i], float(values[i])) for i in order]
+
+    def summary(self) -> dict:
+        return {"prompt": self.prompt, "method": self.method, "tokens": self.tokens,
+                "frame_rate": self.frame_rate, "num_steps": self.num_steps, "sample_rate": self.sample_rate,
+                "audio_level": [round(float(v), 6) for v in self.audio_level()], "metadata": self.metadata}
+
+    # ------------------------------------------------------------------ disk
+    def save(self, folder: str | Path, extras: tuple = ()) -> Path:
+        """Write atomically to `folder` (replacing it); returns the folder.
+
+        `extras` are callables ``fn(explanation, tmp_folder)`` that add files (audio, figures) before the JSON
+        that marks the folder complete is written.
+        """
+        folder = Path(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = folder.parent / f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp"
+        tmp.mkdir()
+        try:
+            self.write_into(tmp, extras)
+            if folder.exists():
+                shutil.rmtree(folder)
+            tmp.rename(folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return folder
+
+    def write_into(self, folder: Path, extras: tuple = ()) -> None:
+        """Write the tensors, the extras, then the JSON that marks the folder complete (not atomic itself)."""
+        tensors = {"mask": self.mask.detach().float().cpu().contiguous()}
+        if self.codes is not None:
+            tensors["codes"] = self.codes.detach().cpu().contiguous()
+        if self.audio is not None:
+            tensors["audio"] = self.audio.detach().float().cpu().contiguous()
+        save_file(tensors, str(folder / TENSORS_NAME))
+        for extra in extras:
+            extra(self, folder)
+        (folder / JSON_NAME).write_text(json.dumps(self.summary(), indent=1))
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "Explanation":
+        folder = Path(folder)
+        if not (folder / JSON_NAME).is_file():
+            raise FileNotFoundError(f"{folder} holds no complete explanation ({JSON_NAME} is missing)")
+        info = json.loads((folder / JSON_NAME).read_text())
+        tensors = load_file(str(folder / TENSORS_NAME))
+        return cls(prompt=info["prompt"], tokens=info["tokens"], mask=tensors["mask"],
+                   frame_rate=info["frame_rate"], method=info.get("method", "audiogenx"),
+                   codes=tensors.get("codes"), audio=tensors.get("audio"), sample_rate=info.get("sample_rate"),
+                   metadata=info.get("metadata", {}))
+
+    @staticmethod
+    def is_complete(folder: str | Path) -> bool:
+        return (Path(folder) / JSON_NAME).is_file() and (Path(folder) / TENSORS_NAME).is_file()
+
+
+def prompt_folder_name(index: int, prompt: str) -> str:
+    """``0007_a_dog_barks`` : stable, sortable, filesystem-safe."""
+    slug = re.sub(r"[^a-z0-9]+", "_", prompt.lower()).strip("_")[:60] or "prompt"
+    return f"{index:04d}_{slug}"
+
+
+def load_explanations(folder: str | Path) -> list[Explanation]:
+    """Every complete explanation under `folder` (one sub-folder each), in folder-name order."""
+    folder = Path(folder)
+    return [Explanation.load(p) for p in sorted(folder.iterdir()) if p.is_dir() and Explanation.is_complete(p)]

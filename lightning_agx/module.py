@@ -1,0 +1,149 @@
+"""The LightningModule: a frozen TAG model and the AudioGenX explainer, L = L_F + L_CF + beta L1 + gamma L2.
+
+Prompts are explained in chunks of `batch_size` prompts per device. A chunk is generated once, then
+optimised for `epochs` steps; each step is ONE teacher-forced forward + backward over all T steps with the
+factual and counterfactual masks batched together ([factual; counterfactual] = 2B rows). Under DDP each
+rank explains its own prompts: gradients are rank-local (the explainers of different prompts share
+nothing), so the backward runs under ``no_sync``; results are gathered on disk by the writer callback.
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import asdict
+
+import lightning as L
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from .data import plan_chunks
+from .explainer import ExplainerConfig, MaskGenerator, audiogenx_loss, gumbel_mask, perturbation_masks
+from .explanation import Explanation
+from .models import AudiocraftTAG, CrossAttentionEdit, Generation
+
+
+class AudioGenXModule(L.LightningModule):
+    def __init__(self, tag: AudiocraftTAG, prompts: list[str], config: ExplainerConfig | None = None,
+                 batch_size: int = 8, seed: int = 0, duration: float | None = None,
+                 done: set[int] | None = None, keep_audio: bool = True, generation: dict | None = None):
+        super().__init__()
+        self.tag = tag  # frozen: requires_grad False, always in eval mode (AudiocraftTAG.train is a no-op)
+        self.prompts = list(prompts)
+        self.config = config or ExplainerConfig()
+        self.batch_size = batch_size
+        self.seed = seed
+        self.duration = duration
+        self.done = set(done or ())
+        self.keep_audio = keep_audio
+        self.generation_overrides = dict(generation or {})
+        self.automatic_optimization = False
+        self.save_hyperparameters({"explainer": asdict(self.config), "batch_size": batch_size, "seed": seed,
+                                   "duration": duration, "model": tag.name, "num_prompts": len(prompts)})
+        self.explainer: MaskGenerator | None = None
+        self.chunks: list[list[list[int]]] = []
+        self.finished: list[tuple[int, Explanation]] = []  # (prompt index, explanation), popped by the writer
+        self._chunk = -1
+        self._indices: list[int] = []
+        self._generation: Generation | None = None
+        self._target: torch.Tensor | None = None
+        self._chunk_started = 0.0
+
+    # ------------------------------------------------------------------ set-up
+    def setup(self, stage: str) -> None:
+        world, rank = self.trainer.world_size, self.trainer.global_rank
+        self.chunks = plan_chunks(len(self.prompts), self.batch_size, world, self.done)
+        self.rank = rank
+        steps = self.tag.num_steps(self.duration)
+        self.explainer = MaskGenerator(self.batch_size, steps, self.tag.dim, self.config.hidden,
+                                       self.config.per_step)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.explainer.parameters(), lr=self.config.lr,
+                                weight_decay=self.config.weight_decay)
+
+    @property
+    def num_prompts_todo(self) -> int:
+        return sum(len(s) for chunk in self.chunks for s in chunk)
+
+    # ------------------------------------------------------------------ chunks
+    def _start_chunk(self, chunk: int) -> None:
+        self._chunk = chunk
+        self._indices = self.chunks[chunk][self.rank]
+        self._chunk_started = time.perf_counter()
+        if not self._indices:  # the last chunk can leave a rank without prompts
+            self._generation = None
+            return
+        prompts = [self.prompts[i] for i in self._indices]
+        seed = self.seed + self._indices[0]
+        with torch.no_grad():
+            self._generation = self.tag.generate(prompts, duration=self.duration, seed=seed,
+                                                 **self.generation_overrides)
+            self._target = self.tag.latents(self._generation)  # [B, T, D], same numerics as the masked passes
+        torch.manual_seed(seed)  # the Gumbel noise of this chunk does not depend on what ran before
+        self.explainer.reset_parameters()
+        self.optimizers().optimizer.state.clear()
+
+    def training_step(self, batch, batch_idx):
+        chunk, epoch = (int(x) for x in batch)
+        if chunk != self._chunk:
+            self._start_chunk(chunk)
+        opt = self.optimizers()
+        opt.zero_grad()
+        if self._generation is None:
+            return None
+        gen, n = self._generation, len(self._indices)
+        text = gen.text
+        p = self.explainer(text.embeddings.detach())[:n]  # [B, T, N]
+        m = gumbel_mask(p, self.config.tau, self.config.hard)
+        factual, counterfactual = perturbation_masks(m, text.valid)
+        latents = self.tag.latents(gen, CrossAttentionEdit(post_softmax=torch.cat([factual, counterfactual])),
+                                   repeats=2)  # one batched forward: [2B, T, D]
+        h_factual, h_counterfactual = latents.split(n)
+        terms = audiogenx_loss(self._target, h_factual, h_counterfactual, p, text.valid)
+        loss = terms.total(self.config.beta, self.config.gamma).sum()
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"the AudioGenX loss is {loss.item()} at epoch {epoch} for prompts {self._indices}; nothing of this "
+                "chunk was saved. Lower explainer.lr, or run the model in float32 (trainer.precision=32).")
+        with self._local_gradients():
+            self.manual_backward(loss)
+        opt.step()
+        self.log_dict({"loss/total": loss / n, "loss/factual": terms.factual.mean(),
+                       "loss/counterfactual": terms.counterfactual.mean(), "loss/l1": terms.l1.mean(),
+                       "loss/l2": terms.l2.mean(), "mask/mean_p": self._mean_valid(p.detach(), text.valid)},
+                      prog_bar=False, batch_size=n)
+        self.epoch_in_chunk = epoch
+        if epoch == self.config.epochs - 1:
+            self._finish_chunk(terms)
+        return loss.detach()
+
+    def _local_gradients(self):
+        model = self.trainer.strategy.model if self.trainer is not None else None
+        return model.no_sync() if isinstance(model, DistributedDataParallel) else contextlib.nullcontext()
+
+    @staticmethod
+    def _mean_valid(p: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        weights = valid[:, None, :].expand_as(p)
+        return p[weights].mean()
+
+    @torch.no_grad()
+    def _finish_chunk(self, terms) -> None:
+        gen, n = self._generation, len(self._indices)
+        p = self.explainer(gen.text.embeddings)[:n].float().cpu()  # the explanation: keep probabilities
+        audio = self.tag.decode(gen.codes).cpu() if self.keep_audio else None
+        seconds = (time.perf_counter() - self._chunk_started) / n
+        for row, index in enumerate(self._indices):
+            valid = gen.text.valid[row].cpu()
+            metadata = {"seed": gen.seed, "model": self.tag.name, "explainer": asdict(self.config),
+                        "loss_factual": float(terms.factual[row]), "loss_counterfactual": float(terms.counterfactual[row]),
+                        "seconds": round(seconds, 3), "prompt_index": index}
+            explanation = Explanation(
+                prompt=gen.text.prompts[row], tokens=gen.text.tokens[row], mask=p[row][:, valid],
+                frame_rate=self.tag.frame_rate, method="audiogenx", codes=gen.codes[row].cpu(),
+                audio=None if audio is None else audio[row], sample_rate=self.tag.sample_rate, metadata=metadata)
+            self.finished.append((index, explanation))
+        self._generation = self._target = None
+
+    def pop_finished(self) -> list[tuple[int, Explanation]]:
+        finished, self.finished = self.finished, []
+        return finished
