@@ -28,10 +28,16 @@ class ExplainerConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-3
     epochs: int = 50  # optimisation steps per prompt (one teacher-forced forward + backward each)
+    objective: str = "both"  # both: L_F + L_CF (AudioGenX); factual: Eq. 3 only; counterfactual: Eq. 5 only
 
     def __post_init__(self) -> None:
         if self.hidden < 1 or self.epochs < 1 or self.tau <= 0:
             raise ValueError(f"explainer needs hidden >= 1, epochs >= 1 and tau > 0; got {self}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective '{self.objective}'; available: {', '.join(OBJECTIVES)}")
+
+
+OBJECTIVES = ("both", "factual", "counterfactual")
 
 
 class MaskGenerator(nn.Module):
@@ -84,9 +90,11 @@ class LossTerms:
     l1: torch.Tensor  # [B] ||p||_1 over valid tokens
     l2: torch.Tensor  # [B] ||p||_2 over valid tokens
 
-    def total(self, beta: float, gamma: float) -> torch.Tensor:
-        """[B] L = L_F + L_CF + beta * L1 + gamma * L2 (Eq. 6)."""
-        return self.factual + self.counterfactual + beta * self.l1 + gamma * self.l2
+    def total(self, beta: float, gamma: float, objective: str = "both") -> torch.Tensor:
+        """[B] L = L_F + L_CF + beta * L1 + gamma * L2 (Eq. 6), or one fidelity term only."""
+        fidelity = {"both": self.factual + self.counterfactual, "factual": self.factual,
+                    "counterfactual": self.counterfactual}[objective]
+        return fidelity + beta * self.l1 + gamma * self.l2
 
 
 def audiogenx_loss(target: torch.Tensor, factual: torch.Tensor, counterfactual: torch.Tensor,
@@ -99,3 +107,48 @@ def audiogenx_loss(target: torch.Tensor, factual: torch.Tensor, counterfactual: 
         l1=p_valid.abs().sum((1, 2)),
         l2=p_valid.pow(2).sum((1, 2)).sqrt(),
     )
+
+
+def audiogenx_step(tag, explainer: MaskGenerator, generation, target: torch.Tensor,
+                   config: ExplainerConfig) -> tuple[torch.Tensor, LossTerms, torch.Tensor]:
+    """One forward of the objective for the B prompts of `generation`: returns (loss, terms, p).
+
+    `target` is the unperturbed latents ``[B, T, D]``. The factual and counterfactual passes run as ONE
+    teacher-forced forward over all T steps with 2B rows (only the pass the objective needs, otherwise).
+    """
+    from .models import CrossAttentionEdit
+
+    text = generation.text
+    n = len(text)
+    p = explainer(text.embeddings.detach())[:n]  # [B, T, N]
+    m = gumbel_mask(p, config.tau, config.hard)
+    factual, counterfactual = perturbation_masks(m, text.valid)
+    masks = {"both": [factual, counterfactual], "factual": [factual], "counterfactual": [counterfactual]}
+    chosen = masks[config.objective]
+    latents = tag.latents(generation, CrossAttentionEdit(post_softmax=torch.cat(chosen)), repeats=len(chosen))
+    parts = dict(zip(("factual", "counterfactual") if config.objective == "both" else (config.objective,),
+                     latents.split(n)))
+    h_factual = parts.get("factual", target)  # a missing pass contributes a constant (no gradient)
+    h_counterfactual = parts.get("counterfactual", target)
+    terms = audiogenx_loss(target, h_factual, h_counterfactual, p, text.valid)
+    return terms.total(config.beta, config.gamma, config.objective).sum(), terms, p
+
+
+def optimize_masks(tag, generation, config: ExplainerConfig | None = None, seed: int = 0) -> torch.Tensor:
+    """AudioGenX without Lightning, for one generation (the methods registry uses it): ``p [B, T, N]``."""
+    config = config or ExplainerConfig()
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        target = tag.latents(generation)
+    explainer = MaskGenerator(len(generation.text), generation.num_steps, tag.dim, config.hidden,
+                              config.per_step).to(target.device)
+    optimizer = torch.optim.Adam(explainer.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    for _ in range(config.epochs):
+        optimizer.zero_grad()
+        loss, _, _ = audiogenx_step(tag, explainer, generation, target, config)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"the AudioGenX loss is {loss.item()}; lower the learning rate")
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        return explainer(generation.text.embeddings)[:len(generation.text)]

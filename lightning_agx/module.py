@@ -17,9 +17,12 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from .data import plan_chunks
-from .explainer import ExplainerConfig, MaskGenerator, audiogenx_loss, gumbel_mask, perturbation_masks
+from .explainer import ExplainerConfig, MaskGenerator, audiogenx_step
 from .explanation import Explanation
-from .models import AudiocraftTAG, CrossAttentionEdit, Generation
+from .models import AudiocraftTAG, Generation
+
+
+METHOD_NAMES = {"both": "audiogenx", "factual": "audiogenx_factual", "counterfactual": "audiogenx_counterfactual"}
 
 
 class AudioGenXModule(L.LightningModule):
@@ -92,15 +95,7 @@ class AudioGenXModule(L.LightningModule):
         if self._generation is None:
             return None
         gen, n = self._generation, len(self._indices)
-        text = gen.text
-        p = self.explainer(text.embeddings.detach())[:n]  # [B, T, N]
-        m = gumbel_mask(p, self.config.tau, self.config.hard)
-        factual, counterfactual = perturbation_masks(m, text.valid)
-        latents = self.tag.latents(gen, CrossAttentionEdit(post_softmax=torch.cat([factual, counterfactual])),
-                                   repeats=2)  # one batched forward: [2B, T, D]
-        h_factual, h_counterfactual = latents.split(n)
-        terms = audiogenx_loss(self._target, h_factual, h_counterfactual, p, text.valid)
-        loss = terms.total(self.config.beta, self.config.gamma).sum()
+        loss, terms, p = audiogenx_step(self.tag, self.explainer, gen, self._target, self.config)
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"the AudioGenX loss is {loss.item()} at epoch {epoch} for prompts {self._indices}; nothing of this "
@@ -110,7 +105,7 @@ class AudioGenXModule(L.LightningModule):
         opt.step()
         self.log_dict({"loss/total": loss / n, "loss/factual": terms.factual.mean(),
                        "loss/counterfactual": terms.counterfactual.mean(), "loss/l1": terms.l1.mean(),
-                       "loss/l2": terms.l2.mean(), "mask/mean_p": self._mean_valid(p.detach(), text.valid)},
+                       "loss/l2": terms.l2.mean(), "mask/mean_p": self._mean_valid(p.detach(), gen.text.valid)},
                       prog_bar=False, batch_size=n)
         self.epoch_in_chunk = epoch
         if epoch == self.config.epochs - 1:
@@ -139,7 +134,7 @@ class AudioGenXModule(L.LightningModule):
                         "seconds": round(seconds, 3), "prompt_index": index}
             explanation = Explanation(
                 prompt=gen.text.prompts[row], tokens=gen.text.tokens[row], mask=p[row][:, valid],
-                frame_rate=self.tag.frame_rate, method="audiogenx", codes=gen.codes[row].cpu(),
+                frame_rate=self.tag.frame_rate, method=METHOD_NAMES[self.config.objective], codes=gen.codes[row].cpu(),
                 audio=None if audio is None else audio[row], sample_rate=self.tag.sample_rate, metadata=metadata)
             self.finished.append((index, explanation))
         self._generation = self._target = None
