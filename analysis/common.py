@@ -1,0 +1,259 @@
+"""What every analysis shares: config parsing, model/classifier loading, explaining, masked generation,
+ground truth of the embedded world, and writing tables.
+
+An analysis is ``python -m analysis.<name> --config configs/analysis_<name>.yaml [--key value ...]``: a
+dataclass holds its defaults, the YAML says what differs, the command line overrides both (jsonargparse).
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import sys
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from lightning_agx.config import ModelConfig
+from lightning_agx.explainer import ExplainerConfig
+from lightning_agx.explanation import Explanation, load_explanations
+
+BASELINES = ("random", "gradcam_a", "gradcam_e", "atman", "chefer", "attention")
+
+
+# ---------------------------------------------------------------------------------------------- config
+@dataclass
+class Common:
+    """Options shared by the analyses (each analysis config is a subclass: ``--model.name debug --seed 1``)."""
+
+    output_dir: str = "outputs/analysis"
+    seed: int = 0
+    threads: int = 1  # torch CPU threads (the machine is shared)
+    classifier: str = "auto"  # auto: toysounds for the embedded/debug models, passt for real AudioGen
+    explanations: str | None = None  # a folder written by `explain`: reuse its explanations, skip the explainer
+    batch_size: int = 8  # prompts generated/explained at once
+    method: str = "audiogenx"  # explanation method (lightning_agx.methods registry; audiogenx built in)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    explainer: ExplainerConfig = field(default_factory=lambda: ExplainerConfig(epochs=30))
+
+
+def parse_config(cls, argv: list[str] | None = None, description: str = ""):
+    """jsonargparse over dataclass `cls` (``--config file.yaml`` plus ``--a.b value`` overrides)."""
+    from jsonargparse import ActionConfigFile, ArgumentParser
+
+    parser = ArgumentParser(description=description or cls.__doc__, exit_on_error=True)
+    parser.add_argument("--config", action=ActionConfigFile, help="YAML with the values that differ from the defaults")
+    parser.add_class_arguments(cls, nested_key=None, fail_untyped=True)
+    namespace = parser.parse_args(argv)
+    namespace.pop("config", None)
+    values = parser.instantiate_classes(namespace).as_dict()
+    return as_dataclass(cls, values)
+
+
+def as_dataclass(cls, values):
+    """Nested dicts -> nested dataclasses (jsonargparse leaves nested dataclasses as dicts)."""
+    if dataclasses.is_dataclass(values) or not dataclasses.is_dataclass(cls):
+        return values
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in values:
+            continue
+        value, hint = values[f.name], hints[f.name]
+        kwargs[f.name] = as_dataclass(hint, value) if dataclasses.is_dataclass(hint) and isinstance(value, dict) else value
+    return cls(**kwargs)
+
+
+def setup(common: Common) -> Path:
+    torch.set_num_threads(max(1, common.threads))
+    out = Path(common.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def log(message: str) -> None:
+    print(f"[analysis] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------- models
+def load_tag(config: ModelConfig):
+    from lightning_agx.models import load_model
+    device = "cuda" if config.device == "auto" and torch.cuda.is_available() else ("cpu" if config.device == "auto" else config.device)
+    return load_model(config.name, device=device, duration=config.duration)
+
+
+def load_classifier(name: str, model_name: str, device: str = "cpu"):
+    """The classifier that judges the generated audio: the embedded world's for toysounds/debug, else PaSST."""
+    from lightning_agx.classifiers import ToySoundsClassifier, get_classifier
+    if name == "auto":
+        name = "toysounds" if model_name in ("toysounds", "debug") else "passt"
+    if name == "toysounds":
+        # only the classifier's weights are needed (the debug model runs before the world's LM is trained)
+        from lightning_agx.toyworld.load import ASSETS, load_config, load_state
+        from lightning_agx.toyworld.models import build_classifier
+        module = build_classifier(load_config(ASSETS))
+        load_state(module, ASSETS / "classifier.safetensors")
+        return ToySoundsClassifier(module.to(device).eval())
+    return get_classifier(name)
+
+
+@torch.no_grad()
+def event_probs(classifier, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """``[B, C]`` per-label probabilities (sigmoid: the classifiers are multi-label, AudioSet-style)."""
+    return torch.sigmoid(classifier.logits(wav.float().mean(1, keepdim=True) if wav.dim() == 3 else wav, sample_rate))
+
+
+@torch.no_grad()
+def class_logits(classifier, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    return classifier.logits(wav.float().mean(1, keepdim=True) if wav.dim() == 3 else wav, sample_rate)
+
+
+def label_index(labels: list[str], word: str) -> int | None:
+    """The classifier label for a sound word: exact match, else the first label containing it."""
+    low = [lab.lower() for lab in labels]
+    if word.lower() in low:
+        return low.index(word.lower())
+    hits = [i for i, lab in enumerate(low) if word.lower() in lab]
+    return hits[0] if hits else None
+
+
+# ---------------------------------------------------------------------------------------------- explaining
+def method_function(name: str):
+    """`method(tag, generation, **options) -> [B, T, N]` from the registry, or AudioGenX built in."""
+    try:
+        from lightning_agx.methods import get_method
+        return get_method(name)
+    except ImportError:
+        if name == "audiogenx":
+            return audiogenx_method
+        raise ValueError(f"method '{name}' needs lightning_agx.methods, which is not available yet; "
+                         "use --common.method audiogenx") from None
+
+
+def audiogenx_method(tag, generation, config: ExplainerConfig | None = None, seed: int = 0, **_):
+    from lightning_agx.explainer import optimize_masks
+    return optimize_masks(tag, generation, config, seed=seed)
+
+
+def run_method(name: str, tag, generation, explainer: ExplainerConfig, seed: int) -> torch.Tensor:
+    """``[B, T, N]`` importance of every text token for every LM step."""
+    if name == "audiogenx":  # the analyses' explainer config (epochs...) applies
+        return audiogenx_method(tag, generation, explainer, seed)
+    fn = method_function(name)
+    try:
+        return fn(tag, generation, seed=seed)
+    except TypeError:  # a method without a seed option
+        return fn(tag, generation)
+
+
+def explain_prompts(tag, prompts: list[str], common: Common, method: str | None = None,
+                    generation_seed: int | None = None) -> list[Explanation]:
+    """Generate each prompt (fixed seed) and explain it; explanations keep codes and decoded audio."""
+    method = method or common.method
+    out = []
+    for start in range(0, len(prompts), common.batch_size):
+        chunk = prompts[start:start + common.batch_size]
+        seed = common.seed + start if generation_seed is None else generation_seed
+        gen = tag.generate(chunk, seed=seed, **common.model.generation())
+        masks = run_method(method, tag, gen, common.explainer, common.seed).detach().float().cpu()  # [B, T, N]
+        audio = tag.decode(gen.codes).cpu()
+        for b, prompt in enumerate(chunk):
+            n = len(gen.text.tokens[b])
+            out.append(Explanation(prompt, list(gen.text.tokens[b]), masks[b, :, :n], tag.frame_rate, method,
+                                   codes=gen.codes[b].cpu(), audio=audio[b], sample_rate=tag.sample_rate,
+                                   metadata={"seed": seed, "model": tag.name}))
+        log(f"{method}: explained {min(start + len(chunk), len(prompts))}/{len(prompts)} prompts")
+    return out
+
+
+def explanations_or_explain(tag, prompts: list[str], common: Common) -> list[Explanation]:
+    if common.explanations:
+        found = load_explanations(common.explanations)
+        if not found:
+            raise FileNotFoundError(f"no complete explanation under {common.explanations}; run `python train.py` "
+                                    "(task explain) first or drop --common.explanations")
+        log(f"loaded {len(found)} explanations from {common.explanations}")
+        return found
+    return explain_prompts(tag, prompts, common)
+
+
+def generation_of(tag, explanations: list[Explanation]):
+    """Rebuild a `Generation` (text on `tag`, the explanations' codes) to re-explain the same audio."""
+    from lightning_agx.models import Generation
+    codes = torch.stack([e.codes for e in explanations]).to(tag.device)
+    text = tag.encode_text([e.prompt for e in explanations])
+    return Generation(text, codes, tag.pattern_sequence(codes), None, None)
+
+
+def padded_masks(explanations: list[Explanation], text, fill: float = 1.0) -> torch.Tensor:
+    """``[B, T, N_batch]`` masks laid out like `text` (padding tokens get `fill`)."""
+    b, n = text.valid.shape
+    t = max(e.num_steps for e in explanations)
+    out = torch.full((b, t, n), fill)
+    for i, e in enumerate(explanations):
+        out[i, :e.num_steps, :e.mask.shape[1]] = e.mask.float()
+    return out
+
+
+@torch.no_grad()
+def generate_with_masks(tag, prompts: list[str], masks: torch.Tensor | None, seed: int, generation: dict) -> torch.Tensor:
+    """Audio ``[B, C, samples]`` generated with ``A * mask`` in every cross-attention (None: unmasked)."""
+    from lightning_agx.models import CrossAttentionEdit
+    edit = None if masks is None else CrossAttentionEdit(post_softmax=masks.to(tag.device))
+    gen = tag.generate(prompts, seed=seed, edit=edit, **generation)
+    return tag.decode(gen.codes).cpu()
+
+
+# ---------------------------------------------------------------------------------------------- the embedded world
+def toy_clips(split: str, n: int, seed: int = 0, **kwargs):
+    from lightning_agx.toyworld.dataset import make_split
+    return make_split(split, n, seed=seed, **kwargs)
+
+
+def toy_role(word: str) -> str:
+    """Ground-truth role of a ToySounds word: sound / modifier / connector / filler."""
+    from lightning_agx.toyworld.grammar import CONNECTORS, LEVEL_WORDS, PITCH_WORDS
+    from lightning_agx.toyworld.synth import EVENTS
+    if word in EVENTS:
+        return "sound"
+    if word in LEVEL_WORDS or word in PITCH_WORDS:
+        return "modifier"
+    if any(word in phrase for group in CONNECTORS.values() for phrase in group):
+        return "connector"
+    return "filler"
+
+
+# ---------------------------------------------------------------------------------------------- tables
+def write_table(rows: list[dict], folder: Path, name: str, digits: int = 4) -> str:
+    """Write ``name.csv`` and return the same table as Markdown."""
+    if not rows:
+        (folder / f"{name}.csv").write_text("")
+        return "_(empty)_\n"
+    columns = list(rows[0])
+    with (folder / f"{name}.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return markdown_table(rows, digits)
+
+
+def markdown_table(rows: list[dict], digits: int = 4) -> str:
+    columns = list(rows[0])
+
+    def cell(v):
+        if isinstance(v, float):
+            return f"{v:.{digits}f}"
+        return str(v).replace("|", "\\|")
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r[c]) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(folder: Path, summary: dict) -> None:
+    (folder / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
+
+
+def command_line(module: str) -> str:
+    return f"python -m {module} " + " ".join(sys.argv[1:])
