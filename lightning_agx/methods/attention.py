@@ -1,0 +1,23 @@
+"""Raw cross-attention: the weights softmax(q k^T / sqrt(d)) of the conditional batch, averaged over all
+cross-attention layers and heads, from one teacher-forced pass (no gradient, no scaling beyond the
+per-sequence max-scaling every baseline but AtMan gets, METHOD.md "Baselines").
+
+Each row already sums to 1 over the prompt's tokens (padding is never attended: the conditioner gives it
+zero embeddings, yet it can still get weight, so padding is zeroed afterwards).
+"""
+from __future__ import annotations
+
+import torch
+
+from ..models import CrossAttentionEdit
+from ._common import max_scale, mean_attention, valid_mask
+
+
+@torch.no_grad()
+def attention(tag, generation, seed: int = 0, scale: bool = True) -> torch.Tensor:
+    """``[B, T, N]`` cross-attention averaged over layers and heads (max-scaled per sequence if `scale`)."""
+    edit = CrossAttentionEdit(record=True)
+    tag.forward_steps(generation, edit=edit)
+    weights = mean_attention(edit.layer_weights(), len(generation.text))  # [B, T, N]
+    valid = valid_mask(generation)
+    return max_scale(weights, valid) if scale else weights * valid

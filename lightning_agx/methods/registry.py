@@ -1,0 +1,82 @@
+"""All explanation methods by name. A method is ``fn(tag, generation, seed=0, **options) -> [B, T, N]``
+importance (0 at padding tokens); adding one is one file and one line in `METHODS`."""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import torch
+
+from ..explanation import Explanation
+from .atman import atman
+from .attention import attention
+from .audiogenx import audiogenx, audiogenx_counterfactual, audiogenx_factual
+from .chefer import chefer
+from .gradcam_a import gradcam_a
+from .gradcam_e import gradcam_e
+from .random_mask import random_mask
+
+METHODS: dict[str, Callable[..., torch.Tensor]] = {
+    "audiogenx": audiogenx,
+    "audiogenx_factual": audiogenx_factual,
+    "audiogenx_counterfactual": audiogenx_counterfactual,
+    "random": random_mask,
+    "gradcam_a": gradcam_a,
+    "gradcam_e": gradcam_e,
+    "atman": atman,
+    "chefer": chefer,
+    "attention": attention,
+}
+
+
+def available_methods() -> list[str]:
+    return sorted(METHODS)
+
+
+def get_method(name: str) -> Callable[..., torch.Tensor]:
+    if name not in METHODS:
+        raise ValueError(f"unknown method '{name}'; available: {', '.join(available_methods())}")
+    return METHODS[name]
+
+
+def check_methods(names: list[str]) -> list[str]:
+    """Fail before any work on a bad name in a list of methods."""
+    for name in names:
+        get_method(name)
+    if not names:
+        raise ValueError(f"no methods selected; choose among: {', '.join(available_methods())}")
+    return list(names)
+
+
+def run_method(name: str, tag, generation, seed: int = 0, **options) -> torch.Tensor:
+    """``[B, T, N]`` importance of method `name`, checked: right shape, finite, 0 at padding."""
+    importance = get_method(name)(tag, generation, seed=seed, **options).detach()
+    expected = (len(generation.text), generation.num_steps, generation.text.valid.shape[1])
+    if tuple(importance.shape) != expected:
+        raise RuntimeError(f"method '{name}' returned shape {tuple(importance.shape)}, expected {expected}")
+    if not torch.isfinite(importance).all():
+        raise FloatingPointError(f"method '{name}' returned non-finite importance")
+    return importance * generation.text.valid[:, None, :]
+
+
+def to_explanations(tag, generation, importance: torch.Tensor, method: str, metadata: dict | None = None,
+                    audio: torch.Tensor | None = None) -> list[Explanation]:
+    """One `Explanation` per prompt (``[T, N_b]``, padding dropped) from a batch ``[B, T, N]`` importance."""
+    out = []
+    for b, tokens in enumerate(generation.text.tokens):
+        valid = generation.text.valid[b]
+        out.append(Explanation(prompt=generation.text.prompts[b], tokens=list(tokens),
+                               mask=importance[b][:, valid].detach().cpu(), frame_rate=tag.frame_rate,
+                               method=method, codes=generation.codes[b].cpu(),
+                               audio=None if audio is None else audio[b].cpu(), sample_rate=tag.sample_rate,
+                               metadata=dict(metadata or {})))
+    return out
+
+
+def explain_with(name: str, tag, generation, seed: int = 0, **options) -> list[Explanation]:
+    """Run method `name` on a generation and wrap the result as one `Explanation` per prompt."""
+    start = time.perf_counter()
+    importance = run_method(name, tag, generation, seed=seed, **options)
+    seconds = time.perf_counter() - start
+    return to_explanations(tag, generation, importance, name,
+                           {"seconds_per_explanation": seconds / len(generation.text), "seed": seed})
