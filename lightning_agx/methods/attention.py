@@ -2,8 +2,8 @@
 cross-attention layers and heads, from one teacher-forced pass (no gradient, no scaling beyond the
 per-sequence max-scaling every baseline but AtMan gets, METHOD.md "Baselines").
 
-Each row already sums to 1 over the prompt's tokens (padding is never attended: the conditioner gives it
-zero embeddings, yet it can still get weight, so padding is zeroed afterwards).
+audiocraft's cross-attention has no key padding mask, so padding tokens (zero embeddings, but biased keys)
+get some weight in a padded batch; we zero them afterwards without renormalising.
 """
 from __future__ import annotations
 

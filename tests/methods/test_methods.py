@@ -1,0 +1,124 @@
+"""Every explanation method on audiocraft's debug LM: shape, range, padding, determinism, and sanity checks."""
+import pytest
+import torch
+
+from lightning_agx.methods import METHODS, get_method, run_method, to_explanations
+from lightning_agx.methods._common import recorded_layers
+from lightning_agx.methods.chefer import record_self_attention
+from lightning_agx.models import CrossAttentionEdit
+
+FAST = {"audiogenx": {"epochs": 3}, "audiogenx_factual": {"epochs": 3}, "audiogenx_counterfactual": {"epochs": 3}}
+
+
+@pytest.fixture(scope="module")
+def outputs(debug_tag, debug_generation):
+    return {name: run_method(name, debug_tag, debug_generation, seed=0, **FAST.get(name, {})) for name in METHODS}
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_shape_range_padding(name, outputs, debug_generation):
+    x = outputs[name]
+    gen = debug_generation
+    assert x.shape == (2, gen.num_steps, gen.text.valid.shape[1])
+    assert torch.isfinite(x).all()
+    assert x.min() >= 0 and x.max() <= 1 + 1e-6, "every method ends in [0, 1] (max/min-max scaled or a probability)"
+    padding = ~gen.text.valid[:, None, :].expand_as(x)
+    assert padding.any(), "the fixture batch has padding ('rain' is shorter)"
+    assert (x[padding] == 0).all()
+    assert x[1, :, 0].abs().sum() > 0 or name == "atman", "the short prompt's only token gets importance"
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_deterministic_with_seed(name, outputs, debug_tag, debug_generation):
+    again = run_method(name, debug_tag, debug_generation, seed=0, **FAST.get(name, {}))
+    assert torch.allclose(again, outputs[name], atol=1e-6)
+
+
+def test_seed_changes_random_and_audiogenx(debug_tag, debug_generation, outputs):
+    assert not torch.allclose(run_method("random", debug_tag, debug_generation, seed=1), outputs["random"])
+    other = run_method("audiogenx", debug_tag, debug_generation, seed=1, epochs=3)
+    assert not torch.allclose(other, outputs["audiogenx"])
+
+
+def test_max_scaled_methods_reach_one(outputs):
+    for name in ("gradcam_a", "gradcam_e", "chefer", "attention"):
+        top = outputs[name].flatten(1).amax(1)
+        assert torch.allclose(top, torch.ones(2)), f"{name} is max-scaled per sequence"
+
+
+def test_atman_min_max_scaled_over_valid_tokens(outputs, debug_generation):
+    x = outputs["atman"][0]  # long prompt: several tokens, a real spread of loss increases
+    assert x.max() == pytest.approx(1.0) and x.min() == pytest.approx(0.0)
+
+
+def test_attention_equals_manual_average_of_recorded_weights(debug_tag, debug_generation, outputs):
+    edit = CrossAttentionEdit(record=True)
+    debug_tag.forward_steps(debug_generation, edit=edit)
+    weights = edit.layer_weights()
+    manual = sum(w.mean(1) for w in weights) / len(weights)  # [B, T, N]
+    valid = debug_generation.text.valid[:, None, :]
+    manual = manual * valid
+    manual = manual / manual.flatten(1).amax(1)[:, None, None]
+    assert torch.allclose(outputs["attention"], manual, atol=1e-6)
+    raw = get_method("attention")(debug_tag, debug_generation, scale=False)
+    assert (raw.sum(-1) <= 1 + 1e-5).all() and (raw.sum(-1) > 0).all(), \
+        "unscaled: softmax weights of the valid tokens, a part of each row's unit mass (padding is attended too)"
+
+
+def test_atman_without_suppression_is_zero(debug_tag, debug_generation):
+    x = get_method("atman")(debug_tag, debug_generation, suppression=0.0)
+    assert (x == 0).all(), "multiplying the scores by 1 changes nothing, so no token is important"
+
+
+def test_atman_suppression_changes_loss(debug_tag, debug_generation, outputs):
+    assert outputs["atman"][0].std() > 0
+
+
+def test_gradcam_e_gradients_are_nonzero(debug_tag, debug_generation):
+    from lightning_agx.methods.gradcam_e import attention_gradients
+    weights, grads = attention_gradients(debug_tag, debug_generation)
+    assert len(grads) == debug_tag.lm.num_codebooks
+    for g in grads:
+        assert g.shape == weights.shape and g.abs().sum() > 0
+
+
+def test_gradcam_a_nonzero(outputs):
+    assert (outputs["gradcam_a"].flatten(1).amax(1) > 0).all()
+
+
+def test_self_attention_patch_is_exact_and_restored(debug_tag, debug_generation):
+    plain = debug_tag.latents(debug_generation)
+    with record_self_attention(debug_tag.lm) as records:
+        patched = debug_tag.latents(debug_generation)
+    assert (plain - patched).abs().max() < 1e-5, "the explicit causal attention reproduces audiocraft's"
+    assert len(records) == len(debug_tag.lm.transformer.layers)
+    t = debug_generation.num_steps
+    assert records[0].shape[-2:] == (t, t)
+    assert torch.allclose(records[0].sum(-1), torch.ones(()), atol=1e-5)
+    assert records[0][..., 0, 1:].abs().max() == 0, "causal: step 0 sees only itself"
+    assert all("forward" not in vars(layer.self_attn) for layer in debug_tag.lm.transformer.layers)
+
+
+def test_chefer_with_and_without_self_attention_differ(debug_tag, debug_generation, outputs):
+    cross_only = get_method("chefer")(debug_tag, debug_generation, self_attention=False)
+    assert not torch.allclose(cross_only, outputs["chefer"])
+
+
+def test_recorded_layers_keep_the_graph(debug_tag, debug_generation):
+    from lightning_agx.methods._common import differentiable
+    with differentiable(debug_tag):
+        edit = CrossAttentionEdit(record=True)
+        h = debug_tag.latents(debug_generation, edit=edit)
+        (g,) = torch.autograd.grad(h.sum(), recorded_layers(edit)[0])
+    assert g.abs().sum() > 0
+
+
+def test_unknown_method_lists_available():
+    with pytest.raises(ValueError, match=r"unknown method 'gradcam'; available: atman, attention, audiogenx"):
+        get_method("gradcam")
+
+
+def test_explanations_drop_padding(debug_tag, debug_generation, outputs):
+    expl = to_explanations(debug_tag, debug_generation, outputs["random"], "random")
+    assert [e.mask.shape[1] for e in expl] == [len(t) for t in debug_generation.text.tokens]
+    assert expl[1].mask.shape == (debug_generation.num_steps, 1) and expl[0].method == "random"
