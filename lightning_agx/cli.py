@@ -8,6 +8,7 @@ from .config import RunConfig
 
 TASKS = {
     "explain": "lightning_agx.api:run_explain",
+    "evaluate": "lightning_agx.evaluation.run:run_evaluate",
 }
 
 
@@ -27,12 +28,12 @@ def parse(argv: list[str] | None = None) -> RunConfig:
 
 
 def _as_run_config(values) -> RunConfig:
-    from .config import LoggerConfig, ModelConfig, PromptsConfig, TrainerConfig
+    from .config import EvaluationConfig, LoggerConfig, ModelConfig, PromptsConfig, TrainerConfig
     from .explainer import ExplainerConfig
     if isinstance(values, RunConfig):
         return values
     sections = {"model": ModelConfig, "prompts": PromptsConfig, "explainer": ExplainerConfig,
-                "trainer": TrainerConfig, "logger": LoggerConfig}
+                "trainer": TrainerConfig, "logger": LoggerConfig, "evaluation": EvaluationConfig}
     kwargs = {}
     for key, value in values.items():
         cls = sections.get(key)

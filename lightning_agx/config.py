@@ -44,6 +44,21 @@ class LoggerConfig:
 
 
 @dataclass
+class EvaluationConfig:
+    """The faithfulness evaluation (task 'evaluate', lightning_agx/evaluation): METHOD.md Eq. 8-12."""
+
+    methods: list[str] = field(default_factory=lambda: [
+        "audiogenx", "audiogenx_factual", "audiogenx_counterfactual", "random", "gradcam_a", "gradcam_e",
+        "atman", "chefer", "attention"])
+    method_options: dict = field(default_factory=dict)  # per method name, keyword options (e.g. atman: {chunk: 64})
+    classifier: str = "toysounds"  # toysounds | passt
+    heldout_prompts: int = 40  # with no prompt file/texts and the toysounds model: this many held-out prompts
+    repeats: int = 3  # factual and counterfactual generations per prompt and method
+    ori_repeats: int = 5  # unmasked regenerations for the "Ori" lower bound
+    kl_direction: str = "authors"  # authors: KL(p(x') || p(x)); forward: KL(p(x) || p(x'))
+
+
+@dataclass
 class RunConfig:
     task: str = "explain"
     seed: int = 0
@@ -55,3 +70,4 @@ class RunConfig:
     explainer: ExplainerConfig = field(default_factory=ExplainerConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)

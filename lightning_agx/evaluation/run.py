@@ -1,0 +1,276 @@
+"""The faithfulness evaluation (METHOD.md Eq. 8-12; paper Table 1 and Table 2), resumable per prompt.
+
+For each chunk of `batch_size` prompts:
+  1. the original audio x is generated once (seeded) and classified; the "Ori" floor regenerates each prompt
+     `ori_repeats` times unmasked and compares with x (FidF/KLF of plain sampling noise);
+  2. every method explains the chunk (timed, peak memory measured), its importance m ``[B, T, N]`` is applied
+     during generation as the factual (A * m) and counterfactual (A * (1 - m)) cross-attention mask,
+     `repeats` samples each (same seed for every method: common random numbers), and classified;
+  3. FidF, FidCF, KLF, KLCF (torchmetrics of `lightning_agx.metrics`), Size and the ground-truth AUC are stored
+     per prompt and method as soon as they exist.
+On disk (``output_dir``)::
+
+    prompts/0007_a_dog_barks/original.json       prompt, tokens, classifier logits on x, Ori values (written last)
+    prompts/0007_a_dog_barks/original.safetensors codes of x
+    prompts/0007_a_dog_barks/<method>/            an Explanation (mask, codes; metrics in its metadata)
+    table1.md/.csv, table2.md/.csv
+A rerun skips every (prompt, method) already complete and rebuilds x from the saved codes.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..explainer import ExplainerConfig, perturbation_masks
+from ..explanation import Explanation, prompt_folder_name
+from ..methods import check_methods, run_method, to_explanations
+from ..metrics import CounterfactualFidelity, CounterfactualKL, FactualFidelity, FactualKL, MaskSize
+from ..models import CrossAttentionEdit
+from ..models.adapter import Generation
+from .auc import roc_auc, sound_word_labels
+from .memory import PeakMemory
+from .tables import ORI, TABLE1, TABLE2, summarise, write_table
+
+ORIGINAL_JSON, ORIGINAL_TENSORS = "original.json", "original.safetensors"
+AUDIOGENX_METHODS = ("audiogenx", "audiogenx_factual", "audiogenx_counterfactual")
+
+
+@dataclass
+class EvaluationResult:
+    output_dir: Path
+    table1: list[dict]
+    table2: list[dict]
+    computed: dict[str, int] = field(default_factory=dict)  # explanations computed by THIS call, per method
+    originals_generated: int = 0  # prompts whose original audio THIS call generated
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+def evaluate(tag, prompts: list[str], classifier, output_dir: str | Path, methods: list[str] | None = None,
+             method_options: dict | None = None, explainer: ExplainerConfig | None = None, batch_size: int = 8,
+             seed: int = 0, duration: float | None = None, repeats: int = 3, ori_repeats: int = 5,
+             generation: dict | None = None, kl_direction: str = "authors", logger=None) -> EvaluationResult:
+    """Evaluate `methods` on `prompts` (already cleaned) with `classifier`; resumes from `output_dir`."""
+    from ..methods import available_methods
+    methods = check_methods(list(methods or available_methods()))
+    if repeats < 1 or ori_repeats < 1 or batch_size < 1:
+        raise ValueError(f"repeats, ori_repeats and batch_size must be >= 1; got {repeats}, {ori_repeats}, {batch_size}")
+    output_dir = Path(output_dir)
+    folders = [output_dir / "prompts" / prompt_folder_name(i, p) for i, p in enumerate(prompts)]
+    params = dict(generation or {})
+    options = {name: dict((method_options or {}).get(name, {})) for name in methods}
+    for name in AUDIOGENX_METHODS:
+        if name in options and explainer is not None:
+            options[name].setdefault("config", explainer)
+    result = EvaluationResult(output_dir, [], [], {m: 0 for m in methods})
+    device = tag.device
+    for start in range(0, len(prompts), batch_size):
+        index = list(range(start, min(start + batch_size, len(prompts))))
+        todo = {m: [i for i in index if not Explanation.is_complete(folders[i] / m)] for m in methods}
+        missing_original = [i for i in index if not (folders[i] / ORIGINAL_JSON).is_file()]
+        if not missing_original and not any(todo.values()):
+            continue
+        if missing_original:
+            _original(tag, classifier, [prompts[i] for i in missing_original], [folders[i] for i in missing_original],
+                      seed + start, duration, params, ori_repeats, kl_direction)
+            result.originals_generated += len(missing_original)
+        chunk, original_logits = _load_originals(tag, [prompts[i] for i in index], [folders[i] for i in index])
+        for method, items in todo.items():
+            if not items:
+                continue
+            rows = [index.index(i) for i in items]
+            sub = chunk.select(rows)
+            _log(f"[evaluate] prompts {items[0]}-{items[-1]}: {method}")
+            with PeakMemory(device) as peak:
+                begin = time.perf_counter()
+                importance = run_method(method, tag, sub, seed=seed + start, **options[method])
+                seconds = time.perf_counter() - begin
+            factual, counterfactual = _masked_logits(tag, classifier, sub, importance, repeats, seed + start + 1,
+                                                     duration, params)
+            metrics = _faithfulness(original_logits[rows], factual, counterfactual, importance, sub, kl_direction)
+            for j, explanation in enumerate(to_explanations(tag, sub, importance, method)):
+                explanation.metadata = {**metrics[j], "seconds": seconds / len(items), "peak_mb": peak.megabytes,
+                                        "mb_per_explanation": peak.megabytes / len(items), "batch": len(items),
+                                        "seed": seed + start, "device": str(device)}
+                explanation.save(folders[items[j]] / method)
+            result.computed[method] += len(items)
+    result.table1, result.table2 = _tables(methods, folders)
+    result.paths = {"table1_md": output_dir / "table1.md", "table2_md": output_dir / "table2.md",
+                    "table1_csv": output_dir / "table1.csv", "table2_csv": output_dir / "table2.csv"}
+    write_table(result.table1, TABLE1, output_dir, "table1",
+                f"Table 1: faithfulness ({len(prompts)} prompts, {repeats} factual/counterfactual samples each, "
+                f"Ori = {ori_repeats} unmasked regenerations; AUC = audio-level importance vs ground-truth sound words)")
+    write_table(result.table2, TABLE2, output_dir, "table2",
+                f"Table 2: seconds and peak memory per explanation ({device}; peak_MB is per batch call)")
+    if logger is not None:
+        _log_to_wandb(logger, result)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------- generation
+def _classify(tag, classifier, codes: torch.Tensor) -> torch.Tensor:
+    """Audio tokens ``[rows, K, F]`` -> classifier logits ``[rows, C]`` (audio resampled by the classifier)."""
+    wav = tag.decode(codes)  # [rows, C, samples] at tag.sample_rate
+    wav = wav.mean(1) if wav.shape[1] > 1 else wav[:, 0]
+    with torch.no_grad():
+        return classifier.logits(wav.to(_device_of(classifier, wav)), tag.sample_rate).float().cpu()
+
+
+def _device_of(module, fallback: torch.Tensor):
+    tensor = next(iter(list(module.parameters()) + list(module.buffers())), None)
+    return fallback.device if tensor is None else tensor.device
+
+
+def _original(tag, classifier, prompts, folders, seed, duration, params, ori_repeats, kl_direction) -> None:
+    """Generate x once, classify it, run the Ori regenerations, and save per prompt (JSON last)."""
+    _log(f"[evaluate] original audio + Ori floor for {len(prompts)} prompt(s)")
+    original = tag.generate(prompts, duration=duration, seed=seed, **params)
+    logits = _classify(tag, classifier, original.codes)  # [b, C]
+    ori = tag.generate(prompts * ori_repeats, duration=duration, seed=seed + 7919, **params)
+    ori_logits = _classify(tag, classifier, ori.codes).view(ori_repeats, len(prompts), -1).transpose(0, 1)
+    for j, folder in enumerate(folders):
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file({"codes": original.codes[j].cpu().contiguous()}, str(folder / ORIGINAL_TENSORS))
+        fid = FactualFidelity()
+        fid.update(logits[j:j + 1], ori_logits[j:j + 1])
+        kl = FactualKL(direction=kl_direction)
+        kl.update(logits[j:j + 1], ori_logits[j:j + 1])
+        info = {"prompt": prompts[j], "tokens": original.text.tokens[j], "logits": logits[j].tolist(),
+                "label": int(logits[j].argmax()), "seed": seed,
+                ORI: {"fid_f": float(fid.compute()), "kl_f": float(kl.compute())}}
+        tmp = folder / f".{ORIGINAL_JSON}.tmp"
+        tmp.write_text(json.dumps(info, indent=1))
+        os.replace(tmp, folder / ORIGINAL_JSON)
+
+
+def _load_originals(tag, prompts, folders) -> tuple[Generation, torch.Tensor]:
+    """The chunk's original generation rebuilt from saved codes (teacher forcing needs no latents)."""
+    infos = [json.loads((f / ORIGINAL_JSON).read_text()) for f in folders]
+    for info, prompt, folder in zip(infos, prompts, folders):
+        if info["prompt"] != prompt:
+            raise ValueError(f"{folder} holds prompt {info['prompt']!r}, not {prompt!r}: this output_dir belongs to "
+                             "another prompt set; choose a new --output_dir")
+    text = tag.encode_text(prompts)
+    codes = torch.stack([load_file(str(f / ORIGINAL_TENSORS))["codes"] for f in folders]).to(tag.device)
+    generation = Generation(text, codes, tag.pattern_sequence(codes), None, infos[0]["seed"])
+    return generation, torch.tensor([info["logits"] for info in infos])
+
+
+def _masked_logits(tag, classifier, generation, importance, repeats, seed, duration, params):
+    """Factual and counterfactual generations with the mask in the cross-attention: logits ``[b, R, C]`` each."""
+    b = len(generation.text)
+    factual, counterfactual = perturbation_masks(importance, generation.text.valid)  # 1 at padding
+    prompts = generation.text.prompts * (2 * repeats)
+    text = tag.encode_text(prompts)  # padded to the longest of these prompts: crop the extra padding columns
+    n = text.valid.shape[1]
+    if generation.text.valid[:, n:].any():
+        raise RuntimeError("re-encoding the prompts dropped valid tokens; this is a bug")
+    masks = torch.cat([factual[..., :n]] * repeats + [counterfactual[..., :n]] * repeats)  # [2Rb, T, n]
+    perturbed = tag.generate(text, duration=duration, seed=seed, edit=CrossAttentionEdit(post_softmax=masks), **params)
+    logits = _classify(tag, classifier, perturbed.codes).view(2 * repeats, b, -1).transpose(0, 1)  # [b, 2R, C]
+    return logits[:, :repeats], logits[:, repeats:]
+
+
+# ---------------------------------------------------------------------------------------------- metrics
+def _faithfulness(original, factual, counterfactual, importance, generation, kl_direction) -> list[dict]:
+    """Per prompt: FidF, FidCF, KLF, KLCF (repeats averaged), Size over valid tokens, ground-truth AUC."""
+    out = []
+    for j in range(original.shape[0]):
+        values = {}
+        for key, metric, perturbed in (("fid_f", FactualFidelity(), factual), ("fid_cf", CounterfactualFidelity(), counterfactual),
+                                       ("kl_f", FactualKL(direction=kl_direction), factual),
+                                       ("kl_cf", CounterfactualKL(direction=kl_direction), counterfactual)):
+            metric.update(original[j:j + 1], perturbed[j:j + 1])
+            values[key] = float(metric.compute())
+        size = MaskSize()
+        size.update(importance[j:j + 1].cpu().clamp(0, 1), generation.text.valid[j:j + 1].cpu())
+        values["size"] = float(size.compute())
+        valid = generation.text.valid[j].cpu()
+        audio_level = importance[j].cpu()[:, valid].mean(0)  # [N_j], Eq. 7
+        values["auc"] = roc_auc(audio_level, sound_word_labels(generation.text.tokens[j]))
+        out.append(values)
+    return out
+
+
+def _tables(methods, folders) -> tuple[list[dict], list[dict]]:
+    records: dict[str, list[dict]] = {ORI: []}
+    for folder in folders:
+        if (folder / ORIGINAL_JSON).is_file():
+            records[ORI].append(json.loads((folder / ORIGINAL_JSON).read_text())[ORI])
+    for method in methods:
+        records[method] = [json.loads((f / method / "explanation.json").read_text())["metadata"]
+                           for f in folders if Explanation.is_complete(f / method)]
+    table1 = summarise(records, TABLE1)
+    table2 = summarise({m: records[m] for m in methods}, TABLE2)
+    return table1, table2
+
+
+def _log_to_wandb(logger, result: EvaluationResult) -> None:
+    """Both tables as W&B tables, and their means as scalars ``{method}/{column}``."""
+    for name, rows, columns in (("table1", result.table1, TABLE1), ("table2", result.table2, TABLE2)):
+        header = ["method", "n"] + [c for column, _ in columns for c in (column, f"{column}_se")]
+        logger.log_table(key=name, columns=header, data=[[_plain(row.get(h)) for h in header] for row in rows])
+        logger.log_metrics({f"{row['method']}/{column}": row[column] for row in rows for column, _ in columns
+                            if not math.isnan(row[column])})
+
+
+def _plain(value):
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------- CLI task
+def load_classifier(name: str, device: str | torch.device = "cpu"):
+    """'debug' (tiny 8 kHz classifier for tests), or any name of `lightning_agx.classifiers.get_classifier`."""
+    if name == "debug":
+        from .debug_classifier import DebugClassifier
+        return DebugClassifier().to(device)
+    from ..classifiers import get_classifier
+    if name == "toysounds":
+        return get_classifier(name, device=str(device))
+    return get_classifier(name).to(device)
+
+
+def run_evaluate(run) -> EvaluationResult:
+    """``train.py --config configs/evaluate_*.yaml`` with task 'evaluate'."""
+    from ..api import _device, _wandb_logger, check_duration, ensure_writable
+    from ..data import load_prompts
+    from ..models import load_model
+    from .prompts import heldout_prompts
+
+    ev = run.evaluation
+    methods = check_methods(list(ev.methods))  # fail on a bad name before loading anything
+    if run.prompts.file or run.prompts.texts:
+        prompts = load_prompts(run.prompts.file, run.prompts.texts)  # cleaned, with a warning on duplicates/empty
+    elif run.model.name == "toysounds":
+        prompts = heldout_prompts(ev.heldout_prompts, run.seed)
+    else:
+        raise ValueError(f"no prompts for model '{run.model.name}': give prompts.file or prompts.texts "
+                         "(only 'toysounds' has a built-in held-out prompt set)")
+    output_dir = ensure_writable(run.output_dir)
+    device = _device(run.model.device)
+    tag = load_model(run.model.name, device=device, duration=run.model.duration)
+    if run.model.duration is not None:
+        check_duration(tag, run.model.duration)
+    classifier = load_classifier(ev.classifier, device)
+    logger = _wandb_logger(run.logger, output_dir) if run.logger.wandb else None
+    begin = time.perf_counter()
+    result = evaluate(tag, prompts, classifier, output_dir, methods=methods, method_options=ev.method_options,
+                      explainer=run.explainer, batch_size=run.prompts.batch_size, seed=run.seed,
+                      duration=run.model.duration, repeats=ev.repeats, ori_repeats=ev.ori_repeats,
+                      generation=run.model.generation(), kl_direction=ev.kl_direction, logger=logger)
+    if logger is not None:
+        logger.experiment.finish()
+    _log(f"[evaluate] done in {time.perf_counter() - begin:.1f} s; computed {result.computed}\n"
+         + result.paths["table1_md"].read_text() + "\n" + result.paths["table2_md"].read_text())
+    return result

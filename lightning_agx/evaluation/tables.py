@@ -1,0 +1,70 @@
+"""Table 1 (faithfulness) and Table 2 (efficiency) from the per-prompt records, as Markdown and CSV.
+
+Every cell is the mean over prompts and its standard error (sample std / sqrt(n)); prompts where a value is
+undefined (NaN, e.g. the AUC of a prompt without a non-sound word) are left out of that cell only.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+TABLE1 = (("FidF", "fid_f"), ("FidCF", "fid_cf"), ("KLF", "kl_f"), ("KLCF", "kl_cf"), ("Size", "size"),
+          ("AUC", "auc"))
+TABLE2 = (("seconds", "seconds"), ("peak_MB", "peak_mb"), ("MB_per_explanation", "mb_per_explanation"))
+ORI = "ori"
+
+
+def mean_se(values) -> tuple[float, float, int]:
+    values = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    n = len(values)
+    if n == 0:
+        return math.nan, math.nan, 0
+    mean = sum(values) / n
+    if n == 1:
+        return mean, math.nan, 1
+    var = sum((v - mean) ** 2 for v in values) / (n - 1)
+    return mean, math.sqrt(var / n), n
+
+
+def summarise(records: dict[str, list[dict]], columns) -> list[dict]:
+    """records: method -> per-prompt dicts. Returns one row per method: {method, n, COL, COL_se, ...}."""
+    rows = []
+    for method, items in records.items():
+        row = {"method": method, "n": len(items)}
+        for column, key in columns:
+            mean, se, _ = mean_se(item.get(key) for item in items)
+            row[column], row[f"{column}_se"] = mean, se
+        rows.append(row)
+    return rows
+
+
+def write_table(rows: list[dict], columns, folder: Path, name: str, title: str) -> tuple[Path, Path]:
+    """``{name}.csv`` (means and standard errors in separate columns) and ``{name}.md`` (mean ± se)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    header = ["method", "n"] + [c for column, _ in columns for c in (column, f"{column}_se")]
+    csv_path, md_path = folder / f"{name}.csv", folder / f"{name}.md"
+    with csv_path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _csv(row.get(k)) for k in header})
+    lines = [f"### {title}", "", "| method | n | " + " | ".join(c for c, _ in columns) + " |",
+             "|" + "---|" * (len(columns) + 2)]
+    for row in rows:
+        cells = [_md(row[c], row[f"{c}_se"]) for c, _ in columns]
+        lines.append(f"| {row['method']} | {row['n']} | " + " | ".join(cells) + " |")
+    md_path.write_text("\n".join(lines) + "\n")
+    return md_path, csv_path
+
+
+def _csv(value):
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.6g}"
+    return value
+
+
+def _md(mean: float, se: float) -> str:
+    if math.isnan(mean):
+        return "–"
+    return f"{mean:.4g}" if math.isnan(se) else f"{mean:.4g} ± {se:.2g}"
