@@ -142,7 +142,7 @@ def word_cloud(weights: dict[str, float], path: Path, colormap: str) -> None:
 
 def bar_chart(means: dict[str, tuple[float, int]], path: Path, title: str, xlabel: str) -> None:
     items = sorted(means.items(), key=lambda kv: -kv[1][0])
-    fig, ax = plt.subplots(figsize=(max(4.5, 0.6 * len(items) + 1.5), 3.4))
+    fig, ax = plt.subplots(figsize=(max(5.5, 0.6 * len(items) + 1.5), 3.4))
     ax.bar(range(len(items)), [m for _, (m, _) in items], color="#3b6ea8")
     ax.set_xticks(range(len(items)), [f"{k}\n(n={n})" for k, (_, n) in items], fontsize=8)
     ax.set_ylabel("mean audio-level importance")
@@ -193,7 +193,7 @@ def run(config: TokenRankingConfig) -> dict:
         for r in rows:
             roles[r["role"]].append(r["importance"])
         role_means = {k: (sum(v) / len(v), len(v)) for k, v in roles.items()}
-        bar_chart(role_means, out / "role_importance.png", "mean importance per ground-truth word role (ranked words)",
+        bar_chart(role_means, out / "role_importance.png", "mean importance per ground-truth role",
                   "role (n = distinct words)")
         role_md = write_table([{"role": k, "importance": m, "words": n} for k, (m, n) in
                                sorted(role_means.items(), key=lambda kv: -kv[1][0])], out, "role_importance")
@@ -205,7 +205,8 @@ def run(config: TokenRankingConfig) -> dict:
             "\n## Mean importance per POS tag\n", md_pos, "\n![POS](pos_importance.png)\n"]
     if role_md:
         text += ["\n## Mean importance per ground-truth role (embedded world)\n", role_md, "\n![roles](role_importance.png)\n"]
-    text += ["\n## Word clouds\n", "![high](wordcloud_high.png)\n", "![low](wordcloud_low.png)\n"]
+    text += ["\n## Word clouds (left: high importance, right: low importance)\n",
+             "![high](wordcloud_high.png)\n![low](wordcloud_low.png)\n"]
     (out / "README.md").write_text("\n".join(text))
     write_summary(out, summary)
     log(f"token ranking written to {out}")
