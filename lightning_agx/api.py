@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from torch.utils.data import DataLoader
 
 from .callbacks import ExplanationProgressBar, ExplanationWriter
 from .config import LoggerConfig, RunConfig, TrainerConfig
-from .data import StepSchedule, clean_prompts, load_prompts
+from .data import StepSchedule, clean_prompts, load_prompts, plan_chunks
 from .explainer import ExplainerConfig
 from .explanation import Explanation, prompt_folder_name
 from .models import AudiocraftTAG, check_prompts, load_model
@@ -38,8 +39,7 @@ def explain(model: str | AudiocraftTAG, prompts: list[str], output_dir: str | Pa
     tag = model if isinstance(model, AudiocraftTAG) else load_model(model, duration=duration)
     if duration is not None:
         check_duration(tag, duration)
-    for prompt in prompts:  # fail on bad prompts before any work (length limit, tokenizer)
-        tag.encode_text([prompt])
+    tag.check_text(prompts)  # fail on bad prompts before any work (length limit, tokenizer)
     done = _done(output_dir, prompts)
     L.seed_everything(seed, workers=True, verbose=False)
     module = AudioGenXModule(tag, prompts, config, batch_size=batch_size, seed=seed, duration=duration,
@@ -48,8 +48,11 @@ def explain(model: str | AudiocraftTAG, prompts: list[str], output_dir: str | Pa
     pl_trainer = _trainer(trainer_config, logger, output_dir, [writer, ExplanationProgressBar()])
     world = pl_trainer.world_size
     if len(done) < len(prompts):
-        schedule = StepSchedule(len(_chunk_plan(len(prompts), batch_size, world, done)), config.epochs)
-        pl_trainer.fit(module, DataLoader(schedule, batch_size=None, shuffle=False))
+        schedule = StepSchedule(len(plan_chunks(len(prompts), batch_size, world, done)), config.epochs)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")  # the frozen TAG model
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+            pl_trainer.fit(module, DataLoader(schedule, batch_size=None, shuffle=False))
     if pl_trainer.global_rank != 0:
         return []
     if output_dir is None:
@@ -91,11 +94,6 @@ def _done(output_dir: Path | None, prompts: list[str]) -> set[int]:
     if output_dir is None:
         return set()
     return {i for i, p in enumerate(prompts) if Explanation.is_complete(output_dir / prompt_folder_name(i, p))}
-
-
-def _chunk_plan(num_prompts, batch_size, world, done):
-    from .data import plan_chunks
-    return plan_chunks(num_prompts, batch_size, world, done)
 
 
 def _device(name: str) -> str:

@@ -63,9 +63,9 @@ class ExplanationWriter(L.Callback):
         import matplotlib.pyplot as plt
         import wandb
 
-        figures = [heatmap_figure(explanation), bars_figure(explanation)]
-        logger.log_image(f"explanations/{index:04d}", images=figures, caption=["heatmap", "audio level"])
-        for fig in figures:
+        for name, make in (("heatmap", heatmap_figure), ("audio_level", bars_figure)):
+            fig = make(explanation)
+            logger.log_image(f"{name}/{index:04d}", images=[fig], caption=[explanation.prompt])
             plt.close(fig)
         if explanation.audio is not None:
             logger.experiment.log({f"audio/{index:04d}": wandb.Audio(

@@ -64,10 +64,13 @@ class MaskGenerator(nn.Module):
         self.alpha.fill_(0.25)
 
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
-        """Text embeddings ``[B, N, D]`` (detached) -> keep probabilities p ``[B, T, N]``."""
-        hid = torch.einsum("bnd,bsdh->bsnh", embeddings, self.w1) + self.b1[:, :, None, :]  # [B, S, N, H]
-        hid = torch.where(hid >= 0, hid, self.alpha[..., None] * hid)  # PReLU
-        logits = torch.einsum("bsnh,bsh->bsn", hid, self.w2) + self.b2[..., None]  # [B, S, N]
+        """Text embeddings ``[B, N, D]`` (detached) -> keep probabilities p ``[B, T, N]``.
+
+        B may be smaller than the generator's batch (the last chunk): the first B MLP sets are used."""
+        b = embeddings.shape[0]
+        hid = torch.einsum("bnd,bsdh->bsnh", embeddings, self.w1[:b]) + self.b1[:b, :, None, :]  # [B, S, N, H]
+        hid = torch.where(hid >= 0, hid, self.alpha[:b, ..., None] * hid)  # PReLU
+        logits = torch.einsum("bsnh,bsh->bsn", hid, self.w2[:b]) + self.b2[:b, :, None]  # [B, S, N]
         return torch.sigmoid(logits).expand(-1, self.steps, -1)
 
 
@@ -120,7 +123,7 @@ def audiogenx_step(tag, explainer: MaskGenerator, generation, target: torch.Tens
 
     text = generation.text
     n = len(text)
-    p = explainer(text.embeddings.detach())[:n]  # [B, T, N]
+    p = explainer(text.embeddings.detach())  # [B, T, N]
     m = gumbel_mask(p, config.tau, config.hard)
     factual, counterfactual = perturbation_masks(m, text.valid)
     masks = {"both": [factual, counterfactual], "factual": [factual], "counterfactual": [counterfactual]}
@@ -151,4 +154,4 @@ def optimize_masks(tag, generation, config: ExplainerConfig | None = None, seed:
         loss.backward()
         optimizer.step()
     with torch.no_grad():
-        return explainer(generation.text.embeddings)[:len(generation.text)]
+        return explainer(generation.text.embeddings)

@@ -124,14 +124,14 @@ class AudioGenXModule(L.LightningModule):
     @torch.no_grad()
     def _finish_chunk(self, terms) -> None:
         gen, n = self._generation, len(self._indices)
-        p = self.explainer(gen.text.embeddings)[:n].float().cpu()  # the explanation: keep probabilities
+        p = self.explainer(gen.text.embeddings).float().cpu()  # the explanation: keep probabilities
         audio = self.tag.decode(gen.codes).cpu() if self.keep_audio else None
         seconds = (time.perf_counter() - self._chunk_started) / n
         for row, index in enumerate(self._indices):
             valid = gen.text.valid[row].cpu()
             metadata = {"seed": gen.seed, "model": self.tag.name, "explainer": asdict(self.config),
                         "loss_factual": float(terms.factual[row]), "loss_counterfactual": float(terms.counterfactual[row]),
-                        "seconds": round(seconds, 3), "prompt_index": index}
+                        "seconds": round(seconds, 3), "prompt_index": index, "rank": self.rank}
             explanation = Explanation(
                 prompt=gen.text.prompts[row], tokens=gen.text.tokens[row], mask=p[row][:, valid],
                 frame_rate=self.tag.frame_rate, method=METHOD_NAMES[self.config.objective], codes=gen.codes[row].cpu(),

@@ -162,15 +162,20 @@ class AudiocraftTAG(nn.Module):
             return [prompt]
         raise NotImplementedError(f"token strings for {type(conditioner).__name__} are not implemented")
 
-    def encode_text(self, prompts: list[str]) -> TextConditioning:
-        """Tokenise and embed `prompts` (padded to the longest) in the CFG layout used for generation."""
-        prompts = check_prompts(prompts)
-        tokens = [self.token_strings(p) for p in prompts]
+    def check_text(self, prompts: list[str]) -> list[list[str]]:
+        """Token strings of every prompt; a prompt over the text encoder's limit raises, naming it."""
+        tokens = [self.token_strings(p) for p in check_prompts(prompts)]
         limit = self.max_text_tokens
         for i, toks in enumerate(tokens):
             if limit is not None and len(toks) > limit:
                 raise ValueError(f"prompt {i} has {len(toks)} text tokens, more than the text encoder's limit "
                                  f"of {limit}; shorten it: {prompts[i][:80]!r}...")
+        return tokens
+
+    def encode_text(self, prompts: list[str]) -> TextConditioning:
+        """Tokenise and embed `prompts` (padded to the longest) in the CFG layout used for generation."""
+        prompts = check_prompts(prompts)
+        tokens = self.check_text(prompts)
         attributes = [ConditioningAttributes(text={TEXT_CONDITION: p}) for p in prompts]
         null_attributes = ClassifierFreeGuidanceDropout(p=1.0)(attributes)
         provider = self.lm.condition_provider

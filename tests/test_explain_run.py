@@ -1,0 +1,117 @@
+"""`python train.py` / `explain()` end to end on audiocraft's debug LM: outputs, resume, W&B, bad input."""
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from lightning_agx.api import explain
+from lightning_agx.cli import main, parse
+from lightning_agx.explainer import ExplainerConfig
+from lightning_agx.explanation import Explanation
+from lightning_agx.models import AudiocraftTAG
+
+REPO = Path(__file__).resolve().parents[1]
+FAST = ExplainerConfig(hidden=16, epochs=3)
+
+
+def test_train_py_explains_a_prompt_file_end_to_end(tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a dog barks loudly\n\nrain falls\na dog barks loudly\n")  # blank line and duplicate
+    out = tmp_path / "run"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        main(["--config", str(REPO / "configs/debug.yaml"), "--prompts.file", str(prompts),
+              "--output_dir", str(out), "--explainer.epochs", "3", "--explainer.hidden", "16"])
+    messages = [str(w.message) for w in caught]
+    assert any("dropped 1 duplicate prompt(s): 'a dog barks loudly'" in m for m in messages), messages
+    assert any("dropped 1 empty prompt line(s)" in m for m in messages), messages
+    folders = sorted(p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith("wandb"))
+    assert folders == ["0000_a_dog_barks_loudly", "0001_rain_falls"]
+    for name in folders:
+        for file in ("explanation.json", "explanation.safetensors", "audio.wav", "heatmap.png", "bars.png"):
+            assert (out / name / file).stat().st_size > 0, file
+    e = Explanation.load(out / folders[0])
+    assert e.mask.shape == (27 + 1, 3) and e.tokens == ["dog", "bark", "loudly"]
+    assert ((e.mask > 0) & (e.mask < 1)).all()
+    index = json.loads((out / "index.json").read_text())
+    assert [item["prompt"] for item in index] == ["a dog barks loudly", "rain falls"]
+    offline_runs = list((out / "wandb_logs" / "wandb").glob("offline-run-*"))
+    assert offline_runs, "the W&B logger writes an offline run by default"
+
+
+def test_results_are_reproducible_and_a_rerun_resumes(debug_tag, tmp_path):
+    prompts = ["a dog barks", "wind blows", "a bird sings"]
+    first = explain(debug_tag, prompts, output_dir=tmp_path / "a", config=FAST, batch_size=2, logger=None)
+    again = explain(debug_tag, prompts, output_dir=tmp_path / "b", config=FAST, batch_size=2, logger=None)
+    for x, y in zip(first, again):
+        assert torch.equal(x.mask, y.mask) and torch.equal(x.codes, y.codes)
+    # interrupt: remove one finished prompt, rerun, only that chunk is redone and equals the first run
+    stamp = {p.name: (tmp_path / "a" / p.name / "explanation.json").stat().st_mtime_ns
+             for p in (tmp_path / "a").iterdir() if p.is_dir() and p.name[0].isdigit()}
+    import shutil
+    shutil.rmtree(tmp_path / "a" / "0002_a_bird_sings")
+    resumed = explain(debug_tag, prompts, output_dir=tmp_path / "a", config=FAST, batch_size=2, logger=None)
+    assert torch.equal(resumed[2].mask, first[2].mask)
+    for name in ("0000_a_dog_barks", "0001_wind_blows"):
+        assert (tmp_path / "a" / name / "explanation.json").stat().st_mtime_ns == stamp[name]
+
+
+def test_a_batch_of_prompts_of_different_lengths(debug_tag):
+    explanations = explain(debug_tag, ["rain", "a dog barks loudly near the old river"], config=FAST, batch_size=2,
+                           logger=None, figures=False)
+    expected = [debug_tag.token_strings(e.prompt) for e in explanations]
+    assert [e.tokens for e in explanations] == expected and len(expected[1]) > 1
+    assert [e.mask.shape[1] for e in explanations] == [len(t) for t in expected]  # padding columns dropped
+
+
+def test_nan_loss_stops_with_a_clear_error_and_no_files(debug_tag, tmp_path, monkeypatch):
+    import lightning_agx.module as module
+
+    real_step = module.audiogenx_step
+
+    def nan_step(*args, **kwargs):
+        loss, terms, p = real_step(*args, **kwargs)
+        return loss * float("nan"), terms, p
+
+    monkeypatch.setattr(module, "audiogenx_step", nan_step)
+    with pytest.raises(FloatingPointError, match="loss is nan.*nothing of this chunk was saved"):
+        explain(debug_tag, ["a dog barks"], output_dir=tmp_path, config=FAST, logger=None)
+    assert not any(p.is_dir() for p in tmp_path.iterdir())
+
+
+def test_prompt_longer_than_the_text_encoder_limit(debug_tag, monkeypatch):
+    monkeypatch.setattr(AudiocraftTAG, "max_text_tokens", property(lambda self: 3))
+    with pytest.raises(ValueError, match="prompt 1 has 5 text tokens, more than the text encoder's limit of 3"):
+        explain(debug_tag, ["fine", "a dog barks loudly near a river"], config=FAST, logger=None)
+
+
+def test_empty_prompt_and_unwritable_folder(debug_tag, tmp_path):
+    with pytest.raises(ValueError, match="no prompts"):
+        explain(debug_tag, ["  "], config=FAST, logger=None)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(PermissionError, match="not writable.*--output_dir"):
+        explain(debug_tag, ["rain"], output_dir=blocker / "out", config=FAST, logger=None)
+
+
+def test_config_errors_name_the_problem(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("explainer:\n  epochz: 3\n")
+    with pytest.raises(SystemExit):
+        parse(["--config", str(bad)])
+    assert "epochz" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="unknown task 'nope'; available: "):
+        main(["--task", "nope", "--prompts.texts", "[rain]"])
+    with pytest.raises(ValueError, match="unknown model 'nomodel'; available"):
+        main(["--model.name", "nomodel", "--prompts.texts", "[rain]", "--output_dir", str(tmp_path / "o")])
+
+
+def test_overrides_beat_the_yaml_and_defaults_are_the_authors():
+    run = parse(["--config", str(REPO / "configs/debug.yaml"), "--explainer.epochs", "7"])
+    assert run.explainer.epochs == 7 and run.model.name == "debug"
+    defaults = ExplainerConfig()
+    assert (defaults.beta, defaults.gamma, defaults.lr, defaults.weight_decay, defaults.epochs, defaults.tau) == \
+        (1e-3, 1e-1, 1e-3, 1e-3, 50, 1.0)
+    assert run.logger.offline is True
