@@ -14,7 +14,8 @@ On disk (``output_dir``)::
     prompts/0007_a_dog_barks/original.safetensors codes of x
     prompts/0007_a_dog_barks/<method>/            an Explanation (mask, codes; metrics in its metadata)
     table1.md/.csv, table2.md/.csv
-A rerun skips every (prompt, method) already complete and rebuilds x from the saved codes.
+A rerun skips every (chunk, method) already complete and rebuilds x from the saved codes; a chunk that an
+interruption left partly done for a method is redone whole (same batch, same seeds: the same numbers).
 """
 from __future__ import annotations
 
@@ -73,7 +74,9 @@ def evaluate(tag, prompts: list[str], classifier, output_dir: str | Path, method
     device = tag.device
     for start in range(0, len(prompts), batch_size):
         index = list(range(start, min(start + batch_size, len(prompts))))
-        todo = {m: [i for i in index if not Explanation.is_complete(folders[i] / m)] for m in methods}
+        # the unit of work is (chunk, method): sampling depends on the batch, so a chunk left half done by an
+        # interruption is redone whole with the same seeds, which reproduces the numbers of an uninterrupted run
+        todo = {m: index if any(not Explanation.is_complete(folders[i] / m) for i in index) else [] for m in methods}
         missing_original = [i for i in index if not (folders[i] / ORIGINAL_JSON).is_file()]
         if not missing_original and not any(todo.values()):
             continue

@@ -1,0 +1,120 @@
+"""The evaluation run on the debug model: tables, resume, bad input; and the helpers behind the extra column."""
+import csv
+import math
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from lightning_agx.cli import parse, run_task
+from lightning_agx.evaluation import evaluate, roc_auc, sound_word_labels
+from lightning_agx.evaluation.debug_classifier import DebugClassifier
+from lightning_agx.evaluation.tables import mean_se
+
+CONFIG = str(Path(__file__).resolve().parents[2] / "configs" / "evaluate_debug.yaml")
+TABLE1_COLUMNS = ["method", "n", "FidF", "FidF_se", "FidCF", "FidCF_se", "KLF", "KLF_se", "KLCF", "KLCF_se",
+                  "Size", "Size_se", "AUC", "AUC_se"]
+TABLE2_COLUMNS = ["method", "n", "seconds", "seconds_se", "peak_MB", "peak_MB_se", "MB_per_explanation",
+                  "MB_per_explanation_se"]
+
+
+def test_roc_auc_on_hand_made_inputs():
+    assert roc_auc([0.9, 0.8, 0.1, 0.2], [1, 1, 0, 0]) == 1.0
+    assert roc_auc([0.1, 0.2, 0.9, 0.8], [1, 1, 0, 0]) == 0.0
+    assert roc_auc([0.5, 0.5, 0.5], [1, 0, 0]) == 0.5, "ties count one half"
+    assert roc_auc([0.9, 0.4, 0.6, 0.1], [1, 1, 0, 0]) == pytest.approx(3 / 4), "3 of 4 (pos, neg) pairs ordered"
+    assert math.isnan(roc_auc([0.3, 0.7], [1, 1])), "no negative: undefined, not 0 or 1"
+    with pytest.raises(ValueError, match="shape"):
+        roc_auc([0.1, 0.2], [1])
+
+
+def test_sound_word_labels_follow_the_toysounds_events():
+    assert sound_word_labels(["the", "sound", "of", "a", "beep", "then", "drip", "without", "hiss"]) == \
+        [False, False, False, False, True, False, True, False, True]
+
+
+def test_heldout_prompts_are_distinct_deterministic_and_have_sound_words():
+    from lightning_agx.evaluation.prompts import heldout_prompts
+    prompts = heldout_prompts(12, seed=0)
+    assert prompts == heldout_prompts(12, seed=0) and len(set(prompts)) == 12
+    assert prompts != heldout_prompts(12, seed=1)
+    assert all(any(sound_word_labels(p.split())) for p in prompts)
+
+
+def test_mean_and_standard_error():
+    mean, se, n = mean_se([1.0, 2.0, 3.0, float("nan")])
+    assert (mean, n) == (2.0, 3) and se == pytest.approx(1 / math.sqrt(3)), "sample std 1, NaN left out"
+
+
+def _run(tmp_path, *extra):
+    run = parse(["--config", CONFIG, "--output_dir", str(tmp_path), "--logger.wandb", "false", *extra])
+    return run_task(run)
+
+
+def _read_csv(path):
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        return reader.fieldnames, list(reader)
+
+
+def _evaluate(tag, folder):
+    return evaluate(tag, ["a dog barks loudly near a river", "rain"], DebugClassifier(), folder,
+                    methods=["random", "attention"], batch_size=2, repeats=2, ori_repeats=2, generation={"top_k": 250})
+
+
+def test_evaluation_writes_both_tables_and_resumes(tmp_path, debug_tag):
+    first = _evaluate(debug_tag, tmp_path)
+    assert first.computed == {"random": 2, "attention": 2} and first.originals_generated == 2
+    header1, rows1 = _read_csv(tmp_path / "table1.csv")
+    header2, rows2 = _read_csv(tmp_path / "table2.csv")
+    assert header1 == TABLE1_COLUMNS and header2 == TABLE2_COLUMNS
+    assert [r["method"] for r in rows1] == ["ori", "random", "attention"]
+    assert [r["method"] for r in rows2] == ["random", "attention"]
+    for row in rows1[1:]:
+        assert row["n"] == "2" and all(row[c] != "" for c in ("FidF", "FidCF", "KLF", "KLCF", "Size"))
+        assert float(row["KLF"]) >= 0 and float(row["KLCF"]) >= 0 and 0 < float(row["Size"]) <= 1
+    assert rows1[0]["FidCF"] == "" and float(rows1[0]["KLF"]) >= 0, "Ori only has factual-side values"
+    assert all(float(r["seconds"]) >= 0 and float(r["peak_MB"]) >= 0 for r in rows2)
+    md = (tmp_path / "table1.md").read_text()
+    assert "| method | n | FidF | FidCF | KLF | KLCF | Size | AUC |" in md and "| attention | 2 |" in md
+    assert "| method | n | seconds | peak_MB | MB_per_explanation |" in (tmp_path / "table2.md").read_text()
+
+    done = sorted(tmp_path.glob("prompts/*/*/explanation.json")) + sorted(tmp_path.glob("prompts/*/original.json"))
+    assert len(done) == 6
+    stamps = {p: p.stat().st_mtime_ns for p in done}
+    second = _evaluate(debug_tag, tmp_path)
+    assert second.computed == {"random": 0, "attention": 0} and second.originals_generated == 0
+    assert {p: p.stat().st_mtime_ns for p in done} == stamps, "finished prompts are not rewritten"
+    assert _read_csv(tmp_path / "table1.csv")[1] == rows1, "a resumed run reports the same table"
+
+    # an interrupted run: one explanation lost -> its (chunk, method) is redone, against the saved original audio
+    import shutil
+    lost = next(tmp_path.glob("prompts/0001_*/attention"))
+    shutil.rmtree(lost)
+    third = _evaluate(debug_tag, tmp_path)
+    assert third.computed == {"random": 0, "attention": 2} and third.originals_generated == 0
+    assert _read_csv(tmp_path / "table1.csv")[1] == rows1, "same seeds and saved originals: identical numbers"
+
+
+def test_config_file_run_cleans_duplicate_and_empty_prompts_with_a_warning(tmp_path):
+    with pytest.warns(UserWarning, match="duplicate"):
+        result = _run(tmp_path, "--prompts.texts", '["rain", "", "rain", "a dog barks"]')
+    assert result.table1[1]["n"] == 2 and result.computed == {"random": 2, "attention": 2}
+    assert (tmp_path / "table1.md").is_file() and (tmp_path / "table2.csv").is_file()
+
+
+def test_unknown_method_fails_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown method 'gradcam'; available: atman, attention, audiogenx"):
+        _run(tmp_path / "x", "--evaluation.methods", '["random", "gradcam"]')
+    assert not (tmp_path / "x" / "prompts").exists()
+
+
+def test_classifier_at_another_sample_rate_gets_resampled_audio(tmp_path, debug_tag):
+    classifier = DebugClassifier(sample_rate=8000)
+    evaluate(debug_tag, ["rain"], classifier, tmp_path, methods=["random"], repeats=1, ori_repeats=1,
+             generation={"top_k": 250})
+    seconds = debug_tag.decode(debug_tag.generate(["rain"], seed=0).codes).shape[-1] / debug_tag.sample_rate
+    assert debug_tag.sample_rate == 16000
+    assert classifier.seen_lengths and set(classifier.seen_lengths) == {round(8000 * seconds)}, \
+        "16 kHz audio reaches the 8 kHz classifier at 8 kHz (half the samples), not misread"
