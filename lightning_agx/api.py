@@ -45,7 +45,8 @@ def explain(model: str | AudiocraftTAG, prompts: list[str], output_dir: str | Pa
     module = AudioGenXModule(tag, prompts, config, batch_size=batch_size, seed=seed, duration=duration,
                              done=done, keep_audio=save_audio, generation=generation)
     writer = ExplanationWriter(output_dir, figures=figures and output_dir is not None, audio=save_audio)
-    pl_trainer = _trainer(trainer_config, logger, output_dir, [writer, ExplanationProgressBar()])
+    callbacks = [writer, ExplanationProgressBar()] if trainer_config.progress_bar else [writer]
+    pl_trainer = _trainer(trainer_config, logger, output_dir, callbacks)
     world = pl_trainer.world_size
     if len(done) < len(prompts):
         schedule = StepSchedule(len(plan_chunks(len(prompts), batch_size, world, done)), config.epochs)
@@ -114,7 +115,8 @@ def _trainer(config: TrainerConfig, logger: LoggerConfig | None, output_dir: Pat
                      num_nodes=config.num_nodes, strategy=strategy, precision=config.precision,
                      logger=loggers or False, callbacks=callbacks, enable_checkpointing=False,
                      enable_model_summary=False, use_distributed_sampler=False, num_sanity_val_steps=0,
-                     log_every_n_steps=1, default_root_dir=str(output_dir or "."))
+                     log_every_n_steps=1, default_root_dir=str(output_dir or "."),
+                     enable_progress_bar=config.progress_bar)
 
 
 def _wandb_logger(config: LoggerConfig, output_dir: Path | None):

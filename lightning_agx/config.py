@@ -33,6 +33,7 @@ class TrainerConfig:
     num_nodes: int = 1
     strategy: str = "auto"  # 'ddp' splits prompts across devices
     precision: str = "32-true"
+    progress_bar: bool = True
 
 
 @dataclass
