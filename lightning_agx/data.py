@@ -11,7 +11,7 @@ PROMPT_COLUMNS = ("caption", "prompt", "text", "description")
 
 
 def load_prompts(file: str | Path | None = None, texts: list[str] | None = None) -> list[str]:
-    """Prompts from a text file (one per line), a CSV file (column caption/prompt/text/description) and/or
+    """Prompts from a text file (one per line, '#' starts a comment line), a CSV file (column caption/prompt/text/description) and/or
     a list; empty lines and duplicates are dropped with a warning, order is kept."""
     prompts: list[str] = []
     if file is not None:
@@ -19,7 +19,10 @@ def load_prompts(file: str | Path | None = None, texts: list[str] | None = None)
         if not path.is_file():
             raise FileNotFoundError(f"prompt file {path} does not exist; give a .txt (one prompt per line) or "
                                     f".csv (a column named one of {', '.join(PROMPT_COLUMNS)})")
-        prompts += _read_csv(path) if path.suffix.lower() == ".csv" else path.read_text().splitlines()
+        if path.suffix.lower() == ".csv":
+            prompts += _read_csv(path)
+        else:
+            prompts += [line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")]
     prompts += list(texts or [])
     return clean_prompts(prompts)
 
