@@ -1,6 +1,7 @@
 """Train the ToySounds models from scratch: ``python -m lightning_agx.toyworld.build [--out DIR]``.
 
-Stages (fixed seeds, each resumable): classifier -> codec -> codes (encode training clips) -> lm -> eval.
+Stages (fixed seeds, each resumable): classifier -> codec -> codes (encode training clips) -> lm ->
+decoder (fine-tune the codec's decoder only; codes unchanged, so it may also run beside lm) -> eval.
 A stage whose finished weights exist in ``--out`` is skipped; a stage interrupted midway resumes from its
 last checkpoint (``DIR/_build/ckpt_<stage>.pt``). Every stage also stops at its share of ``--minutes-budget``
 (the report says so). Writes ``config.json``, ``{codec,lm,classifier}.safetensors`` and
@@ -27,7 +28,7 @@ from lightning_agx.toyworld.synth import EVENTS
 from lightning_agx.toyworld.models import ToyConfig, build_classifier, build_codec, build_lm
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "assets" / "toysounds"
-STAGE_SHARE = {"classifier": 0.10, "codec": 0.37, "codes": 0.05, "lm": 0.42, "eval": 0.06}
+STAGE_SHARE = {"classifier": 0.09, "codec": 0.30, "codes": 0.05, "lm": 0.36, "decoder": 0.15, "eval": 0.05}
 
 
 def log(msg: str) -> None:
@@ -163,6 +164,55 @@ def train_codec(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: fl
             "final_l1": float(m[0]), "final_mel": float(m[1]), "final_commit": float(m[2])}
 
 
+def finetune_decoder(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: float, seed: int) -> dict:
+    """Train only the codec's decoder further (encoder and quantizer frozen, so the codes the LM learned stay
+    valid): better audio from the same codes. Rewrites ``codec.safetensors``."""
+    from audiocraft.losses import MultiScaleMelSpectrogramLoss
+    from lightning_agx.toyworld.load import load_state
+    torch.manual_seed(seed)
+    model = build_codec(cfg).to(device)
+    load_state(model, out / "codec.safetensors")
+    model.eval()  # frozen encoder + quantizer (no codebook EMA updates)
+    model.decoder.train()
+    for prm in list(model.encoder.parameters()) + list(model.quantizer.parameters()):
+        prm.requires_grad_(False)
+    mel_loss = MultiScaleMelSpectrogramLoss(cfg.sample_rate, range_start=7, range_end=11, n_mels=64).to(device)
+    opt = torch.optim.Adam(model.decoder.parameters(), lr=2e-3, betas=(0.8, 0.99))
+    ckpt = out / "_build" / "ckpt_decoder.pt"
+    start = _load_ckpt(ckpt, model, opt)
+    rng = np.random.default_rng([seed, 3, start])
+    pool = Pool(rng, size=600, refresh=200)
+    crop = cfg.sample_rate // 2
+    t0, step, hist = time.time(), start, []
+    while step < steps and time.time() - t0 < budget_s:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, steps, 2e-3, warmup=20)
+        wav, _ = pool.batch(16)
+        off = int(rng.integers(0, N_SAMPLES - crop + 1))
+        x = wav[:, :, off:off + crop].to(device)
+        with torch.no_grad():
+            codes, scale = model.encode(x)
+        y = model.decode(codes, scale)[..., :crop]
+        l1 = (y - x).abs().mean()
+        msmel = mel_loss(y, x) / mel_loss.total
+        loss = l1 + msmel
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.decoder.parameters(), 10.0)
+        opt.step()
+        hist.append([l1.item(), msmel.item()])
+        step += 1
+        if step % 100 == 0:
+            m = np.mean(hist[-100:], axis=0)
+            log(f"decoder step {step}/{steps} l1 {m[0]:.4f} mel {m[1]:.4f}")
+            _save_ckpt(ckpt, step, model, opt)
+    _save_weights(model.eval(), out / "codec.safetensors")
+    (out / "_build" / "decoder.done").write_text(str(step))
+    m = np.mean(hist[-100:], axis=0) if hist else [float("nan")] * 2
+    return {"steps": step, "planned_steps": steps, "seconds": time.time() - t0, "final_l1": float(m[0]),
+            "final_mel": float(m[1])}
+
+
 def encode_codes(cfg: ToyConfig, out: Path, device: str, n_clips: int, seed: int) -> dict:
     """Encode ``n_clips`` training clips with the trained codec -> ``codes_train.pt`` (codes + captions)."""
     from lightning_agx.toyworld.load import load_state
@@ -237,10 +287,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--minutes-budget", type=float, default=55.0, help="total wall-time budget, split over stages")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--stages", default="classifier,codec,codes,lm,eval")
+    p.add_argument("--stages", default="classifier,codec,codes,lm,decoder,eval")
     p.add_argument("--classifier-steps", type=int, default=1500)
     p.add_argument("--codec-steps", type=int, default=3000)
     p.add_argument("--lm-steps", type=int, default=3600)
+    p.add_argument("--decoder-steps", type=int, default=1500)
     p.add_argument("--lm-clips", type=int, default=10000)
     p.add_argument("--eval-clips", type=int, default=500)
     args = p.parse_args(argv)
@@ -262,6 +313,7 @@ def main(argv: list[str] | None = None) -> None:
         "codec": (out / "codec.safetensors").exists(),
         "codes": (out / "_build" / "codes_train.pt").exists(),
         "lm": (out / "lm.safetensors").exists(),
+        "decoder": (out / "_build" / "decoder.done").exists(),
     }
     for stage in stages:
         if done.get(stage):
@@ -275,6 +327,8 @@ def main(argv: list[str] | None = None) -> None:
             res = train_codec(cfg, out, args.device, args.codec_steps, b, args.seed)
         elif stage == "codes":
             res = encode_codes(cfg, out, args.device, args.lm_clips, args.seed)
+        elif stage == "decoder":
+            res = finetune_decoder(cfg, out, args.device, args.decoder_steps, b, args.seed)
         elif stage == "lm":
             res = train_lm(cfg, out, args.device, args.lm_steps, b, args.seed)
         elif stage == "eval":
