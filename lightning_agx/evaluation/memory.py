@@ -10,6 +10,16 @@ import torch
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
+def release_free_memory() -> None:
+    """Give memory freed earlier back to the OS (glibc ``malloc_trim``), so an RSS peak shows new allocations
+    instead of being hidden by pages the allocator kept; a no-op where glibc is absent."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def rss_bytes() -> int:
     """Current resident set size of this process (Linux /proc; 0 where unavailable)."""
     try:
@@ -23,8 +33,8 @@ class PeakMemory:
     """``with PeakMemory(device) as peak: ...`` then ``peak.megabytes``: the peak above the level at entry.
 
     GPU: ``torch.cuda.max_memory_allocated`` (exact for tensors). CPU: RSS sampled every `interval` seconds
-    by a thread (the process's whole footprint, so other threads' allocations count; peaks shorter than the
-    interval can be missed).
+    by a thread after returning freed pages to the OS (the process's whole footprint, so other threads'
+    allocations count; peaks shorter than the interval can be missed, so small fast methods read low).
     """
 
     def __init__(self, device: torch.device | str = "cpu", interval: float = 0.002):
@@ -38,6 +48,7 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats(self.device)
             self._base = torch.cuda.memory_allocated(self.device)
         else:
+            release_free_memory()
             self._base = self._peak = rss_bytes()
             self._stop = threading.Event()
             self._thread = threading.Thread(target=self._sample, daemon=True)
