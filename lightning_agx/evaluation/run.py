@@ -104,17 +104,24 @@ def evaluate(tag, prompts: list[str], classifier, output_dir: str | Path, method
                                         "seed": seed + start, "device": str(device)}
                 explanation.save(folders[items[j]] / method)
             result.computed[method] += len(items)
+        _write_tables(result, methods, folders, len(prompts), repeats, ori_repeats, device)  # partial tables
+    _write_tables(result, methods, folders, len(prompts), repeats, ori_repeats, device)
+    if logger is not None:
+        _log_to_wandb(logger, result)
+    return result
+
+
+def _write_tables(result: EvaluationResult, methods, folders, num_prompts, repeats, ori_repeats, device) -> None:
+    """Tables over every prompt finished so far (rewritten after each chunk, so an interrupted run has them)."""
+    output_dir = result.output_dir
     result.table1, result.table2 = _tables(methods, folders)
     result.paths = {"table1_md": output_dir / "table1.md", "table2_md": output_dir / "table2.md",
                     "table1_csv": output_dir / "table1.csv", "table2_csv": output_dir / "table2.csv"}
     write_table(result.table1, TABLE1, output_dir, "table1",
-                f"Table 1: faithfulness ({len(prompts)} prompts, {repeats} factual/counterfactual samples each, "
+                f"Table 1: faithfulness ({num_prompts} prompts, {repeats} factual/counterfactual samples each, "
                 f"Ori = {ori_repeats} unmasked regenerations; AUC = audio-level importance vs ground-truth sound words)")
     write_table(result.table2, TABLE2, output_dir, "table2",
                 f"Table 2: seconds and peak memory per explanation ({device}; peak_MB is per batch call)")
-    if logger is not None:
-        _log_to_wandb(logger, result)
-    return result
 
 
 # ---------------------------------------------------------------------------------------------- generation
