@@ -42,6 +42,7 @@ from analysis.token_ranking import normalize  # noqa: E402
 from lightning_agx.data import load_prompts  # noqa: E402
 from lightning_agx.explanation import Explanation  # noqa: E402
 from lightning_agx.metrics import FrechetAudioDistance, kl_divergence  # noqa: E402
+from lightning_agx.toyworld.synth import SAMPLE_RATE as WORLD_RATE  # noqa: E402
 
 ACTIONS = {"amplify": 0.9, "suppress": 0.1}
 CONDITIONS = ("selection", "unmasked", "mask", "edited")
@@ -174,7 +175,7 @@ def run_auto(config: EditingConfig, tag, classifier, value: float, out) -> dict:
         else:
             idx = token_indices(e, words)
         spec = next(s for s in clip.scene.specs if s.event == missed and s.present)
-        start, end = (spec.start / 16000.0, spec.stop / 16000.0) if config.interval == "event" else (0.0, None)
+        start, end = (spec.start / WORLD_RATE, spec.stop / WORLD_RATE) if config.interval == "event" else (0.0, None)
         if start >= e.duration:  # a model generating shorter clips than the world's (debug)
             start, end = 0.0, None
         edited.append(edit_mask(e, idx, start, end, value))
