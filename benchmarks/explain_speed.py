@@ -16,13 +16,11 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from memory import peak_memory  # noqa: E402
-
-from lightning_agx.api import explain  # noqa: E402
-from lightning_agx.config import TrainerConfig  # noqa: E402
-from lightning_agx.explainer import ExplainerConfig  # noqa: E402
-from lightning_agx.models import load_model  # noqa: E402
+from lightning_agx.api import explain
+from lightning_agx.config import TrainerConfig
+from lightning_agx.evaluation.memory import PeakMemory
+from lightning_agx.explainer import ExplainerConfig
+from lightning_agx.models import load_model
 
 WORDS = ["beep", "buzz", "chirp", "click", "hiss", "rumble", "whistle", "knock", "siren", "drip"]
 
@@ -50,13 +48,13 @@ def main() -> None:
     rows = []
     for size in args.sizes:
         prompts = prompts_for(args.model, size)
-        with peak_memory(args.device) as memory:
+        with PeakMemory(args.device) as memory:
             start = time.perf_counter()
             explain(tag, prompts, config=config, batch_size=size, logger=None, figures=False, save_audio=False,
                     trainer=TrainerConfig(progress_bar=False))
             seconds = time.perf_counter() - start
         rows.append({"prompts": size, "seconds": round(seconds, 2), "seconds_per_explanation": round(seconds / size, 3),
-                     "prompts_per_second": round(size / seconds, 4), "peak_mb": round(memory["peak_mb"], 1)})
+                     "prompts_per_second": round(size / seconds, 4), "peak_mb": round(memory.megabytes, 1)})
         print(f"done {size} prompts: {seconds:.1f} s", file=sys.stderr)
     info = {"model": args.model, "device": args.device, "epochs": args.epochs, "steps": tag.num_steps(),
             "threads": torch.get_num_threads(), "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
