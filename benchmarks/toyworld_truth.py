@@ -24,22 +24,13 @@ import torch
 
 from lightning_agx.api import explain
 from lightning_agx.config import TrainerConfig
+from lightning_agx.evaluation.auc import roc_auc
 from lightning_agx.explainer import ExplainerConfig
 from lightning_agx.models import load_model
 from lightning_agx.toyworld.dataset import make_clip, split_rng
 from lightning_agx.toyworld.synth import EVENTS
 
 SOUND_ROLES = ("sound", "modifier")
-
-
-def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
-    """Probability that a random positive outranks a random negative (ties count half)."""
-    scores, positive = np.asarray(scores, float), np.asarray(positive, bool)
-    pos, neg = scores[positive], scores[~positive]
-    if len(pos) == 0 or len(neg) == 0:
-        return float("nan")
-    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
-    return float(greater / (len(pos) * len(neg)))
 
 
 def heldout_clips(n: int, seed: int):
