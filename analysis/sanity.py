@@ -150,6 +150,9 @@ def run(config: SanityConfig) -> dict:
             skipped[method] = f"{type(error).__name__}: {str(error)[:160]}"
             log(f"sanity: skipping {method} ({skipped[method]})")
     valid = generation.text.valid.cpu()
+    # noise floor: the same method on the trained model with another seed (AudioGenX's Gumbel noise and init)
+    floors = {m: compare(originals[m], run_method(m, tag, generation, config.explainer, config.seed + 1).float().cpu(),
+                         valid) for m in methods}
     rows = [{"step": 0, "randomised": "none", "method": m, **compare(originals[m], originals[m], valid)} for m in methods]
     model = copy.deepcopy(tag)  # the trained model stays intact
     generator = torch.Generator().manual_seed(config.seed)
@@ -166,7 +169,8 @@ def run(config: SanityConfig) -> dict:
     for method in methods:
         final = next(r for r in rows if r["method"] == method and r["step"] == last)
         fails = not (final["spearman"] <= config.fail_above)
-        verdicts.append({"method": method, "final_spearman": final["spearman"], "final_ssim": final["ssim"],
+        verdicts.append({"method": method, "other_seed_spearman": floors[method]["spearman"],
+                         "final_spearman": final["spearman"], "final_ssim": final["ssim"],
                          "verdict": "FAILS (explanation barely changes when the model is random)" if fails else "passes"})
     curve(rows, methods, out / "sanity_curves.png")
     md_rows = write_table(rows, out, "sanity_steps")
@@ -174,7 +178,8 @@ def run(config: SanityConfig) -> dict:
     text = [f"# Sanity check: cascading randomisation ({len(base)} prompts, reinit={config.reinit})\n",
             f"Step k re-initialises the top k transformer layers; the last step also the embeddings, heads and text "
             f"conditioner. A method fails when its Spearman correlation with the trained-model explanation stays "
-            f"above {config.fail_above} once everything is random.\n", "## Verdicts\n", md_verdict,
+            f"above {config.fail_above} once everything is random. `other_seed_spearman`: the same method on the trained "
+            f"model with another seed (its own run-to-run agreement, the ceiling for the curves).\n", "## Verdicts\n", md_verdict,
             "\n![curves](sanity_curves.png)\n", "\n## Every step\n", md_rows]
     if skipped:
         text += ["\n## Skipped methods\n"] + [f"- {m}: {why}" for m, why in skipped.items()]
