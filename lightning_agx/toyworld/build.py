@@ -1,7 +1,8 @@
 """Train the ToySounds models from scratch: ``python -m lightning_agx.toyworld.build [--out DIR]``.
 
 Stages (fixed seeds, each resumable): classifier -> codec -> codes (encode training clips) -> lm ->
-decoder (fine-tune the codec's decoder only; codes unchanged, so it may also run beside lm) -> eval.
+decoder (fine-tune the codec's decoder only; codes unchanged, so it may also run beside lm) ->
+robust (fine-tune the classifier on clean + codec-decoded clips) -> eval.
 A stage whose finished weights exist in ``--out`` is skipped; a stage interrupted midway resumes from its
 last checkpoint (``DIR/_build/ckpt_<stage>.pt``). Every stage also stops at its share of ``--minutes-budget``
 (the report says so). Writes ``config.json``, ``{codec,lm,classifier}.safetensors`` and
@@ -28,7 +29,8 @@ from lightning_agx.toyworld.synth import EVENTS
 from lightning_agx.toyworld.models import ToyConfig, build_classifier, build_codec, build_lm
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "assets" / "toysounds"
-STAGE_SHARE = {"classifier": 0.09, "codec": 0.30, "codes": 0.05, "lm": 0.36, "decoder": 0.15, "eval": 0.05}
+STAGE_SHARE = {"classifier": 0.08, "codec": 0.30, "codes": 0.05, "lm": 0.35, "decoder": 0.12, "robust": 0.05,
+               "eval": 0.05}
 
 
 def log(msg: str) -> None:
@@ -213,6 +215,48 @@ def finetune_decoder(cfg: ToyConfig, out: Path, device: str, steps: int, budget_
             "final_mel": float(m[1])}
 
 
+def robust_classifier(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: float, seed: int) -> dict:
+    """Fine-tune the classifier on clean clips mixed half and half with the same kind of clips passed through
+    the trained codec (true labels), so that it judges decoded/generated audio by its events, not by codec
+    artefacts (PaSST, the real evaluator, was trained on varied audio too). Rewrites ``classifier.safetensors``."""
+    from lightning_agx.toyworld.load import load_state
+    torch.manual_seed(seed)
+    clf = build_classifier(cfg).to(device)
+    load_state(clf, out / "classifier.safetensors")
+    codec = build_codec(cfg).to(device)
+    load_state(codec, out / "codec.safetensors")
+    codec.eval()
+    t0 = time.time()
+    rng = np.random.default_rng([seed, 4])
+    clean = Pool(rng, size=600, refresh=100, any_pairs=True)
+    coded = Pool(rng, size=800, refresh=10 ** 9, any_pairs=True)
+    with torch.no_grad():  # decode the second pool once
+        for i in range(0, coded.size, 50):
+            x = coded.audio[i:i + 50].to(device)
+            codes, scale = codec.encode(x)
+            coded.audio[i:i + 50] = codec.decode(codes, scale)[..., :x.shape[-1]].cpu()
+    log(f"robust: decoded {coded.size} clips in {time.time() - t0:.0f} s")
+    clf.train()
+    opt = torch.optim.AdamW(clf.parameters(), lr=5e-4, weight_decay=1e-4)
+    step, losses = 0, []
+    while step < steps and time.time() - t0 < budget_s:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, steps, 5e-4, warmup=20)
+        (a, ya), (b, yb) = clean.batch(16), coded.batch(16)
+        loss = F.binary_cross_entropy_with_logits(clf(torch.cat([a, b]).to(device)), torch.cat([ya, yb]).to(device))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        step += 1
+        if step % 100 == 0:
+            log(f"robust step {step}/{steps} bce {np.mean(losses[-100:]):.4f}")
+    _save_weights(clf.eval(), out / "classifier.safetensors")
+    (out / "_build" / "robust.done").write_text(str(step))
+    return {"steps": step, "planned_steps": steps, "seconds": time.time() - t0,
+            "final_bce": float(np.mean(losses[-100:] or [float("nan")]))}
+
+
 def encode_codes(cfg: ToyConfig, out: Path, device: str, n_clips: int, seed: int) -> dict:
     """Encode ``n_clips`` training clips with the trained codec -> ``codes_train.pt`` (codes + captions)."""
     from lightning_agx.toyworld.load import load_state
@@ -287,11 +331,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--minutes-budget", type=float, default=55.0, help="total wall-time budget, split over stages")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--stages", default="classifier,codec,codes,lm,decoder,eval")
+    p.add_argument("--stages", default="classifier,codec,codes,lm,decoder,robust,eval")
     p.add_argument("--classifier-steps", type=int, default=1500)
     p.add_argument("--codec-steps", type=int, default=3000)
     p.add_argument("--lm-steps", type=int, default=3600)
-    p.add_argument("--decoder-steps", type=int, default=1500)
+    p.add_argument("--decoder-steps", type=int, default=6000)
+    p.add_argument("--robust-steps", type=int, default=600)
     p.add_argument("--lm-clips", type=int, default=10000)
     p.add_argument("--eval-clips", type=int, default=500)
     args = p.parse_args(argv)
@@ -314,6 +359,7 @@ def main(argv: list[str] | None = None) -> None:
         "codes": (out / "_build" / "codes_train.pt").exists(),
         "lm": (out / "lm.safetensors").exists(),
         "decoder": (out / "_build" / "decoder.done").exists(),
+        "robust": (out / "_build" / "robust.done").exists(),
     }
     for stage in stages:
         if done.get(stage):
@@ -329,6 +375,8 @@ def main(argv: list[str] | None = None) -> None:
             res = encode_codes(cfg, out, args.device, args.lm_clips, args.seed)
         elif stage == "decoder":
             res = finetune_decoder(cfg, out, args.device, args.decoder_steps, b, args.seed)
+        elif stage == "robust":
+            res = robust_classifier(cfg, out, args.device, args.robust_steps, b, args.seed)
         elif stage == "lm":
             res = train_lm(cfg, out, args.device, args.lm_steps, b, args.seed)
         elif stage == "eval":
