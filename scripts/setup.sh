@@ -17,6 +17,13 @@ $pip -r requirements/runtime.txt
 $pip --no-deps -r requirements/passt.txt
 $pip --no-deps ./packaging/en_core_web_sm
 $pip --no-deps -e .
+# Headless Chromium for the HTML report's browser test (skipped without it). Debian's package, installed on
+# CI (CI=true) or when asked (LIGHTNING_AGX_INSTALL_CHROMIUM=1), best effort: the rest works without it.
+if { [ "${CI:-}" = "true" ] || [ "${LIGHTNING_AGX_INSTALL_CHROMIUM:-}" = "1" ]; } && ! command -v chromium >/dev/null \
+    && command -v apt-get >/dev/null && [ "$(id -u)" = "0" ]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "chromium could not be installed: the report's browser test will be skipped"
+fi
 rm -f .venv/.setup-*
 touch "$stamp"
 echo "setup done: .venv"
