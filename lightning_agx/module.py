@@ -17,7 +17,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from .data import plan_chunks
-from .explainer import ExplainerConfig, MaskGenerator, audiogenx_step
+from .explainer import ExplainerConfig, MaskGenerator, audiogenx_step, make_optimizer
 from .explanation import Explanation
 from .models import AudiocraftTAG, Generation
 
@@ -61,8 +61,7 @@ class AudioGenXModule(L.LightningModule):
                                        self.config.per_step)
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.explainer.parameters(), lr=self.config.lr,
-                                weight_decay=self.config.weight_decay)
+        return make_optimizer(self.explainer, self.config)
 
     @property
     def num_prompts_todo(self) -> int:
