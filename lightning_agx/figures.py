@@ -36,7 +36,8 @@ def heatmap_figure(explanation: Explanation, title: str | None = None):
         axes[0].imshow(spec, origin="lower", aspect="auto", cmap="magma",
                        extent=(0, audio_seconds, 0, explanation.sample_rate / 2000), vmin=spec.max() - 80)
         axes[0].set_ylabel("kHz")
-        duration = max(duration, audio_seconds)
+        # the delay pattern's last K-1 steps only complete the final frames: show the audio's span
+        duration = audio_seconds
     mask = explanation.mask.float().T.numpy()  # [N, T]
     image = axes[-1].imshow(mask, aspect="auto", cmap="viridis", vmin=0, vmax=max(1.0, float(mask.max())),
                             extent=(0, explanation.num_steps / explanation.frame_rate, n - 0.5, -0.5),
