@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from lightning_agx.data import load_prompts
 from lightning_agx.config import ModelConfig
 from lightning_agx.explainer import ExplainerConfig
 from lightning_agx.explanation import Explanation, load_explanations
@@ -218,6 +219,16 @@ def generate_with_masks(tag, prompts: list[str], masks: torch.Tensor | None, see
 
 
 # ---------------------------------------------------------------------------------------------- the embedded world
+def analysis_prompts(config, split: str = "test") -> list[str]:
+    """The prompts of an analysis: none when it reuses saved explanations, else the prompt file/list, else
+    `num_prompts` distinct captions of the embedded world's `split`."""
+    if config.explanations:
+        return []
+    if config.prompts_file or config.prompts:
+        return load_prompts(config.prompts_file, config.prompts)
+    return list(dict.fromkeys(c.caption for c in toy_clips(split, config.num_prompts, config.seed)))
+
+
 def toy_clips(split: str, n: int, seed: int = 0, **kwargs):
     from lightning_agx.toyworld.dataset import make_split
     return make_split(split, n, seed=seed, **kwargs)

@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from analysis.common import (Common, event_probs, explanations_or_explain, generate_with_masks, load_classifier,
-                             load_tag, log, padded_masks, parse_config, setup, toy_clips, write_summary,
+from analysis.common import (analysis_prompts, Common, event_probs, explanations_or_explain, generate_with_masks, load_classifier,
+                             load_tag, log, padded_masks, parse_config, setup, write_summary,
                              write_table)
-from lightning_agx.data import load_prompts
 
 
 @dataclass
@@ -83,19 +82,19 @@ def listenable(tag, explanations, seed: int, generation: dict, batch_size: int =
     return {k: torch.cat(v) for k, v in out.items()}
 
 
+def listenable_probs(tag, classifier, explanations, config) -> tuple[dict, dict]:
+    """The original/factual/counterfactual audio of each explanation and the classifier's event probabilities."""
+    audio = listenable(tag, explanations, config.seed, config.model.generation(), config.batch_size)
+    return audio, {k: event_probs(classifier, v, tag.sample_rate) for k, v in audio.items()}
+
+
 def run(config: DifferenceConfig) -> dict:
     out = setup(config)
     tag = load_tag(config.model)
     classifier = load_classifier(config.classifier, config.model.name)
-    if config.explanations:
-        prompts = []
-    elif config.prompts_file or config.prompts:
-        prompts = load_prompts(config.prompts_file, config.prompts)
-    else:
-        prompts = [c.caption for c in toy_clips("test", config.num_prompts, config.seed)]
+    prompts = analysis_prompts(config)
     explanations = explanations_or_explain(tag, prompts, config)
-    audio = listenable(tag, explanations, config.seed, config.model.generation(), config.batch_size)
-    probs = {k: event_probs(classifier, v, tag.sample_rate) for k, v in audio.items()}
+    audio, probs = listenable_probs(tag, classifier, explanations, config)
     rows = []
     for i, e in enumerate(explanations):
         rows.append({"prompt": e.prompt,

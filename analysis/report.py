@@ -26,10 +26,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from analysis.common import (Common, event_probs, explanations_or_explain, load_classifier, load_tag, log,  # noqa: E402
-                             parse_config, setup, toy_clips)
-from analysis.difference import describe_difference, listenable  # noqa: E402
-from lightning_agx.data import load_prompts  # noqa: E402
+from analysis.common import (analysis_prompts, Common, explanations_or_explain, load_classifier, load_tag, log,  # noqa: E402
+                             parse_config, setup)
+from analysis.difference import describe_difference, listenable_probs  # noqa: E402
 from lightning_agx.figures import bars_figure, heatmap_figure  # noqa: E402
 
 ANALYSES = ("token_ranking", "negation", "sanity", "editing", "difference")
@@ -197,15 +196,9 @@ def run(config: ReportConfig) -> Path:
     out = setup(config)
     tag = load_tag(config.model)
     classifier = load_classifier(config.classifier, config.model.name)
-    if config.explanations:
-        prompts = []
-    elif config.prompts_file or config.prompts:
-        prompts = load_prompts(config.prompts_file, config.prompts)
-    else:
-        prompts = [c.caption for c in toy_clips("test", config.num_prompts, config.seed)]
+    prompts = analysis_prompts(config)
     explanations = explanations_or_explain(tag, prompts, config)
-    audio = listenable(tag, explanations, config.seed, config.model.generation(), config.batch_size)
-    probs = {k: event_probs(classifier, v, tag.sample_rate) for k, v in audio.items()}
+    audio, probs = listenable_probs(tag, classifier, explanations, config)
     sentences = [{"counterfactual": describe_difference(probs["original"][i], probs["counterfactual"][i], classifier.labels,
                                                         config.threshold),
                   "factual": describe_difference(probs["original"][i], probs["factual"][i], classifier.labels,

@@ -19,7 +19,6 @@ biases); ``normal`` draws N(0, s^2) with s the parameter's own standard deviatio
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass, field
 
 import matplotlib
@@ -31,9 +30,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from analysis.common import (BASELINES, Common, explanations_or_explain, generation_of, load_tag, log,  # noqa: E402
-                             parse_config, run_method, setup, toy_clips, write_summary, write_table)
-from lightning_agx.data import load_prompts  # noqa: E402
+from analysis.common import (analysis_prompts, BASELINES, Common, explanations_or_explain, generation_of, load_tag, log,  # noqa: E402
+                             parse_config, run_method, setup, write_summary, write_table)
 
 REINITS = ("init", "normal")
 
@@ -132,12 +130,7 @@ def compare(original: torch.Tensor, current: torch.Tensor, valid: torch.Tensor) 
 def run(config: SanityConfig) -> dict:
     out = setup(config)
     tag = load_tag(config.model)
-    if config.explanations:
-        prompts = []
-    elif config.prompts_file or config.prompts:
-        prompts = load_prompts(config.prompts_file, config.prompts)
-    else:
-        prompts = [c.caption for c in toy_clips("test", config.num_prompts, config.seed)]
+    prompts = analysis_prompts(config)
     base = explanations_or_explain(tag, prompts, config)  # fixes the audio: codes are re-explained at every step
     generation = generation_of(tag, base)
     methods, skipped = [], {}

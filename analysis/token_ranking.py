@@ -25,9 +25,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from analysis.common import (Common, explanations_or_explain, load_tag, log, parse_config, setup,  # noqa: E402
-                             toy_clips, toy_role, write_summary, write_table)
-from lightning_agx.data import load_prompts  # noqa: E402
+from analysis.common import (analysis_prompts, Common, explanations_or_explain, load_tag, log, parse_config, setup,  # noqa: E402
+                             toy_role, write_summary, write_table)
 
 WORD_START = "▁"  # sentencepiece's word-boundary marker (U+2581)
 SPECIAL = {"</s>", "<s>", "<pad>", "<unk>"}
@@ -153,16 +152,10 @@ def bar_chart(means: dict[str, tuple[float, int]], path: Path, title: str, xlabe
     plt.close(fig)
 
 
-def prompts_for(config: TokenRankingConfig) -> list[str]:
-    if config.prompts_file or config.prompts:
-        return load_prompts(config.prompts_file, config.prompts)
-    return list(dict.fromkeys(c.caption for c in toy_clips(config.split, config.num_prompts, config.seed)))
-
-
 def run(config: TokenRankingConfig) -> dict:
     out = setup(config)
     tag = None if config.explanations else load_tag(config.model)
-    explanations = explanations_or_explain(tag, [] if config.explanations else prompts_for(config), config)
+    explanations = explanations_or_explain(tag, analysis_prompts(config, config.split), config)
     nlp = load_spacy(config.spacy_model)
     rows, pos_means = rank_words(explanations, nlp, config.merge, config.min_count)
     if not rows:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import uuid
 import warnings
-from dataclasses import asdict
 from pathlib import Path
 
 import lightning as L

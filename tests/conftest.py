@@ -12,6 +12,15 @@ os.environ.setdefault("WANDB_SILENT", "true")
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """Tiny models on a 2-core machine: one intra-op thread is several times faster than oversubscription."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def debug_tag():
     """audiocraft's debug LM + codec (LUT text conditioner, 2 layers, dim 16), 1 s of audio at 25 Hz."""

@@ -1,7 +1,6 @@
 """Shared input checks for the classifier-based faithfulness metrics (METHOD.md, Eq. 8-12)."""
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 
