@@ -16,9 +16,9 @@ import torch
 import torchaudio
 from torch import nn
 
-from audiocraft.modules.transformer import set_efficient_attention_backend
+from lightning_agx._audiocraft import ensure_audiocraft
 
-set_efficient_attention_backend("torch")
+ensure_audiocraft()  # quiet import, 'torch' attention backend
 
 from audiocraft import quantization as qt  # noqa: E402
 from audiocraft.models import AudioGen, EncodecModel, LMModel  # noqa: E402
@@ -52,6 +52,9 @@ class ToyConfig:
     cfg_dropout: float = 0.2
     cfg_coef: float = 3.0
     top_k: int = 250
+    # sinusoidal positions added to the text tokens seen by cross-attention (audiocraft's ConditionFuser
+    # option): a lookup-table conditioner has no word order otherwise, so "X then Y" = "Y then X"
+    text_positions: bool = True
     # classifier
     labels: list[str] = field(default_factory=lambda: list(EVENTS))
     n_mels: int = 64
@@ -89,7 +92,8 @@ def build_lm(cfg: ToyConfig, tokenizer: VocabTokenizer | None = None) -> LMModel
     text = LUTConditioner(n_bins=len(tokenizer), dim=cfg.text_dim, output_dim=cfg.lm_dim, tokenizer="noop")
     text.tokenizer = tokenizer
     provider = ConditioningProvider({"description": text})
-    fuser = ConditionFuser({"cross": ["description"], "prepend": [], "sum": [], "input_interpolate": []})
+    fuser = ConditionFuser({"cross": ["description"], "prepend": [], "sum": [], "input_interpolate": []},
+                           cross_attention_pos_emb=cfg.text_positions)
     return LMModel(DelayedPatternProvider(n_q=cfg.n_q), provider, fuser, n_q=cfg.n_q, card=cfg.bins,
                    dim=cfg.lm_dim, num_heads=cfg.lm_heads, num_layers=cfg.lm_layers, hidden_scale=4,
                    norm_first=True, cross_attention=True, causal=True, custom=True,

@@ -6,9 +6,12 @@ import typing as tp
 import warnings
 
 import torch
-from audiocraft.modules.conditioners import Tokenizer
 
+from lightning_agx._audiocraft import ensure_audiocraft
 from lightning_agx.toyworld.grammar import vocabulary
+
+ensure_audiocraft()  # quiet import of audiocraft (xformers), 'torch' attention backend
+from audiocraft.modules.conditioners import Tokenizer  # noqa: E402
 
 PAD, UNK = "<pad>", "<unk>"
 _PUNCT = re.compile(r"[^\w\s'-]")
