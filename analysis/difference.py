@@ -88,13 +88,19 @@ def listenable_probs(tag, classifier, explanations, config) -> tuple[dict, dict]
     return audio, {k: event_probs(classifier, v, tag.sample_rate) for k, v in audio.items()}
 
 
-def run(config: DifferenceConfig) -> dict:
+def listenable_run(config):
+    """What the difference sentences and the report both start from: the output folder, the model, the
+    classifier, the explanations, their original/factual/counterfactual audio and its event probabilities."""
     out = setup(config)
     tag = load_tag(config.model)
     classifier = load_classifier(config.classifier, config.model.name)
-    prompts = analysis_prompts(config)
-    explanations = explanations_or_explain(tag, prompts, config)
+    explanations = explanations_or_explain(tag, analysis_prompts(config), config)
     audio, probs = listenable_probs(tag, classifier, explanations, config)
+    return out, tag, classifier, explanations, audio, probs
+
+
+def run(config: DifferenceConfig) -> dict:
+    out, tag, classifier, explanations, audio, probs = listenable_run(config)
     rows = []
     for i, e in enumerate(explanations):
         rows.append({"prompt": e.prompt,

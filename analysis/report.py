@@ -26,9 +26,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from analysis.common import (analysis_prompts, Common, explanations_or_explain, load_classifier, load_tag, log,  # noqa: E402
-                             parse_config, setup)
-from analysis.difference import describe_difference, listenable_probs  # noqa: E402
+from analysis.common import (Common, log,  # noqa: E402
+                             parse_config)
+from analysis.difference import describe_difference, listenable_run  # noqa: E402
 from lightning_agx.figures import bars_figure, heatmap_figure  # noqa: E402
 
 ANALYSES = ("token_ranking", "negation", "sanity", "editing", "difference")
@@ -193,12 +193,7 @@ def build_page(title: str, explanations, audio: dict, sentences: list[dict], sam
 
 
 def run(config: ReportConfig) -> Path:
-    out = setup(config)
-    tag = load_tag(config.model)
-    classifier = load_classifier(config.classifier, config.model.name)
-    prompts = analysis_prompts(config)
-    explanations = explanations_or_explain(tag, prompts, config)
-    audio, probs = listenable_probs(tag, classifier, explanations, config)
+    out, tag, classifier, explanations, audio, probs = listenable_run(config)
     sentences = [{"counterfactual": describe_difference(probs["original"][i], probs["counterfactual"][i], classifier.labels,
                                                         config.threshold),
                   "factual": describe_difference(probs["original"][i], probs["factual"][i], classifier.labels,
