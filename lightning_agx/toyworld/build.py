@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from lightning_agx.toyworld.dataset import N_SAMPLES, make_clip, split_rng, stack_audio
 from lightning_agx.toyworld.grammar import KIND_PROBS, KINDS

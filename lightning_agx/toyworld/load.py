@@ -5,7 +5,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from lightning_agx.toyworld.models import (EventClassifier, ToyConfig, build_classifier, build_codec,

@@ -137,7 +137,6 @@ def test_passt_missing_local_checkpoint_is_a_clear_error(tmp_path):
 def test_passt_failed_download_is_a_clear_error(monkeypatch):
     pytest.importorskip("hear21passt")
     import hear21passt.base
-    from lightning_agx.classifiers import PaSSTClassifier
 
     def offline(**kwargs):  # what hear21passt raises offline, without touching the network
         raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")

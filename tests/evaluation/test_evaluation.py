@@ -1,11 +1,9 @@
 """The evaluation run on the debug model: tables, resume, bad input; and the helpers behind the extra column."""
 import csv
 import math
-import warnings
 from pathlib import Path
 
 import pytest
-import torch
 
 from lightning_agx.cli import parse, run_task
 from lightning_agx.evaluation import evaluate, roc_auc, sound_word_labels
