@@ -7,35 +7,24 @@ are the same computation under two names, so both can be logged side by side.
 """
 from __future__ import annotations
 
-import torch
 from torch import Tensor
-from torchmetrics import Metric
 
+from ._mean import PerPromptMean
 from ._probs import as_probs
 
 
-class _Fidelity(Metric):
-    full_state_update = False
-
+class _Fidelity(PerPromptMean):
     def __init__(self, from_logits: bool = True, **kwargs):
         """``from_logits``: inputs are classifier logits (True) or probabilities (False)."""
         super().__init__(**kwargs)
         self.from_logits = from_logits
-        self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("count", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
     def update(self, original: Tensor, perturbed: Tensor) -> None:
         """``original``: [B, C] outputs on x; ``perturbed``: [B, C] or [B, R, C] outputs on x'."""
         p_orig, p_pert = as_probs(original, perturbed, self.from_logits)  # [B, 1, C], [B, R, C]
         y = p_orig.argmax(-1, keepdim=True)  # [B, 1, 1]
         drop = p_orig.gather(-1, y) - p_pert.gather(-1, y.expand(-1, p_pert.shape[1], -1))  # [B, R, 1]
-        per_prompt = drop.squeeze(-1).mean(1)  # [B], repeats averaged
-        self.total += per_prompt.sum().to(self.total)
-        self.count += per_prompt.numel()
-
-    def compute(self) -> Tensor:
-        """Mean over all prompts seen (NaN before any update)."""
-        return self.total / self.count
+        self._accumulate(drop.squeeze(-1).mean(1))  # [B], repeats averaged
 
 
 class FactualFidelity(_Fidelity):

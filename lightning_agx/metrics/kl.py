@@ -12,10 +12,9 @@ FactualKL (x' = x^F) is lower-is-better, CounterfactualKL (x' = x^CF) higher-is-
 """
 from __future__ import annotations
 
-import torch
 from torch import Tensor
-from torchmetrics import Metric
 
+from ._mean import PerPromptMean
 from ._probs import as_probs
 
 DIRECTIONS = ("authors", "forward")
@@ -26,16 +25,12 @@ def kl_divergence(p: Tensor, q: Tensor, eps: float = 1e-6) -> Tensor:
     return (p * (p.clamp_min(eps).log() - q.clamp_min(eps).log())).sum(-1)
 
 
-class _KL(Metric):
-    full_state_update = False
-
+class _KL(PerPromptMean):
     def __init__(self, direction: str = "authors", eps: float = 1e-6, from_logits: bool = True, **kwargs):
         super().__init__(**kwargs)
         if direction not in DIRECTIONS:
             raise ValueError(f"unknown KL direction {direction!r}; available: {', '.join(DIRECTIONS)}")
         self.direction, self.eps, self.from_logits = direction, eps, from_logits
-        self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("count", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
     def update(self, original: Tensor, perturbed: Tensor) -> None:
         """``original``: [B, C] outputs on x; ``perturbed``: [B, C] or [B, R, C] outputs on x'."""
@@ -45,13 +40,7 @@ class _KL(Metric):
             kl = kl_divergence(p_pert, p_orig, self.eps)  # KL(p(x') || p(x))  [B, R]
         else:
             kl = kl_divergence(p_orig, p_pert, self.eps)  # KL(p(x) || p(x'))  [B, R]
-        per_prompt = kl.mean(1)  # [B], repeats averaged
-        self.total += per_prompt.sum().to(self.total)
-        self.count += per_prompt.numel()
-
-    def compute(self) -> Tensor:
-        """Mean over all prompts seen (NaN before any update)."""
-        return self.total / self.count
+        self._accumulate(kl.mean(1))  # [B], repeats averaged
 
 
 class FactualKL(_KL):

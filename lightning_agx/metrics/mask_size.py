@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
+
+from ._mean import PerPromptMean
 
 
-class MaskSize(Metric):
+class MaskSize(PerPromptMean):
     """Mean mask value per explanation over its valid text tokens, then mean over explanations.
 
     ``update(mask, valid=None)``: ``mask`` is ``[B, T, N]`` (or one ``[T, N]``) with values in [0, 1]
@@ -14,13 +15,7 @@ class MaskSize(Metric):
     tokens, which are excluded. Each explanation weighs the same whatever its number of tokens.
     """
 
-    full_state_update = False
     higher_is_better = False
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("count", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
     def update(self, mask: Tensor, valid: Tensor | None = None) -> None:
         if mask.dim() == 2:
@@ -37,9 +32,4 @@ class MaskSize(Metric):
         if (n_valid == 0).any():
             raise ValueError(f"explanations {torch.nonzero(n_valid == 0).flatten().tolist()} have no valid token")
         mask = mask.double() * valid[:, None, :]  # [B, T, N], padding zeroed
-        per_expl = mask.sum((1, 2)) / (n_valid * T)  # [B]
-        self.total += per_expl.sum().to(self.total)
-        self.count += B
-
-    def compute(self) -> Tensor:
-        return self.total / self.count
+        self._accumulate(mask.sum((1, 2)) / (n_valid * T))  # [B] mean per explanation
