@@ -81,9 +81,7 @@ def log(message: str) -> None:
 
 # ---------------------------------------------------------------------------------------------- models
 def load_tag(config: ModelConfig):
-    from lightning_agx.models import load_model
-    device = "cuda" if config.device == "auto" and torch.cuda.is_available() else ("cpu" if config.device == "auto" else config.device)
-    return load_model(config.name, device=device, duration=config.duration)
+    return config.load()
 
 
 def load_classifier(name: str, model_name: str, device: str = "cpu"):

@@ -63,9 +63,7 @@ def explain(model: str | AudiocraftTAG, prompts: list[str], output_dir: str | Pa
 def run_explain(run: RunConfig) -> list[Explanation]:
     """``train.py --config ...`` with task 'explain'."""
     prompts = load_prompts(run.prompts.file, run.prompts.texts)
-    device = _device(run.model.device)
-    tag = load_model(run.model.name, device=device, duration=run.model.duration)
-    return explain(tag, prompts, output_dir=run.output_dir, config=run.explainer,
+    return explain(run.model.load(), prompts, output_dir=run.output_dir, config=run.explainer,
                    batch_size=run.prompts.batch_size, seed=run.seed, duration=run.model.duration,
                    trainer=run.trainer, logger=run.logger, figures=run.figures, save_audio=run.save_audio,
                    generation=run.model.generation())
@@ -94,12 +92,6 @@ def _done(output_dir: Path | None, prompts: list[str]) -> set[int]:
     if output_dir is None:
         return set()
     return {i for i, p in enumerate(prompts) if Explanation.is_complete(output_dir / prompt_folder_name(i, p))}
-
-
-def _device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
 
 
 def _trainer(config: TrainerConfig, logger: LoggerConfig | None, output_dir: Path | None, callbacks) -> L.Trainer:

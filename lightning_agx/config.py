@@ -18,6 +18,16 @@ class ModelConfig:
     def generation(self) -> dict:
         return {"top_k": self.top_k, "temp": self.temperature, "cfg_coef": self.cfg_coef}
 
+    def load(self):
+        """The TAG model this section names, on its device (auto: cuda when present), frozen."""
+        import torch
+
+        from .models import load_model
+        device = self.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        return load_model(self.name, device=device, duration=self.duration)
+
 
 @dataclass
 class PromptsConfig:

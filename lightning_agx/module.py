@@ -106,7 +106,6 @@ class AudioGenXModule(L.LightningModule):
                        "loss/counterfactual": terms.counterfactual.mean(), "loss/l1": terms.l1.mean(),
                        "loss/l2": terms.l2.mean(), "mask/mean_p": self._mean_valid(p.detach(), gen.text.valid)},
                       prog_bar=False, batch_size=n)
-        self.epoch_in_chunk = epoch
         if epoch == self.config.epochs - 1:
             self._finish_chunk(terms)
         return loss.detach()

@@ -253,9 +253,8 @@ def load_classifier(name: str, device: str | torch.device = "cpu"):
 
 def run_evaluate(run) -> EvaluationResult:
     """``train.py --config configs/evaluate_*.yaml`` with task 'evaluate'."""
-    from ..api import _device, _wandb_logger, check_duration, ensure_writable
+    from ..api import _wandb_logger, check_duration, ensure_writable
     from ..data import load_prompts
-    from ..models import load_model
     from .prompts import heldout_prompts
 
     ev = run.evaluation
@@ -268,11 +267,10 @@ def run_evaluate(run) -> EvaluationResult:
         raise ValueError(f"no prompts for model '{run.model.name}': give prompts.file or prompts.texts "
                          "(only 'toysounds' has a built-in held-out prompt set)")
     output_dir = ensure_writable(run.output_dir)
-    device = _device(run.model.device)
-    tag = load_model(run.model.name, device=device, duration=run.model.duration)
+    tag = run.model.load()
     if run.model.duration is not None:
         check_duration(tag, run.model.duration)
-    classifier = load_classifier(ev.classifier, device)
+    classifier = load_classifier(ev.classifier, tag.device)
     logger = _wandb_logger(run.logger, output_dir) if run.logger.wandb else None
     begin = time.perf_counter()
     result = evaluate(tag, prompts, classifier, output_dir, methods=methods, method_options=ev.method_options,

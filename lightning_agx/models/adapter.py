@@ -12,7 +12,7 @@ D = LM dimension.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -141,9 +141,6 @@ class AudiocraftTAG(nn.Module):
         frames = int((duration or self.duration) * self.frame_rate)
         codes = torch.zeros(1, self.lm.num_codebooks, frames, dtype=torch.long)
         return self.pattern_sequence(codes).shape[-1] - 1
-
-    def step_seconds(self) -> float:
-        return 1.0 / self.frame_rate
 
     # ------------------------------------------------------------------ text
     def token_strings(self, prompt: str) -> list[str]:
@@ -287,7 +284,3 @@ def check_prompts(prompts: list[str]) -> list[str]:
         if not prompt.strip():
             raise ValueError(f"prompt {i} is empty; every prompt needs at least one word")
     return [p.strip() for p in prompts]
-
-
-def with_latents(generation: Generation, latents: torch.Tensor) -> Generation:
-    return replace(generation, latents=latents)
