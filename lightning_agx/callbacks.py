@@ -18,17 +18,13 @@ def write_audio(explanation: Explanation, folder: Path) -> None:
         soundfile.write(folder / "audio.wav", explanation.audio.float().mean(0).numpy(), explanation.sample_rate)
 
 
-def write_figures(explanation: Explanation, folder: Path) -> None:
-    save_figures(explanation, folder)
-
-
 class ExplanationWriter(L.Callback):
     """Saves each explanation (tensors, JSON, audio.wav, figures) as soon as its chunk finishes, on the rank
     that computed it, and logs it to W&B; rank 0 writes ``index.json`` over all prompts at the end."""
 
     def __init__(self, output_dir: str | Path | None, figures: bool = True, audio: bool = True):
         self.output_dir = None if output_dir is None else Path(output_dir)
-        self.extras = tuple(fn for fn, on in ((write_audio, audio), (write_figures, figures)) if on)
+        self.extras = tuple(fn for fn, on in ((write_audio, audio), (save_figures, figures)) if on)
         self.kept: list[tuple[int, Explanation]] = []  # when no output folder is given
 
     def folder(self, index: int, prompt: str) -> Path:
