@@ -1,6 +1,6 @@
 """The embedded ToySounds world against its ground truth: model quality and AudioGenX explanations.
 
-    python benchmarks/toyworld_truth.py [--prompts 48] [--epochs 50] [--skip-models] [--out FILE]
+    python benchmarks/toyworld_truth.py [--prompts 48] [--epochs 50] [--lm-prompts 400] [--skip-models] [--out FILE]
 
 Models (issue targets): classifier F1 on held-out clips, codec round trip, LM prompt adherence
 (lightning_agx.toyworld.evaluate). Explanations (AudioGenX, authors' hyper-parameters) on held-out prompts:
@@ -129,11 +129,11 @@ def explanation_truth(n_prompts: int, epochs: int, seed: int, work: Path, batch_
     }
 
 
-def model_quality(seed: int) -> dict:
+def model_quality(seed: int, lm_prompts: int) -> dict:
     from lightning_agx.toyworld.evaluate import evaluate_models
     from lightning_agx.toyworld.load import load_toysounds
     torch.manual_seed(seed)  # the LM samples: fixed, so the numbers repeat run to run
-    return evaluate_models(load_toysounds(), seed=seed)
+    return evaluate_models(load_toysounds(), n_prompts=lm_prompts, seed=seed)
 
 
 def main() -> None:
@@ -142,13 +142,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--lm-prompts", type=int, default=400, help="held-out prompts per LM check (kind)")
     parser.add_argument("--skip-models", action="store_true", help="only the explanation checks")
     parser.add_argument("--work", default="outputs/benchmarks/toyworld_truth_explanations")
     parser.add_argument("--out", default="outputs/benchmarks/toyworld_truth.json")
     args = parser.parse_args()
     result = {}
     if not args.skip_models:
-        result["models"] = model_quality(args.seed)
+        result["models"] = model_quality(args.seed, args.lm_prompts)
         print(json.dumps(result["models"], indent=1), file=sys.stderr)
     result["explanations"] = truth = explanation_truth(args.prompts, args.epochs, args.seed, Path(args.work),
                                                        args.batch_size)
@@ -167,7 +168,8 @@ def main() -> None:
     if "models" in result:
         models = result["models"]
         for key, target in models.get("targets", {}).items():
-            print(f"| model: {key} | {round(models[key], 4)} | >= {target} |")
+            se = f" ± {models[key + '_se']:.3f}" if key + "_se" in models else ""
+            print(f"| model: {key} | {round(models[key], 4)}{se} | >= {target} |")
         print(f"| model: codec agreement, whole clip | {round(models['codec_agreement_clip'], 4)} | |")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

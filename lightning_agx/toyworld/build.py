@@ -87,7 +87,7 @@ def _save_ckpt(path: Path, step: int, model, opt, extra: dict | None = None):
 def _load_ckpt(path: Path, model, opt) -> int:
     if not path.exists():
         return 0
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, weights_only=True)
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["opt"])
     log(f"resuming {path.name} at step {state['step']}")
@@ -257,31 +257,43 @@ def robust_classifier(cfg: ToyConfig, out: Path, device: str, steps: int, budget
             "final_bce": float(np.mean(losses[-100:] or [float("nan")]))}
 
 
-def encode_codes(cfg: ToyConfig, out: Path, device: str, n_clips: int, seed: int) -> dict:
-    """Encode ``n_clips`` training clips with the trained codec -> ``codes_train.pt`` (codes + captions)."""
-    from lightning_agx.toyworld.load import load_state
-    codec = build_codec(cfg).to(device)
-    load_state(codec, out / "codec.safetensors")
-    codec.eval()
-    rng = split_rng("train", seed + 7)
-    t0 = time.time()
+def _encode_clips(codec, rng: np.random.Generator, n: int, device: str, kind: str | None = None):
+    """``n`` training clips (of ``kind``, or the world's mix) -> (int16 codes [n, K, T], captions)."""
     captions, codes = [], []
     with torch.no_grad():
-        for i in range(0, n_clips, 64):
-            clips = [make_clip(rng, "train") for _ in range(min(64, n_clips - i))]
+        for i in range(0, n, 64):
+            clips = [make_clip(rng, "train", kind=kind) for _ in range(min(64, n - i))]
             c, _ = codec.encode(torch.from_numpy(stack_audio(clips)).to(device))
             codes.append(c.cpu().to(torch.int16))
             captions += [cl.caption for cl in clips]
             if (i // 64) % 20 == 0:
-                log(f"codes {i + len(clips)}/{n_clips}")
-    torch.save({"codes": torch.cat(codes), "captions": captions}, out / "_build" / "codes_train.pt")
-    return {"clips": n_clips, "seconds": time.time() - t0}
+                log(f"codes {kind or 'mix'} {i + len(clips)}/{n}")
+    return torch.cat(codes), captions
+
+
+def encode_codes(cfg: ToyConfig, out: Path, device: str, n_clips: int, seed: int, n_overlap: int = 0) -> dict:
+    """Encode the LM's training set with the trained codec -> ``codes_train.pt`` (codes + captions):
+    ``n_clips`` clips of the world's mix, then ``n_overlap`` extra "X and/with/while Y" clips (training pairs
+    only). The extra overlap clips were measured to raise the LM's two-event adherence on held-out pairs
+    (both events in the classifier's top 3: 0.63 -> 0.73 at 8,000 steps, 600 prompts each) where simply
+    training longer on the mix did not."""
+    from lightning_agx.toyworld.load import load_state
+    codec = build_codec(cfg).to(device)
+    load_state(codec, out / "codec.safetensors")
+    codec.eval()
+    t0 = time.time()
+    codes, captions = _encode_clips(codec, split_rng("train", seed + 7), n_clips, device)
+    if n_overlap:
+        extra, extra_captions = _encode_clips(codec, split_rng("train", seed + 11), n_overlap, device, "overlap")
+        codes, captions = torch.cat([codes, extra]), captions + extra_captions
+    torch.save({"codes": codes, "captions": captions}, out / "_build" / "codes_train.pt")
+    return {"clips": n_clips, "overlap_clips": n_overlap, "seconds": time.time() - t0}
 
 
 def train_lm(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: float, seed: int) -> dict:
     from audiocraft.modules.conditioners import ConditioningAttributes
     torch.manual_seed(seed)
-    data = torch.load(out / "_build" / "codes_train.pt", weights_only=False)
+    data = torch.load(out / "_build" / "codes_train.pt", weights_only=True)
     codes_all, captions = data["codes"].long(), data["captions"]
     lm = build_lm(cfg).to(device).train()
     opt = torch.optim.AdamW(lm.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.05)
@@ -334,10 +346,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--stages", default="classifier,codec,codes,lm,decoder,robust,eval")
     p.add_argument("--classifier-steps", type=int, default=1500)
     p.add_argument("--codec-steps", type=int, default=3000)
-    p.add_argument("--lm-steps", type=int, default=3600)
+    p.add_argument("--lm-steps", type=int, default=8000)
     p.add_argument("--decoder-steps", type=int, default=6000)
     p.add_argument("--robust-steps", type=int, default=600)
     p.add_argument("--lm-clips", type=int, default=10000)
+    p.add_argument("--lm-overlap-clips", type=int, default=4000, help="extra two-event overlap clips for the LM")
     p.add_argument("--eval-clips", type=int, default=500)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -372,7 +385,7 @@ def main(argv: list[str] | None = None) -> None:
         elif stage == "codec":
             res = train_codec(cfg, out, args.device, args.codec_steps, b, args.seed)
         elif stage == "codes":
-            res = encode_codes(cfg, out, args.device, args.lm_clips, args.seed)
+            res = encode_codes(cfg, out, args.device, args.lm_clips, args.seed, args.lm_overlap_clips)
         elif stage == "decoder":
             res = finetune_decoder(cfg, out, args.device, args.decoder_steps, b, args.seed)
         elif stage == "robust":

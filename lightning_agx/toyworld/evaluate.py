@@ -69,17 +69,26 @@ def evaluate_models(toy, n_clips: int = 500, n_prompts: int = 150, seed: int = 1
     res["codec_agreement"] = float(np.mean((p_dec >= 0.5) == (p_clean >= 0.5)))  # per (clip, event) decision
     res["codec_agreement_clip"] = float(np.mean(np.all((p_dec >= 0.5) == (p_clean >= 0.5), axis=1)))
     res["codec_f1_decoded"] = f1_per_event(p_dec, labels)
-    # LM: held-out prompts
+    res.update(evaluate_lm(gen, clf, n_prompts=n_prompts, seed=seed))
+    res["targets"] = TARGETS
+    res["passed"] = {k: bool(res[k] >= v) for k, v in TARGETS.items()}
+    return res
+
+
+@torch.no_grad()
+def evaluate_lm(gen, clf, n_prompts: int = 150, seed: int = 1000, split: str = "test") -> dict:
+    """The three LM checks on ``n_prompts`` prompts of each kind (``split="val"`` to tune generation settings)."""
+    res: dict = {}
     prng = np.random.default_rng([seed, 99])
-    singles = [sample_scene(prng, "test", kind="single") for _ in range(n_prompts)]
+    singles = [sample_scene(prng, split, kind="single") for _ in range(n_prompts)]
     p = predict(clf, generate(gen, [s.caption for s in singles])).numpy()
     top1 = [EVENTS[i] for i in p.argmax(1)]
     res["lm_single_top1"] = float(np.mean([t == s.specs[0].event for t, s in zip(top1, singles)]))
-    pairs = [sample_scene(prng, "test", kind="overlap") for _ in range(n_prompts)]
+    pairs = [sample_scene(prng, split, kind="overlap") for _ in range(n_prompts)]
     p = predict(clf, generate(gen, [s.caption for s in pairs])).numpy()
     top3 = [{EVENTS[i] for i in np.argsort(-row)[:3]} for row in p]
     res["lm_pair_top3"] = float(np.mean([{sp.event for sp in s.specs} <= t for t, s in zip(top3, pairs)]))
-    seqs = [sample_scene(prng, "test", kind="sequence") for _ in range(n_prompts)]
+    seqs = [sample_scene(prng, split, kind="sequence") for _ in range(n_prompts)]
     audio = generate(gen, [s.caption for s in seqs])
     half = audio.shape[-1] // 2
     p1, p2 = predict(clf, audio[..., :half]).numpy(), predict(clf, audio[..., half:]).numpy()
@@ -90,10 +99,10 @@ def evaluate_models(toy, n_clips: int = 500, n_prompts: int = 150, seed: int = 1
         x_first.append([p1[i, x], p2[i, x]])
         y_second.append([p1[i, y], p2[i, y]])
     res["lm_sequence_order"] = float(np.mean(ok))
+    for key in ("lm_single_top1", "lm_pair_top3", "lm_sequence_order"):  # binomial standard errors
+        res[key + "_se"] = float(np.sqrt(res[key] * (1 - res[key]) / n_prompts))
     res["lm_sequence_x_prob_first_second_half"] = np.mean(x_first, axis=0).round(3).tolist()
     res["lm_sequence_y_prob_first_second_half"] = np.mean(y_second, axis=0).round(3).tolist()
-    res["targets"] = TARGETS
-    res["passed"] = {k: bool(res[k] >= v) for k, v in TARGETS.items()}
     return res
 
 

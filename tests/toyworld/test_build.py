@@ -1,0 +1,34 @@
+"""The build's LM training set: the world's mix, then extra overlap clips from training pairs only."""
+import shutil
+
+import pytest
+import torch
+
+from lightning_agx.toyworld.build import encode_codes
+from lightning_agx.toyworld.grammar import CONNECTORS, heldout
+from lightning_agx.toyworld.load import ASSETS
+from lightning_agx.toyworld.models import ToyConfig
+from lightning_agx.toyworld.synth import EVENTS
+
+
+@pytest.mark.skipif(not (ASSETS / "codec.safetensors").exists(), reason="shipped codec not built")
+def test_encode_codes_appends_overlap_clips_of_training_pairs(tmp_path):
+    torch.set_num_threads(1)
+    shutil.copy(ASSETS / "codec.safetensors", tmp_path / "codec.safetensors")
+    (tmp_path / "_build").mkdir()
+    cfg = ToyConfig()
+    res = encode_codes(cfg, tmp_path, "cpu", n_clips=6, seed=0, n_overlap=5)
+    data = torch.load(tmp_path / "_build" / "codes_train.pt", weights_only=True)
+    codes, captions = data["codes"], data["captions"]
+    assert res["clips"] == 6 and res["overlap_clips"] == 5
+    assert codes.shape == (11, cfg.n_q, int(cfg.duration * cfg.frame_rate)) and len(captions) == 11
+    assert codes.dtype == torch.int16 and int(codes.min()) >= 0 and int(codes.max()) < cfg.bins
+    overlap_words = {w for phrase in CONNECTORS["overlap"] for w in phrase}
+    held_pairs = heldout()[1]
+    for caption in captions[6:]:
+        words = caption.split()
+        assert overlap_words & set(words), caption
+        assert frozenset(w for w in words if w in EVENTS) not in held_pairs, f"held-out pair in training: {caption}"
+    # the mix part does not depend on how many overlap clips follow
+    encode_codes(cfg, tmp_path, "cpu", n_clips=6, seed=0, n_overlap=0)
+    assert torch.equal(torch.load(tmp_path / "_build" / "codes_train.pt", weights_only=True)["codes"], codes[:6])
