@@ -4,8 +4,10 @@ Stages (fixed seeds, each resumable): classifier -> codec -> codes (encode train
 decoder (fine-tune the codec's decoder only; codes unchanged, so it may also run beside lm) ->
 robust (fine-tune the classifier on clean + codec-decoded clips) -> eval.
 A stage whose finished weights exist in ``--out`` is skipped; a stage interrupted midway resumes from its
-last checkpoint (``DIR/_build/ckpt_<stage>.pt``). Every stage also stops at its share of ``--minutes-budget``
-(the report says so). Writes ``config.json``, ``{codec,lm,classifier}.safetensors`` and
+last checkpoint (``DIR/_build/ckpt_<stage>.pt``). Every training stage fits its share of
+``--minutes-budget``: after a few steps it measures its pace and shortens its planned steps (and so its
+cosine learning-rate schedule) to what fits, so it ends annealed; the report gives requested and planned
+steps. Writes ``config.json``, ``{codec,lm,classifier}.safetensors`` and
 ``build_report.json`` (quality numbers and timings).
 """
 from __future__ import annotations
@@ -42,6 +44,25 @@ def lr_at(step: int, total: int, peak: float, warmup: int = 100, floor: float = 
         return peak * (step + 1) / warmup
     frac = min(1.0, (step - warmup) / max(1, total - warmup))
     return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+class Budget:
+    """How many steps a stage runs: at most ``steps``, and only what fits in ``budget_s`` seconds.
+
+    After ``probe`` steps of this run the planned total shrinks to what the measured pace allows, so a
+    stage stopped by its time budget still completes its learning-rate schedule (cosine down to the floor)
+    instead of stopping half-way at a high learning rate."""
+
+    def __init__(self, steps: int, budget_s: float, start: int, probe: int = 25):
+        self.total, self.budget_s, self.start, self.probe = steps, budget_s, start, probe
+        self.t0 = time.time()
+
+    def running(self, step: int) -> bool:
+        elapsed = time.time() - self.t0
+        if step == self.start + self.probe and step < self.total:
+            pace = elapsed / self.probe
+            self.total = min(self.total, step + max(0, int((self.budget_s - elapsed) / pace)))
+        return step < self.total and elapsed < self.budget_s
 
 
 class Pool:
@@ -109,9 +130,10 @@ def train_classifier(cfg: ToyConfig, out: Path, device: str, steps: int, budget_
     start = _load_ckpt(ckpt, model, opt)
     pool = Pool(np.random.default_rng([seed, start]), size=1000, refresh=150, any_pairs=True)
     t0, step, losses = time.time(), start, []
-    while step < steps and time.time() - t0 < budget_s:
+    budget = Budget(steps, budget_s, start)
+    while budget.running(step):
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, steps, 2e-3)
+            g["lr"] = lr_at(step, budget.total, 2e-3)
         wav, y = pool.batch(32)
         gain = 10 ** (torch.empty(wav.shape[0], 1, 1).uniform_(-3, 3) / 20)  # +-3 dB level jitter
         loss = F.binary_cross_entropy_with_logits(model((wav * gain).to(device)), y.to(device))
@@ -124,7 +146,8 @@ def train_classifier(cfg: ToyConfig, out: Path, device: str, steps: int, budget_
             log(f"classifier step {step}/{steps} bce {np.mean(losses[-100:]):.4f}")
             _save_ckpt(ckpt, step, model, opt)
     _save_weights(model.eval(), out / "classifier.safetensors")
-    return {"steps": step, "planned_steps": steps, "seconds": time.time() - t0, "final_bce": float(np.mean(losses[-100:] or [float("nan")]))}
+    return {"steps": step, "planned_steps": budget.total, "requested_steps": steps, "seconds": time.time() - t0,
+            "final_bce": float(np.mean(losses[-100:] or [float("nan")]))}
 
 
 def train_codec(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: float, seed: int) -> dict:
@@ -140,9 +163,10 @@ def train_codec(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: fl
     pool = Pool(rng, size=600, refresh=200)
     crop = cfg.sample_rate // 2  # 0.5 s crops
     t0, step, hist = time.time(), start, []
-    while step < steps and time.time() - t0 < budget_s:
+    budget = Budget(steps, budget_s, start)
+    while budget.running(step):
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, steps, 3e-3, warmup=30)
+            g["lr"] = lr_at(step, budget.total, 3e-3, warmup=30)
         wav, _ = pool.batch(16)
         off = int(rng.integers(0, N_SAMPLES - crop + 1))
         x = wav[:, :, off:off + crop].to(device)
@@ -162,7 +186,7 @@ def train_codec(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: fl
             _save_ckpt(ckpt, step, model, opt)
     _save_weights(model.eval(), out / "codec.safetensors")
     m = np.mean(hist[-100:], axis=0) if hist else [float("nan")] * 3
-    return {"steps": step, "planned_steps": steps, "seconds": time.time() - t0,
+    return {"steps": step, "planned_steps": budget.total, "requested_steps": steps, "seconds": time.time() - t0,
             "final_l1": float(m[0]), "final_mel": float(m[1]), "final_commit": float(m[2])}
 
 
@@ -186,9 +210,10 @@ def finetune_decoder(cfg: ToyConfig, out: Path, device: str, steps: int, budget_
     pool = Pool(rng, size=600, refresh=200)
     crop = cfg.sample_rate // 2
     t0, step, hist = time.time(), start, []
-    while step < steps and time.time() - t0 < budget_s:
+    budget = Budget(steps, budget_s, start)
+    while budget.running(step):
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, steps, 2e-3, warmup=20)
+            g["lr"] = lr_at(step, budget.total, 2e-3, warmup=20)
         wav, _ = pool.batch(16)
         off = int(rng.integers(0, N_SAMPLES - crop + 1))
         x = wav[:, :, off:off + crop].to(device)
@@ -211,7 +236,8 @@ def finetune_decoder(cfg: ToyConfig, out: Path, device: str, steps: int, budget_
     _save_weights(model.eval(), out / "codec.safetensors")
     (out / "_build" / "decoder.done").write_text(str(step))
     m = np.mean(hist[-100:], axis=0) if hist else [float("nan")] * 2
-    return {"steps": step, "planned_steps": steps, "seconds": time.time() - t0, "final_l1": float(m[0]),
+    return {"steps": step, "planned_steps": budget.total, "requested_steps": steps, "seconds": time.time() - t0,
+            "final_l1": float(m[0]),
             "final_mel": float(m[1])}
 
 
@@ -239,9 +265,10 @@ def robust_classifier(cfg: ToyConfig, out: Path, device: str, steps: int, budget
     clf.train()
     opt = torch.optim.AdamW(clf.parameters(), lr=5e-4, weight_decay=1e-4)
     step, losses = 0, []
-    while step < steps and time.time() - t0 < budget_s:
+    budget = Budget(steps, budget_s - (time.time() - t0), 0)
+    while budget.running(step):
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, steps, 5e-4, warmup=20)
+            g["lr"] = lr_at(step, budget.total, 5e-4, warmup=20)
         (a, ya), (b, yb) = clean.batch(16), coded.batch(16)
         loss = F.binary_cross_entropy_with_logits(clf(torch.cat([a, b]).to(device)), torch.cat([ya, yb]).to(device))
         opt.zero_grad()
@@ -253,7 +280,7 @@ def robust_classifier(cfg: ToyConfig, out: Path, device: str, steps: int, budget
             log(f"robust step {step}/{steps} bce {np.mean(losses[-100:]):.4f}")
     _save_weights(clf.eval(), out / "classifier.safetensors")
     (out / "_build" / "robust.done").write_text(str(step))
-    return {"steps": step, "planned_steps": steps, "seconds": time.time() - t0,
+    return {"steps": step, "planned_steps": budget.total, "requested_steps": steps, "seconds": time.time() - t0,
             "final_bce": float(np.mean(losses[-100:] or [float("nan")]))}
 
 
@@ -301,9 +328,10 @@ def train_lm(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: float
     start = _load_ckpt(ckpt, lm, opt)
     rng = np.random.default_rng([seed, 2, start])
     t0, step, losses = time.time(), start, []
-    while step < steps and time.time() - t0 < budget_s:
+    budget = Budget(steps, budget_s, start)
+    while budget.running(step):
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, steps, 1e-3, warmup=200)
+            g["lr"] = lr_at(step, budget.total, 1e-3, warmup=200)
         idx = rng.integers(0, len(captions), 32)
         codes = codes_all[torch.from_numpy(idx)].to(device)  # [B, K, T]
         conds = [ConditioningAttributes(text={"description": captions[i]}) for i in idx]
@@ -320,7 +348,7 @@ def train_lm(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: float
             log(f"lm step {step}/{steps} ce {np.mean(losses[-100:]):.4f}")
             _save_ckpt(ckpt, step, lm, opt)
     _save_weights(lm.eval(), out / "lm.safetensors")
-    return {"steps": step, "planned_steps": steps, "seconds": time.time() - t0,
+    return {"steps": step, "planned_steps": budget.total, "requested_steps": steps, "seconds": time.time() - t0,
             "final_ce": float(np.mean(losses[-100:] or [float("nan")]))}
 
 

@@ -32,3 +32,38 @@ def test_encode_codes_appends_overlap_clips_of_training_pairs(tmp_path):
     # the mix part does not depend on how many overlap clips follow
     encode_codes(cfg, tmp_path, "cpu", n_clips=6, seed=0, n_overlap=0)
     assert torch.equal(torch.load(tmp_path / "_build" / "codes_train.pt", weights_only=True)["codes"], codes[:6])
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def time(self):
+        return self.now
+
+
+@pytest.mark.parametrize("start", [0, 300])
+def test_budget_shrinks_the_schedule_to_what_fits_and_completes_it(monkeypatch, start):
+    from lightning_agx.toyworld import build
+    clock = FakeClock()
+    monkeypatch.setattr(build.time, "time", clock.time)
+    budget = build.Budget(steps=10_000, budget_s=100.0, start=start)
+    step = start
+    while budget.running(step):
+        clock.now += 0.5  # 0.5 s per step: 200 steps fit in 100 s
+        step += 1
+    assert budget.total == start + 200, "planned total = what fits the budget"
+    assert step == budget.total, "the stage ends on its planned last step (schedule annealed), not on the clock"
+    assert build.lr_at(step - 1, budget.total, 1e-3) < 0.06e-3
+
+
+def test_budget_keeps_the_requested_steps_when_they_fit(monkeypatch):
+    from lightning_agx.toyworld import build
+    clock = FakeClock()
+    monkeypatch.setattr(build.time, "time", clock.time)
+    budget = build.Budget(steps=80, budget_s=1000.0, start=0)
+    step = 0
+    while budget.running(step):
+        clock.now += 0.5
+        step += 1
+    assert budget.total == 80 and step == 80
