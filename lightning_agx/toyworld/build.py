@@ -5,9 +5,9 @@ decoder (fine-tune the codec's decoder only; codes unchanged, so it may also run
 robust (fine-tune the classifier on clean + codec-decoded clips) -> eval.
 A stage whose finished weights exist in ``--out`` is skipped; a stage interrupted midway resumes from its
 last checkpoint (``DIR/_build/ckpt_<stage>.pt``). Every training stage fits its share of
-``--minutes-budget``: after a few steps it measures its pace and shortens its planned steps (and so its
-cosine learning-rate schedule) to what fits, so it ends annealed; the report gives requested and planned
-steps. Writes ``config.json``, ``{codec,lm,classifier}.safetensors`` and
+``--minutes-budget`` (of the time left, so what an earlier stage did not use goes to the later ones): as it
+runs it measures its pace and shortens its planned steps (and so its cosine learning-rate schedule) to
+what fits, so it ends annealed; the report gives requested and planned steps. Writes ``config.json``, ``{codec,lm,classifier}.safetensors`` and
 ``build_report.json`` (quality numbers and timings).
 """
 from __future__ import annotations
@@ -49,20 +49,30 @@ def lr_at(step: int, total: int, peak: float, warmup: int = 100, floor: float = 
 class Budget:
     """How many steps a stage runs: at most ``steps``, and only what fits in ``budget_s`` seconds.
 
-    After ``probe`` steps of this run the planned total shrinks to what the measured pace allows, so a
-    stage stopped by its time budget still completes its learning-rate schedule (cosine down to the floor)
-    instead of stopping half-way at a high learning rate."""
+    Every ``probe`` steps of this run the planned total shrinks to what the measured pace allows, so
+    a stage stopped by its time budget still completes its learning-rate schedule (cosine down to the
+    floor) instead of stopping half-way at a high learning rate."""
 
-    def __init__(self, steps: int, budget_s: float, start: int, probe: int = 25):
+    def __init__(self, steps: int, budget_s: float, start: int, probe: int = 50):
         self.total, self.budget_s, self.start, self.probe = steps, budget_s, start, probe
         self.t0 = time.time()
+        self._last = 0.0  # elapsed seconds at the previous re-plan
 
     def running(self, step: int) -> bool:
         elapsed = time.time() - self.t0
-        if step == self.start + self.probe and step < self.total:
-            pace = elapsed / self.probe
+        done = step - self.start
+        if done and done % self.probe == 0 and step < self.total:
+            # re-plan from the slower of the average pace and the pace over the last `probe` steps
+            pace = max(elapsed / done, (elapsed - self._last) / self.probe)
+            self._last = elapsed
             self.total = min(self.total, step + max(0, int((self.budget_s - elapsed) / pace)))
         return step < self.total and elapsed < self.budget_s
+
+
+def stage_budget(stage: str, pending: list[str], seconds_left: float) -> float:
+    """Seconds for ``stage``: its share of the time left among the stages still to run (``pending``, itself
+    included), so time an earlier stage did not need goes to the later ones."""
+    return seconds_left * STAGE_SHARE[stage] / sum(STAGE_SHARE[s] for s in pending)
 
 
 class Pool:
@@ -143,7 +153,7 @@ def train_classifier(cfg: ToyConfig, out: Path, device: str, steps: int, budget_
         losses.append(loss.item())
         step += 1
         if step % 100 == 0:
-            log(f"classifier step {step}/{steps} bce {np.mean(losses[-100:]):.4f}")
+            log(f"classifier step {step}/{budget.total} bce {np.mean(losses[-100:]):.4f}")
             _save_ckpt(ckpt, step, model, opt)
     _save_weights(model.eval(), out / "classifier.safetensors")
     return {"steps": step, "planned_steps": budget.total, "requested_steps": steps, "seconds": time.time() - t0,
@@ -182,7 +192,7 @@ def train_codec(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: fl
         step += 1
         if step % 100 == 0:
             m = np.mean(hist[-100:], axis=0)
-            log(f"codec step {step}/{steps} l1 {m[0]:.4f} mel {m[1]:.4f} commit {m[2]:.4f}")
+            log(f"codec step {step}/{budget.total} l1 {m[0]:.4f} mel {m[1]:.4f} commit {m[2]:.4f}")
             _save_ckpt(ckpt, step, model, opt)
     _save_weights(model.eval(), out / "codec.safetensors")
     m = np.mean(hist[-100:], axis=0) if hist else [float("nan")] * 3
@@ -231,7 +241,7 @@ def finetune_decoder(cfg: ToyConfig, out: Path, device: str, steps: int, budget_
         step += 1
         if step % 100 == 0:
             m = np.mean(hist[-100:], axis=0)
-            log(f"decoder step {step}/{steps} l1 {m[0]:.4f} mel {m[1]:.4f}")
+            log(f"decoder step {step}/{budget.total} l1 {m[0]:.4f} mel {m[1]:.4f}")
             _save_ckpt(ckpt, step, model, opt)
     _save_weights(model.eval(), out / "codec.safetensors")
     (out / "_build" / "decoder.done").write_text(str(step))
@@ -277,7 +287,7 @@ def robust_classifier(cfg: ToyConfig, out: Path, device: str, steps: int, budget
         losses.append(loss.item())
         step += 1
         if step % 100 == 0:
-            log(f"robust step {step}/{steps} bce {np.mean(losses[-100:]):.4f}")
+            log(f"robust step {step}/{budget.total} bce {np.mean(losses[-100:]):.4f}")
     _save_weights(clf.eval(), out / "classifier.safetensors")
     (out / "_build" / "robust.done").write_text(str(step))
     return {"steps": step, "planned_steps": budget.total, "requested_steps": steps, "seconds": time.time() - t0,
@@ -345,7 +355,7 @@ def train_lm(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: float
         losses.append(loss.item())
         step += 1
         if step % 100 == 0:
-            log(f"lm step {step}/{steps} ce {np.mean(losses[-100:]):.4f}")
+            log(f"lm step {step}/{budget.total} ce {np.mean(losses[-100:]):.4f}")
             _save_ckpt(ckpt, step, lm, opt)
     _save_weights(lm.eval(), out / "lm.safetensors")
     return {"steps": step, "planned_steps": budget.total, "requested_steps": steps, "seconds": time.time() - t0,
@@ -393,6 +403,9 @@ def main(argv: list[str] | None = None) -> None:
     cmd = "python -m lightning_agx.toyworld.build " + " ".join(argv if argv is not None else sys.argv[1:])
     budget = args.minutes_budget * 60
     stages = args.stages.split(",")
+    unknown = [s for s in stages if s not in STAGE_SHARE]
+    if unknown:
+        raise SystemExit(f"unknown stage(s) {unknown}; available: {', '.join(STAGE_SHARE)}")
     t_all = time.time()
     done = {
         "classifier": (out / "classifier.safetensors").exists(),
@@ -402,12 +415,14 @@ def main(argv: list[str] | None = None) -> None:
         "decoder": (out / "_build" / "decoder.done").exists(),
         "robust": (out / "_build" / "robust.done").exists(),
     }
+    pending = [s for s in stages if not done.get(s)]
     for stage in stages:
         if done.get(stage):
             log(f"stage {stage}: finished weights found, skipped")
             continue
-        log(f"stage {stage}: start (budget {STAGE_SHARE[stage] * budget / 60:.1f} min)")
-        b = STAGE_SHARE[stage] * budget
+        b = stage_budget(stage, pending, budget - (time.time() - t_all))
+        pending.remove(stage)
+        log(f"stage {stage}: start (budget {b / 60:.1f} min)")
         if stage == "classifier":
             res = train_classifier(cfg, out, args.device, args.classifier_steps, b, args.seed)
         elif stage == "codec":

@@ -67,3 +67,24 @@ def test_budget_keeps_the_requested_steps_when_they_fit(monkeypatch):
         clock.now += 0.5
         step += 1
     assert budget.total == 80 and step == 80
+
+
+def test_budget_replans_when_the_pace_slows_down(monkeypatch):
+    from lightning_agx.toyworld import build
+    clock = FakeClock()
+    monkeypatch.setattr(build.time, "time", clock.time)
+    budget = build.Budget(steps=10_000, budget_s=100.0, start=0)
+    step = 0
+    while budget.running(step):
+        clock.now += 0.25 if step < 50 else 1.0  # the first plan (400 steps) becomes too optimistic
+        step += 1
+    assert step == budget.total < 400, "re-planned to the slower pace and still ended on its last planned step"
+    assert clock.now <= 100.0 + 1.0
+
+
+def test_stage_budget_hands_unused_time_to_later_stages():
+    from lightning_agx.toyworld.build import STAGE_SHARE, stage_budget
+    pending = ["lm", "decoder"]
+    share = STAGE_SHARE["lm"] / (STAGE_SHARE["lm"] + STAGE_SHARE["decoder"])
+    assert stage_budget("lm", pending, 1000.0) == pytest.approx(1000.0 * share)
+    assert stage_budget("decoder", ["decoder"], 300.0) == pytest.approx(300.0), "the last stage gets all that is left"
