@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every command whose numbers the README shows, in order (about 1 hour on 2 CPU cores; each resumes or
+# Every command whose numbers the README shows, in order (about 20 minutes on 2 CPU cores: run as two
+# parallel halves, main job + benchmarks and evaluation + analyses, they took 10 minutes each; each resumes or
 # overwrites its own folder under outputs/). Run after scripts/setup.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
