@@ -7,8 +7,8 @@ A stage whose finished weights exist in ``--out`` is skipped; a stage interrupte
 last checkpoint (``DIR/_build/ckpt_<stage>.pt``). Every training stage fits its share of
 ``--minutes-budget`` (of the time left, so what an earlier stage did not use goes to the later ones): as it
 runs it measures its pace and shortens its planned steps (and so its cosine learning-rate schedule) to
-what fits, so it ends annealed; the report gives requested and planned steps. Writes ``config.json``, ``{codec,lm,classifier}.safetensors`` and
-``build_report.json`` (quality numbers and timings).
+what fits, so it ends annealed; the report gives requested and planned steps. Writes ``config.json``,
+``{codec,lm,classifier}.safetensors`` and ``build_report.json`` (quality numbers and timings).
 """
 from __future__ import annotations
 
@@ -109,6 +109,31 @@ class Pool:
         return self.audio[idx], self.labels[idx]
 
 
+def _recent_mean(values: list, width: int = 1) -> list[float]:
+    """Mean of the last 100 logged values (rows of ``width`` numbers); NaN when nothing was logged."""
+    return np.mean(values[-100:], axis=0).reshape(-1).tolist() if values else [float("nan")] * width
+
+
+def _stage_result(step: int, budget: Budget, steps: int, t0: float, **finals: float) -> dict:
+    """What a training stage reports: steps run, planned and requested, wall seconds, final losses."""
+    return {"steps": step, "planned_steps": budget.total, "requested_steps": steps, "seconds": time.time() - t0,
+            **finals}
+
+
+def _mel_loss(cfg: ToyConfig, device: str):
+    """Multi-scale mel loss of the codec stages: scales 128..1024, measured to learn faster per CPU second than
+    64..1024 at lr 3e-3 (lr 1e-3 stalled)."""
+    from audiocraft.losses import MultiScaleMelSpectrogramLoss
+    return MultiScaleMelSpectrogramLoss(cfg.sample_rate, range_start=7, range_end=11, n_mels=64).to(device)
+
+
+def _crop_batch(pool: Pool, rng: np.random.Generator, crop: int, device: str) -> torch.Tensor:
+    """16 pool clips cut to one random window of ``crop`` samples (the codec stages train on 0.5 s crops)."""
+    wav, _ = pool.batch(16)
+    off = int(rng.integers(0, N_SAMPLES - crop + 1))
+    return wav[:, :, off:off + crop].to(device)
+
+
 def _save_ckpt(path: Path, step: int, model, opt, extra: dict | None = None):
     tmp = path.with_suffix(".tmp")
     torch.save({"step": step, "model": model.state_dict(), "opt": opt.state_dict(), **(extra or {})}, tmp)
@@ -156,16 +181,13 @@ def train_classifier(cfg: ToyConfig, out: Path, device: str, steps: int, budget_
             log(f"classifier step {step}/{budget.total} bce {np.mean(losses[-100:]):.4f}")
             _save_ckpt(ckpt, step, model, opt)
     _save_weights(model.eval(), out / "classifier.safetensors")
-    return {"steps": step, "planned_steps": budget.total, "requested_steps": steps, "seconds": time.time() - t0,
-            "final_bce": float(np.mean(losses[-100:] or [float("nan")]))}
+    return _stage_result(step, budget, steps, t0, final_bce=_recent_mean(losses)[0])
 
 
 def train_codec(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: float, seed: int) -> dict:
-    from audiocraft.losses import MultiScaleMelSpectrogramLoss
     torch.manual_seed(seed)
     model = build_codec(cfg).to(device).train()
-    # scales 128..1024: measured to learn faster per CPU second than 64..1024 at lr 3e-3 (lr 1e-3 stalled)
-    mel_loss = MultiScaleMelSpectrogramLoss(cfg.sample_rate, range_start=7, range_end=11, n_mels=64).to(device)
+    mel_loss = _mel_loss(cfg, device)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3, betas=(0.8, 0.99))
     ckpt = out / "_build" / "ckpt_codec.pt"
     start = _load_ckpt(ckpt, model, opt)
@@ -177,9 +199,7 @@ def train_codec(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: fl
     while budget.running(step):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, budget.total, 3e-3, warmup=30)
-        wav, _ = pool.batch(16)
-        off = int(rng.integers(0, N_SAMPLES - crop + 1))
-        x = wav[:, :, off:off + crop].to(device)
+        x = _crop_batch(pool, rng, crop, device)
         q = model(x)
         l1 = (q.x - x).abs().mean()
         msmel = mel_loss(q.x, x) / mel_loss.total
@@ -191,19 +211,17 @@ def train_codec(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: fl
         hist.append([l1.item(), msmel.item(), q.penalty.item()])
         step += 1
         if step % 100 == 0:
-            m = np.mean(hist[-100:], axis=0)
+            m = _recent_mean(hist, 3)
             log(f"codec step {step}/{budget.total} l1 {m[0]:.4f} mel {m[1]:.4f} commit {m[2]:.4f}")
             _save_ckpt(ckpt, step, model, opt)
     _save_weights(model.eval(), out / "codec.safetensors")
-    m = np.mean(hist[-100:], axis=0) if hist else [float("nan")] * 3
-    return {"steps": step, "planned_steps": budget.total, "requested_steps": steps, "seconds": time.time() - t0,
-            "final_l1": float(m[0]), "final_mel": float(m[1]), "final_commit": float(m[2])}
+    l1, mel, commit = _recent_mean(hist, 3)
+    return _stage_result(step, budget, steps, t0, final_l1=l1, final_mel=mel, final_commit=commit)
 
 
 def finetune_decoder(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: float, seed: int) -> dict:
     """Train only the codec's decoder further (encoder and quantizer frozen, so the codes the LM learned stay
     valid): better audio from the same codes. Rewrites ``codec.safetensors``."""
-    from audiocraft.losses import MultiScaleMelSpectrogramLoss
     from lightning_agx.toyworld.load import load_state
     torch.manual_seed(seed)
     model = build_codec(cfg).to(device)
@@ -212,7 +230,7 @@ def finetune_decoder(cfg: ToyConfig, out: Path, device: str, steps: int, budget_
     model.decoder.train()
     for prm in list(model.encoder.parameters()) + list(model.quantizer.parameters()):
         prm.requires_grad_(False)
-    mel_loss = MultiScaleMelSpectrogramLoss(cfg.sample_rate, range_start=7, range_end=11, n_mels=64).to(device)
+    mel_loss = _mel_loss(cfg, device)
     opt = torch.optim.Adam(model.decoder.parameters(), lr=2e-3, betas=(0.8, 0.99))
     ckpt = out / "_build" / "ckpt_decoder.pt"
     start = _load_ckpt(ckpt, model, opt)
@@ -224,9 +242,7 @@ def finetune_decoder(cfg: ToyConfig, out: Path, device: str, steps: int, budget_
     while budget.running(step):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, budget.total, 2e-3, warmup=20)
-        wav, _ = pool.batch(16)
-        off = int(rng.integers(0, N_SAMPLES - crop + 1))
-        x = wav[:, :, off:off + crop].to(device)
+        x = _crop_batch(pool, rng, crop, device)
         with torch.no_grad():
             codes, scale = model.encode(x)
         y = model.decode(codes, scale)[..., :crop]
@@ -240,15 +256,13 @@ def finetune_decoder(cfg: ToyConfig, out: Path, device: str, steps: int, budget_
         hist.append([l1.item(), msmel.item()])
         step += 1
         if step % 100 == 0:
-            m = np.mean(hist[-100:], axis=0)
+            m = _recent_mean(hist, 2)
             log(f"decoder step {step}/{budget.total} l1 {m[0]:.4f} mel {m[1]:.4f}")
             _save_ckpt(ckpt, step, model, opt)
     _save_weights(model.eval(), out / "codec.safetensors")
     (out / "_build" / "decoder.done").write_text(str(step))
-    m = np.mean(hist[-100:], axis=0) if hist else [float("nan")] * 2
-    return {"steps": step, "planned_steps": budget.total, "requested_steps": steps, "seconds": time.time() - t0,
-            "final_l1": float(m[0]),
-            "final_mel": float(m[1])}
+    l1, mel = _recent_mean(hist, 2)
+    return _stage_result(step, budget, steps, t0, final_l1=l1, final_mel=mel)
 
 
 def robust_classifier(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: float, seed: int) -> dict:
@@ -290,8 +304,7 @@ def robust_classifier(cfg: ToyConfig, out: Path, device: str, steps: int, budget
             log(f"robust step {step}/{budget.total} bce {np.mean(losses[-100:]):.4f}")
     _save_weights(clf.eval(), out / "classifier.safetensors")
     (out / "_build" / "robust.done").write_text(str(step))
-    return {"steps": step, "planned_steps": budget.total, "requested_steps": steps, "seconds": time.time() - t0,
-            "final_bce": float(np.mean(losses[-100:] or [float("nan")]))}
+    return _stage_result(step, budget, steps, t0, final_bce=_recent_mean(losses)[0])
 
 
 def _encode_clips(codec, rng: np.random.Generator, n: int, device: str, kind: str | None = None):
@@ -358,8 +371,7 @@ def train_lm(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: float
             log(f"lm step {step}/{budget.total} ce {np.mean(losses[-100:]):.4f}")
             _save_ckpt(ckpt, step, lm, opt)
     _save_weights(lm.eval(), out / "lm.safetensors")
-    return {"steps": step, "planned_steps": budget.total, "requested_steps": steps, "seconds": time.time() - t0,
-            "final_ce": float(np.mean(losses[-100:] or [float("nan")]))}
+    return _stage_result(step, budget, steps, t0, final_ce=_recent_mean(losses)[0])
 
 
 def _update_report(path: Path, stage: str, entry: dict, quality: dict | None) -> dict:
@@ -441,8 +453,6 @@ def main(argv: list[str] | None = None) -> None:
             res = evaluate_all(out, device=args.device, n_clips=args.eval_clips, seed=args.seed + 1000)
             res["seconds"] = time.time() - t0
             report["quality"] = res
-        else:
-            raise ValueError(f"unknown stage {stage!r}; available: {', '.join(STAGE_SHARE)}")
         entry = {k: v for k, v in res.items() if k != "targets"} if stage != "eval" else {"seconds": res["seconds"]}
         entry["command"] = cmd
         log(f"stage {stage}: done {json.dumps(entry)}")
