@@ -42,42 +42,36 @@ class FakeClock:
         return self.now
 
 
-@pytest.mark.parametrize("start", [0, 300])
-def test_budget_shrinks_the_schedule_to_what_fits_and_completes_it(monkeypatch, start):
+def run_stage(monkeypatch, pace, steps: int, budget_s: float, start: int = 0):
+    """Step a Budget on a fake clock, ``pace(step)`` seconds per step; returns (budget, last step, clock)."""
     from lightning_agx.toyworld import build
     clock = FakeClock()
     monkeypatch.setattr(build.time, "time", clock.time)
-    budget = build.Budget(steps=10_000, budget_s=100.0, start=start)
+    budget = build.Budget(steps=steps, budget_s=budget_s, start=start)
     step = start
     while budget.running(step):
-        clock.now += 0.5  # 0.5 s per step: 200 steps fit in 100 s
+        clock.now += pace(step)
         step += 1
+    return budget, step, clock
+
+
+@pytest.mark.parametrize("start", [0, 300])
+def test_budget_shrinks_the_schedule_to_what_fits_and_completes_it(monkeypatch, start):
+    from lightning_agx.toyworld.build import lr_at
+    budget, step, _ = run_stage(monkeypatch, lambda step: 0.5, 10_000, 100.0, start)  # 200 steps fit in 100 s
     assert budget.total == start + 200, "planned total = what fits the budget"
     assert step == budget.total, "the stage ends on its planned last step (schedule annealed), not on the clock"
-    assert build.lr_at(step - 1, budget.total, 1e-3) < 0.06e-3
+    assert lr_at(step - 1, budget.total, 1e-3) < 0.06e-3
 
 
 def test_budget_keeps_the_requested_steps_when_they_fit(monkeypatch):
-    from lightning_agx.toyworld import build
-    clock = FakeClock()
-    monkeypatch.setattr(build.time, "time", clock.time)
-    budget = build.Budget(steps=80, budget_s=1000.0, start=0)
-    step = 0
-    while budget.running(step):
-        clock.now += 0.5
-        step += 1
+    budget, step, _ = run_stage(monkeypatch, lambda step: 0.5, 80, 1000.0)
     assert budget.total == 80 and step == 80
 
 
 def test_budget_replans_when_the_pace_slows_down(monkeypatch):
-    from lightning_agx.toyworld import build
-    clock = FakeClock()
-    monkeypatch.setattr(build.time, "time", clock.time)
-    budget = build.Budget(steps=10_000, budget_s=100.0, start=0)
-    step = 0
-    while budget.running(step):
-        clock.now += 0.25 if step < 50 else 1.0  # the first plan (400 steps) becomes too optimistic
-        step += 1
+    # the first plan (400 steps at 0.25 s) becomes too optimistic when steps slow to 1 s
+    budget, step, clock = run_stage(monkeypatch, lambda step: 0.25 if step < 50 else 1.0, 10_000, 100.0)
     assert step == budget.total < 400, "re-planned to the slower pace and still ended on its last planned step"
     assert clock.now <= 100.0 + 1.0
 
