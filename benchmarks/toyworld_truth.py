@@ -118,13 +118,14 @@ def explanation_truth(n_prompts: int, epochs: int, seed: int, work: Path, batch_
             by_role[role].append(float(value))
         timings.append(timing_ok(e.mask, clip))
     judged = [t for t in timings if t is not None]
+    scores, positive, sound = np.array(scores), np.array(positive), np.array(sound)
     not_connector = np.array([role != "connector" for role in roles])
     ordered = [t for t in audio_order(tag, explanations, clips) if t is not None]
     return {
         "prompts": len(clips), "epochs": epochs, "explained_now": todo, "seconds": round(seconds, 1),
-        "roc_auc_sound_vs_fillers": round(roc_auc(np.array(scores)[not_connector], np.array(positive)[not_connector]), 4),
-        "roc_auc_sound_words": round(roc_auc(np.array(scores), np.array(positive)), 4),
-        "roc_auc_event_names_only": round(roc_auc(np.array(scores), np.array(sound)), 4),
+        "roc_auc_sound_vs_fillers": round(roc_auc(scores[not_connector], positive[not_connector]), 4),
+        "roc_auc_sound_words": round(roc_auc(scores, positive), 4),
+        "roc_auc_event_names_only": round(roc_auc(scores, sound), 4),
         "mean_importance_by_role": {r: round(float(np.mean(v)), 4) for r, v in sorted(by_role.items())},
         "sequence_prompts_judged": len(judged),
         "sequence_timing_correct": round(float(np.mean(judged)), 4) if judged else None,
