@@ -8,6 +8,7 @@ py=.venv/bin/python
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 $py train.py --config configs/toysounds.yaml                      # the main job
 $py benchmarks/toyworld_truth.py                                   # ToySounds models + explanations vs ground truth
+$py benchmarks/toyworld_pairs.py                                   # two-event check on 600 prompts + the codec ceiling
 $py benchmarks/explain_speed.py --model toysounds --threads 1      # time and memory per explanation
 $py train.py --config configs/evaluate_toysounds.yaml              # Table 1 and Table 2
 for study in token_ranking negation sanity editing difference; do
