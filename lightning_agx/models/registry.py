@@ -4,15 +4,12 @@ from __future__ import annotations
 import torch
 
 from .._audiocraft import ensure_audiocraft
+from ..errors import ModelLoadError, UserError
 from .adapter import AudiocraftTAG
 
 REAL_MODELS = ("facebook/audiogen-medium", "facebook/musicgen-small", "facebook/musicgen-medium",
                "facebook/musicgen-large", "facebook/musicgen-melody")
 EMBEDDED_MODELS = ("toysounds", "debug")
-
-
-class ModelLoadError(RuntimeError):
-    """A model's weights could not be loaded (not downloaded, no network, corrupt)."""
 
 
 def available_models() -> list[str]:
@@ -47,7 +44,7 @@ def load_model(name: str = "toysounds", device: str | torch.device = "cpu", dura
                 "Run once with internet access to fill the cache (HF_HOME), or use the embedded model "
                 "'toysounds'.") from error
     else:
-        raise ValueError(f"unknown model '{name}'; available: {', '.join(available_models())} "
+        raise UserError(f"unknown model '{name}'; available: {', '.join(available_models())} "
                          "(or a local folder with audiocraft weights)")
     if duration is not None:
         genmodel.set_generation_params(duration=duration)
