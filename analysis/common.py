@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from lightning_agx.data import load_prompts
+from lightning_agx.inputs import load_prompts
 from lightning_agx.config import ModelConfig
 from lightning_agx.explainer import ExplainerConfig
 from lightning_agx.explanation import Explanation, load_explanations

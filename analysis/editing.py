@@ -39,7 +39,7 @@ from analysis.common import (Common, class_logits, event_probs, explanations_or_
                              label_index, load_classifier, load_tag, log, padded_masks, parse_config, run_method,
                              setup, toy_clips, write_summary, write_table)
 from analysis.token_ranking import normalize  # noqa: E402
-from lightning_agx.data import load_prompts  # noqa: E402
+from lightning_agx.inputs import load_prompts  # noqa: E402
 from lightning_agx.explanation import Explanation  # noqa: E402
 from lightning_agx.metrics import FrechetAudioDistance, kl_divergence  # noqa: E402
 from lightning_agx.toyworld.synth import SAMPLE_RATE as WORLD_RATE  # noqa: E402

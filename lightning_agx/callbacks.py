@@ -1,7 +1,6 @@
 """Lightning callbacks of an explanation run: write results as they finish, show prompts and epochs."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import lightning as L
@@ -9,7 +8,7 @@ import soundfile
 from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import WandbLogger
 
-from .explanation import Explanation, load_explanations, prompt_folder_name
+from .explanation import Explanation, prompt_folder_name
 from .figures import bars_figure, heatmap_figure, save_figures
 
 
@@ -20,12 +19,13 @@ def write_audio(explanation: Explanation, folder: Path) -> None:
 
 class ExplanationWriter(L.Callback):
     """Saves each explanation (tensors, JSON, audio.wav, figures) as soon as its chunk finishes, on the rank
-    that computed it, and logs it to W&B; rank 0 writes ``index.json`` over all prompts at the end."""
+    that computed it, and logs it to W&B (``index.json`` is the runner's: lightning_agx.resume.write_index)."""
 
     def __init__(self, output_dir: str | Path | None, figures: bool = True, audio: bool = True):
         self.output_dir = None if output_dir is None else Path(output_dir)
         self.extras = tuple(fn for fn, on in ((write_audio, audio), (save_figures, figures)) if on)
         self.kept: list[tuple[int, Explanation]] = []  # when no output folder is given
+        self.logged: list[Explanation] = []  # explained in this fit, for the W&B table
 
     def folder(self, index: int, prompt: str) -> Path:
         return self.output_dir / prompt_folder_name(index, prompt)
@@ -40,22 +40,16 @@ class ExplanationWriter(L.Callback):
 
     def on_fit_end(self, trainer, pl_module) -> None:
         trainer.strategy.barrier("explanations-written")
-        if self.output_dir is None or trainer.global_rank != 0:
-            return
-        explanations = load_explanations(self.output_dir)
-        index = [{"folder": prompt_folder_name(e.metadata.get("prompt_index", i), e.prompt), **e.summary()}
-                 for i, e in enumerate(explanations)]
-        (self.output_dir / "index.json").write_text(json.dumps(index, indent=1))
         logger = _wandb(trainer)
-        if logger is not None and explanations:
-            rows = [[e.prompt, t, round(float(v), 4)] for e in explanations for t, v in zip(e.tokens, e.audio_level())]
+        if logger is not None and self.logged:
+            rows = [[e.prompt, t, round(float(v), 4)] for e in self.logged for t, v in zip(e.tokens, e.audio_level())]
             logger.log_table("audio_level_importance", columns=["prompt", "token", "importance"], data=rows)
 
-    @staticmethod
-    def _log(trainer, index: int, explanation: Explanation) -> None:
+    def _log(self, trainer, index: int, explanation: Explanation) -> None:
         logger = _wandb(trainer)
         if logger is None:
             return
+        self.logged.append(explanation)
         import matplotlib.pyplot as plt
         import wandb
 

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .errors import UserError
 from .explainer import ExplainerConfig
+from .inputs import check_batch_size, check_duration_value
 
 
 @dataclass
@@ -14,6 +16,11 @@ class ModelConfig:
     top_k: int = 250  # sampling of the generated audio (METHOD.md)
     temperature: float = 1.0
     cfg_coef: float = 3.0
+
+    def __post_init__(self) -> None:
+        check_duration_value(self.duration)
+        if self.top_k < 0 or self.temperature < 0:
+            raise UserError(f"model.top_k and model.temperature must be >= 0; got {self.top_k}, {self.temperature}")
 
     def generation(self) -> dict:
         return {"top_k": self.top_k, "temp": self.temperature, "cfg_coef": self.cfg_coef}
@@ -33,7 +40,10 @@ class ModelConfig:
 class PromptsConfig:
     file: str | None = None  # .txt (one prompt per line) or .csv (caption/prompt/text/description column)
     texts: list[str] = field(default_factory=list)  # prompts given on the command line
-    batch_size: int = 8  # prompts explained at once per device
+    batch_size: int = 8  # prompts explained at once per device (results do not depend on it)
+
+    def __post_init__(self) -> None:
+        check_batch_size(self.batch_size)
 
 
 @dataclass
@@ -72,8 +82,9 @@ class EvaluationConfig:
 @dataclass
 class RunConfig:
     task: str = "explain"
-    seed: int = 0
+    seed: int = 0  # the run's seed; prompt i gets its own seed from it and i (lightning_agx.seeding)
     output_dir: str = "outputs/explain"
+    overwrite: bool = False  # replace results of another run identity in output_dir (else the run stops)
     figures: bool = True  # heatmap.png and bars.png next to each explanation
     save_audio: bool = True  # audio.wav and the waveform in the safetensors file
     model: ModelConfig = field(default_factory=ModelConfig)

@@ -31,10 +31,12 @@ class ExplainerConfig:
     objective: str = "both"  # both: L_F + L_CF (AudioGenX); factual: Eq. 3 only; counterfactual: Eq. 5 only
 
     def __post_init__(self) -> None:
+        from .errors import UserError
         if self.hidden < 1 or self.epochs < 1 or self.tau <= 0:
-            raise ValueError(f"explainer needs hidden >= 1, epochs >= 1 and tau > 0; got {self}")
+            raise UserError(f"explainer needs hidden >= 1, epochs >= 1 and tau > 0; got hidden={self.hidden}, "
+                            f"epochs={self.epochs}, tau={self.tau}")
         if self.objective not in OBJECTIVES:
-            raise ValueError(f"unknown objective '{self.objective}'; available: {', '.join(OBJECTIVES)}")
+            raise UserError(f"unknown objective '{self.objective}'; available: {', '.join(OBJECTIVES)}")
 
 
 OBJECTIVES = ("both", "factual", "counterfactual")
@@ -60,12 +62,17 @@ class MaskGenerator(nn.Module):
         self.reset_parameters()
 
     @torch.no_grad()
-    def reset_parameters(self) -> None:
-        """nn.Linear's default initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in)); PReLU slope 0.25."""
+    def reset_parameters(self, generators: list[torch.Generator] | None = None) -> None:
+        """nn.Linear's default initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in)); PReLU slope 0.25.
+
+        With `generators`, the MLPs of prompt b are drawn from ``generators[b]`` alone (the rows past the
+        last generator are left as they are), so a prompt's start does not depend on its batch."""
         dim = self.w1.shape[1]
-        for tensor, fan_in in ((self.w1, dim), (self.b1, dim), (self.w2, self.hidden), (self.b2, self.hidden)):
-            bound = 1 / math.sqrt(fan_in)
-            tensor.uniform_(-bound, bound)
+        rows = [(slice(None), None)] if generators is None else [(b, g) for b, g in enumerate(generators)]
+        for row, generator in rows:
+            for tensor, fan_in in ((self.w1, dim), (self.b1, dim), (self.w2, self.hidden), (self.b2, self.hidden)):
+                bound = 1 / math.sqrt(fan_in)
+                tensor[row].uniform_(-bound, bound, generator=generator)
         self.alpha.fill_(0.25)
 
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
@@ -80,10 +87,31 @@ class MaskGenerator(nn.Module):
         return torch.sigmoid(logits).transpose(1, 2).expand(-1, self.steps, -1)  # [B, T, N]
 
 
-def gumbel_mask(p: torch.Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-8) -> torch.Tensor:
-    """Gumbel-softmax sample of keep (1) vs drop (0) over logits (log(1 - p), log(p)); returns m in [0, 1]."""
+def gumbel_mask(p: torch.Tensor, tau: float = 1.0, hard: bool = False, eps: float = 1e-8,
+                noise: torch.Tensor | None = None) -> torch.Tensor:
+    """Gumbel-softmax sample of keep (1) vs drop (0) over logits (log(1 - p), log(p)); returns m in [0, 1].
+
+    `noise` ``[B, T, N, 2]`` is the Gumbel noise (`gumbel_noise`); None draws it from torch's global stream,
+    as ``F.gumbel_softmax`` does."""
     logits = torch.stack([torch.log(1 - p + eps), torch.log(p + eps)], dim=-1)
-    return F.gumbel_softmax(logits, tau=tau, hard=hard, dim=-1)[..., 1]
+    if noise is None:
+        return F.gumbel_softmax(logits, tau=tau, hard=hard, dim=-1)[..., 1]
+    soft = torch.softmax((logits + noise) / tau, dim=-1)  # F.gumbel_softmax with the given noise
+    if hard:
+        index = soft.argmax(dim=-1, keepdim=True)
+        soft = torch.zeros_like(soft).scatter_(-1, index, 1.0) - soft.detach() + soft
+    return soft[..., 1]
+
+
+def gumbel_noise(generators: list[torch.Generator], steps: int, lengths: list[int], width: int,
+                 device: torch.device) -> torch.Tensor:
+    """Gumbel(0, 1) noise ``[B, T, width, 2]``: prompt b's valid tokens from ``generators[b]`` alone (0 at padding),
+    so the noise a prompt sees does not depend on the padding width or the other prompts."""
+    noise = torch.zeros(len(generators), steps, width, 2, device=device)
+    for b, (generator, n) in enumerate(zip(generators, lengths)):
+        draw = torch.empty(steps, n, 2, device=device).exponential_(generator=generator)
+        noise[b, :, :n] = -draw.log()
+    return noise
 
 
 def perturbation_masks(mask: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -118,19 +146,23 @@ def audiogenx_loss(target: torch.Tensor, factual: torch.Tensor, counterfactual: 
     )
 
 
-def audiogenx_step(tag, explainer: MaskGenerator, generation, target: torch.Tensor,
-                   config: ExplainerConfig) -> tuple[torch.Tensor, LossTerms, torch.Tensor]:
+def audiogenx_step(tag, explainer: MaskGenerator, generation, target: torch.Tensor, config: ExplainerConfig,
+                   generators: list[torch.Generator] | None = None) -> tuple[torch.Tensor, LossTerms, torch.Tensor]:
     """One forward of the objective for the B prompts of `generation`: returns (loss, terms, p).
 
     `target` is the unperturbed latents ``[B, T, D]``. The factual and counterfactual passes run as ONE
     teacher-forced forward over all T steps with 2B rows (only the pass the objective needs, otherwise).
+    `generators` (one per prompt) draw each prompt's Gumbel noise; None: torch's global stream.
     """
     from .models import CrossAttentionEdit
 
     text = generation.text
     n = len(text)
     p = explainer(text.embeddings.detach())  # [B, T, N]
-    m = gumbel_mask(p, config.tau, config.hard)
+    noise = None
+    if generators is not None:
+        noise = gumbel_noise(generators, p.shape[1], [len(t) for t in text.tokens], p.shape[2], p.device)
+    m = gumbel_mask(p, config.tau, config.hard, noise=noise)
     factual, counterfactual = perturbation_masks(m, text.valid)
     masks = {"both": [factual, counterfactual], "factual": [factual], "counterfactual": [counterfactual]}
     chosen = masks[config.objective]
@@ -148,18 +180,23 @@ def make_optimizer(explainer: MaskGenerator, config: ExplainerConfig) -> torch.o
     return torch.optim.Adam(explainer.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
 
 
-def optimize_masks(tag, generation, config: ExplainerConfig | None = None, seed: int = 0) -> torch.Tensor:
-    """AudioGenX without Lightning, for one generation (the methods registry uses it): ``p [B, T, N]``."""
+def optimize_masks(tag, generation, config: ExplainerConfig | None = None,
+                   seed: int | list[int] | None = 0) -> torch.Tensor:
+    """AudioGenX without Lightning, for one generation (the methods registry uses it): ``p [B, T, N]``.
+
+    Prompt b's explainer streams come from ``seed[b]`` (a list), or ``prompt_seed(seed, b)`` (an int)."""
+    from .seeding import resolve_seeds, streams
     config = config or ExplainerConfig()
-    torch.manual_seed(seed)
     with torch.no_grad():
         target = tag.latents(generation)
+    generators = streams(resolve_seeds(seed, len(generation.text)), "explainer", target.device)
     explainer = MaskGenerator(len(generation.text), generation.num_steps, tag.dim, config.hidden,
                               config.per_step).to(target.device)
+    explainer.reset_parameters(generators)
     optimizer = make_optimizer(explainer, config)
     for _ in range(config.epochs):
         optimizer.zero_grad()
-        loss, _, _ = audiogenx_step(tag, explainer, generation, target, config)
+        loss, _, _ = audiogenx_step(tag, explainer, generation, target, config, generators)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the AudioGenX loss is {loss.item()}; lower the learning rate")
         loss.backward()

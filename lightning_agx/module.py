@@ -20,6 +20,7 @@ from .data import plan_chunks
 from .explainer import ExplainerConfig, MaskGenerator, audiogenx_step, make_optimizer
 from .explanation import Explanation
 from .models import AudiocraftTAG, Generation
+from .seeding import prompt_seed, streams
 
 
 METHOD_NAMES = {"both": "audiogenx", "factual": "audiogenx_factual", "counterfactual": "audiogenx_counterfactual"}
@@ -28,7 +29,8 @@ METHOD_NAMES = {"both": "audiogenx", "factual": "audiogenx_factual", "counterfac
 class AudioGenXModule(L.LightningModule):
     def __init__(self, tag: AudiocraftTAG, prompts: list[str], config: ExplainerConfig | None = None,
                  batch_size: int = 8, seed: int = 0, duration: float | None = None,
-                 done: set[int] | None = None, keep_audio: bool = True, generation: dict | None = None):
+                 todo: list[int] | None = None, keep_audio: bool = True, generation: dict | None = None,
+                 identity: dict | None = None):
         super().__init__()
         self.tag = tag  # frozen: requires_grad False, always in eval mode (AudiocraftTAG.train is a no-op)
         self.prompts = list(prompts)
@@ -36,7 +38,8 @@ class AudioGenXModule(L.LightningModule):
         self.batch_size = batch_size
         self.seed = seed
         self.duration = duration
-        self.done = set(done or ())
+        self.todo = list(range(len(self.prompts))) if todo is None else list(todo)
+        self.identity = dict(identity or {})  # the run's identity, stored with every result (lightning_agx.resume)
         self.keep_audio = keep_audio
         self.generation_overrides = dict(generation or {})
         self.automatic_optimization = False
@@ -48,13 +51,14 @@ class AudioGenXModule(L.LightningModule):
         self._chunk = -1
         self._indices: list[int] = []
         self._generation: Generation | None = None
+        self._generators: list[torch.Generator] | None = None
         self._target: torch.Tensor | None = None
         self._chunk_started = 0.0
 
     # ------------------------------------------------------------------ set-up
     def setup(self, stage: str) -> None:
         world, rank = self.trainer.world_size, self.trainer.global_rank
-        self.chunks = plan_chunks(len(self.prompts), self.batch_size, world, self.done)
+        self.chunks = plan_chunks(self.todo, self.batch_size, world)
         self.rank = rank
         steps = self.tag.num_steps(self.duration)
         self.explainer = MaskGenerator(self.batch_size, steps, self.tag.dim, self.config.hidden,
@@ -76,13 +80,13 @@ class AudioGenXModule(L.LightningModule):
             self._generation = None
             return
         prompts = [self.prompts[i] for i in self._indices]
-        seed = self.seed + self._indices[0]
+        seeds = [prompt_seed(self.seed, i) for i in self._indices]  # each prompt's own seed and streams
         with torch.no_grad():
-            self._generation = self.tag.generate(prompts, duration=self.duration, seed=seed,
+            self._generation = self.tag.generate(prompts, duration=self.duration, seed=seeds,
                                                  **self.generation_overrides)
             self._target = self.tag.latents(self._generation)  # [B, T, D], same numerics as the masked passes
-        torch.manual_seed(seed)  # the Gumbel noise of this chunk does not depend on what ran before
-        self.explainer.reset_parameters()
+        self._generators = streams(seeds, "explainer", self.explainer.w1.device)
+        self.explainer.reset_parameters(self._generators)  # initialisation and Gumbel noise: per prompt
         self.optimizers().optimizer.state.clear()
 
     def training_step(self, batch, batch_idx):
@@ -94,7 +98,8 @@ class AudioGenXModule(L.LightningModule):
         if self._generation is None:
             return None
         gen, n = self._generation, len(self._indices)
-        loss, terms, p = audiogenx_step(self.tag, self.explainer, gen, self._target, self.config)
+        loss, terms, p = audiogenx_step(self.tag, self.explainer, gen, self._target, self.config,
+                                        self._generators)
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"the AudioGenX loss is {loss.item()} at epoch {epoch} for prompts {self._indices}; nothing of this "
@@ -127,7 +132,8 @@ class AudioGenXModule(L.LightningModule):
         seconds = (time.perf_counter() - self._chunk_started) / n
         for row, index in enumerate(self._indices):
             valid = gen.text.valid[row].cpu()
-            metadata = {"seed": gen.seed, "model": self.tag.name, "explainer": asdict(self.config),
+            metadata = {"seed": gen.seeds[row], "run_seed": self.seed, "model": self.tag.name,
+                        "explainer": asdict(self.config), **self.identity_metadata(),
                         "loss_factual": float(terms.factual[row]), "loss_counterfactual": float(terms.counterfactual[row]),
                         "seconds": round(seconds, 3), "prompt_index": index, "rank": self.rank}
             explanation = Explanation(
@@ -135,7 +141,10 @@ class AudioGenXModule(L.LightningModule):
                 frame_rate=self.tag.frame_rate, method=METHOD_NAMES[self.config.objective], codes=gen.codes[row].cpu(),
                 audio=None if audio is None else audio[row], sample_rate=self.tag.sample_rate, metadata=metadata)
             self.finished.append((index, explanation))
-        self._generation = self._target = None
+        self._generation = self._target = self._generators = None
+
+    def identity_metadata(self) -> dict:
+        return {"run": self.identity} if self.identity else {}
 
     def pop_finished(self) -> list[tuple[int, Explanation]]:
         finished, self.finished = self.finished, []

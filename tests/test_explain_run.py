@@ -8,6 +8,7 @@ import torch
 
 from lightning_agx.api import explain
 from lightning_agx.cli import main, parse
+from lightning_agx.errors import UserError
 from lightning_agx.explainer import ExplainerConfig
 from lightning_agx.explanation import Explanation
 from lightning_agx.models import AudiocraftTAG
@@ -26,7 +27,7 @@ def test_train_py_explains_a_prompt_file_end_to_end(tmp_path):
               "--output_dir", str(out), "--explainer.epochs", "3", "--explainer.hidden", "16"])
     messages = [str(w.message) for w in caught]
     assert any("dropped 1 duplicate prompt(s): 'a dog barks loudly'" in m for m in messages), messages
-    assert any("dropped 1 empty prompt line(s)" in m for m in messages), messages
+    assert any("dropped 1 empty prompt(s)" in m for m in messages), messages
     folders = sorted(p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith("wandb"))
     assert folders == ["0000_a_dog_barks_loudly", "0001_rain_falls"]
     for name in folders:
@@ -83,7 +84,7 @@ def test_nan_loss_stops_with_a_clear_error_and_no_files(debug_tag, tmp_path, mon
 
 def test_prompt_longer_than_the_text_encoder_limit(debug_tag, monkeypatch):
     monkeypatch.setattr(AudiocraftTAG, "max_text_tokens", property(lambda self: 3))
-    with pytest.raises(ValueError, match="prompt 1 has 5 text tokens, more than the text encoder's limit of 3"):
+    with pytest.raises(ValueError, match="prompt 1 has 5 text tokens, more than the model's limit of 3"):
         explain(debug_tag, ["fine", "a dog barks loudly near a river"], config=FAST, logger=None)
 
 
@@ -92,7 +93,7 @@ def test_empty_prompt_and_unwritable_folder(debug_tag, tmp_path):
         explain(debug_tag, ["  "], config=FAST, logger=None)
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
-    with pytest.raises(PermissionError, match="not writable.*--output_dir"):
+    with pytest.raises(UserError, match="not writable.*--output_dir"):
         explain(debug_tag, ["rain"], output_dir=blocker / "out", config=FAST, logger=None)
 
 
@@ -102,10 +103,12 @@ def test_config_errors_name_the_problem(tmp_path, capsys):
     with pytest.raises(SystemExit):
         parse(["--config", str(bad)])
     assert "epochz" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="unknown task 'nope'; available: "):
-        main(["--task", "nope", "--prompts.texts", "[rain]"])
-    with pytest.raises(ValueError, match="unknown model 'nomodel'; available"):
-        main(["--model.name", "nomodel", "--prompts.texts", "[rain]", "--output_dir", str(tmp_path / "o")])
+    for argv, message in ((["--task", "nope"], "unknown task 'nope'; available: "),
+                          (["--model.name", "nomodel"], "unknown model 'nomodel'; available")):
+        with pytest.raises(SystemExit) as stop:
+            main([*argv, "--prompts.texts", "[rain]", "--output_dir", str(tmp_path / "o")])
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and message in err and "Traceback" not in err
 
 
 def test_overrides_beat_the_yaml_and_defaults_are_the_authors():

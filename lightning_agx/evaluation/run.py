@@ -5,7 +5,7 @@ For each chunk of `batch_size` prompts:
      `ori_repeats` times unmasked and compares with x (FidF/KLF of plain sampling noise);
   2. every method explains the chunk (timed, peak memory measured), its importance m ``[B, T, N]`` is applied
      during generation as the factual (A * m) and counterfactual (A * (1 - m)) cross-attention mask,
-     `repeats` samples each (same seed for every method: common random numbers), and classified;
+     `repeats` samples each (the same per-prompt seeds for every method: common random numbers), classified;
   3. FidF, FidCF, KLF, KLCF (torchmetrics of `lightning_agx.metrics`), Size and the ground-truth AUC are stored
      per prompt and method as soon as they exist.
 On disk (``output_dir``)::
@@ -15,7 +15,8 @@ On disk (``output_dir``)::
     prompts/0007_a_dog_barks/<method>/            an Explanation (mask, codes; metrics in its metadata)
     table1.md/.csv, table2.md/.csv
 A rerun skips every (chunk, method) already complete and rebuilds x from the saved codes; a chunk that an
-interruption left partly done for a method is redone whole (same batch, same seeds: the same numbers).
+interruption left partly done for a method is redone whole (every prompt has its own seeds,
+`lightning_agx.seeding`: the same numbers).
 """
 from __future__ import annotations
 
@@ -36,9 +37,12 @@ from ..methods import check_methods, run_method, to_explanations
 from ..metrics import CounterfactualFidelity, CounterfactualKL, FactualFidelity, FactualKL, MaskSize
 from ..models import CrossAttentionEdit
 from ..models.adapter import Generation
+from ..seeding import derived_seeds, prompt_seed
 from .auc import roc_auc, sound_word_labels
 from .memory import PeakMemory
 from .tables import ORI, TABLE1, TABLE2, summarise, write_table
+
+ORI_OFFSET, MASKED_OFFSET = 1000, 2000  # derived seeds of a prompt: Ori regenerations, masked regenerations
 
 ORIGINAL_JSON, ORIGINAL_TENSORS = "original.json", "original.safetensors"
 AUDIOGENX_METHODS = ("audiogenx", "audiogenx_factual", "audiogenx_counterfactual")
@@ -74,15 +78,15 @@ def evaluate(tag, prompts: list[str], classifier, output_dir: str | Path, method
     device = tag.device
     for start in range(0, len(prompts), batch_size):
         index = list(range(start, min(start + batch_size, len(prompts))))
-        # the unit of work is (chunk, method): sampling depends on the batch, so a chunk left half done by an
-        # interruption is redone whole with the same seeds, which reproduces the numbers of an uninterrupted run
+        # the unit of work is (chunk, method); every prompt has its own seeds (lightning_agx.seeding), so a chunk
+        # left half done by an interruption is redone with the numbers of an uninterrupted run
         todo = {m: index if any(not Explanation.is_complete(folders[i] / m) for i in index) else [] for m in methods}
         missing_original = [i for i in index if not (folders[i] / ORIGINAL_JSON).is_file()]
         if not missing_original and not any(todo.values()):
             continue
         if missing_original:
             _original(tag, classifier, [prompts[i] for i in missing_original], [folders[i] for i in missing_original],
-                      seed + start, duration, params, ori_repeats, kl_direction)
+                      [prompt_seed(seed, i) for i in missing_original], duration, params, ori_repeats, kl_direction)
             result.originals_generated += len(missing_original)
         chunk, original_logits = _load_originals(tag, [prompts[i] for i in index], [folders[i] for i in index])
         for method, items in todo.items():
@@ -93,15 +97,14 @@ def evaluate(tag, prompts: list[str], classifier, output_dir: str | Path, method
             _log(f"[evaluate] prompts {items[0]}-{items[-1]}: {method}")
             with PeakMemory(device) as peak:
                 begin = time.perf_counter()
-                importance = run_method(method, tag, sub, seed=seed + start, **options[method])
+                importance = run_method(method, tag, sub, seed=sub.seeds, **options[method])
                 seconds = time.perf_counter() - begin
-            factual, counterfactual = _masked_logits(tag, classifier, sub, importance, repeats, seed + start + 1,
-                                                     duration, params)
+            factual, counterfactual = _masked_logits(tag, classifier, sub, importance, repeats, duration, params)
             metrics = _faithfulness(original_logits[rows], factual, counterfactual, importance, sub, kl_direction)
             for j, explanation in enumerate(to_explanations(tag, sub, importance, method)):
                 explanation.metadata = {**metrics[j], "seconds": seconds / len(items), "peak_mb": peak.megabytes,
                                         "mb_per_explanation": peak.megabytes / len(items), "batch": len(items),
-                                        "seed": seed + start, "device": str(device)}
+                                        "seed": sub.seeds[j], "device": str(device)}
                 explanation.save(folders[items[j]] / method)
             result.computed[method] += len(items)
         _write_tables(result, methods, folders, len(prompts), repeats, ori_repeats, device)  # partial tables
@@ -138,12 +141,14 @@ def _device_of(module, fallback: torch.Tensor):
     return fallback.device if tensor is None else tensor.device
 
 
-def _original(tag, classifier, prompts, folders, seed, duration, params, ori_repeats, kl_direction) -> None:
-    """Generate x once, classify it, run the Ori regenerations, and save per prompt (JSON last)."""
+def _original(tag, classifier, prompts, folders, seeds, duration, params, ori_repeats, kl_direction) -> None:
+    """Generate x once, classify it, run the Ori regenerations, and save per prompt (JSON last).
+    Prompt j's seed is ``seeds[j]``; its r-th Ori regeneration uses ``derived_seeds(seeds, ORI_OFFSET + r)[j]``."""
     _log(f"[evaluate] original audio + Ori floor for {len(prompts)} prompt(s)")
-    original = tag.generate(prompts, duration=duration, seed=seed, **params)
+    original = tag.generate(prompts, duration=duration, seed=seeds, **params)
     logits = _classify(tag, classifier, original.codes)  # [b, C]
-    ori = tag.generate(prompts * ori_repeats, duration=duration, seed=seed + 7919, **params)
+    ori_seeds = [s for r in range(ori_repeats) for s in derived_seeds(seeds, ORI_OFFSET + r)]
+    ori = tag.generate(prompts * ori_repeats, duration=duration, seed=ori_seeds, **params)
     ori_logits = _classify(tag, classifier, ori.codes).view(ori_repeats, len(prompts), -1).transpose(0, 1)
     for j, folder in enumerate(folders):
         folder.mkdir(parents=True, exist_ok=True)
@@ -153,7 +158,7 @@ def _original(tag, classifier, prompts, folders, seed, duration, params, ori_rep
         kl = FactualKL(direction=kl_direction)
         kl.update(logits[j:j + 1], ori_logits[j:j + 1])
         info = {"prompt": prompts[j], "tokens": original.text.tokens[j], "logits": logits[j].tolist(),
-                "label": int(logits[j].argmax()), "seed": seed,
+                "label": int(logits[j].argmax()), "seed": seeds[j],
                 ORI: {"fid_f": float(fid.compute()), "kl_f": float(kl.compute())}}
         tmp = folder / f".{ORIGINAL_JSON}.tmp"
         tmp.write_text(json.dumps(info, indent=1))
@@ -169,12 +174,14 @@ def _load_originals(tag, prompts, folders) -> tuple[Generation, torch.Tensor]:
                              "another prompt set; choose a new --output_dir")
     text = tag.encode_text(prompts)
     codes = torch.stack([load_file(str(f / ORIGINAL_TENSORS))["codes"] for f in folders]).to(tag.device)
-    generation = Generation(text, codes, tag.pattern_sequence(codes), None, infos[0]["seed"])
+    generation = Generation(text, codes, tag.pattern_sequence(codes), None, [info["seed"] for info in infos])
     return generation, torch.tensor([info["logits"] for info in infos])
 
 
-def _masked_logits(tag, classifier, generation, importance, repeats, seed, duration, params):
-    """Factual and counterfactual generations with the mask in the cross-attention: logits ``[b, R, C]`` each."""
+def _masked_logits(tag, classifier, generation, importance, repeats, duration, params):
+    """Factual and counterfactual generations with the mask in the cross-attention: logits ``[b, R, C]`` each.
+    The r-th factual and counterfactual sample of prompt j share the seed ``derived_seeds(seeds, MASKED_OFFSET
+    + r)[j]`` (common random numbers), the same for every method."""
     b = len(generation.text)
     factual, counterfactual = perturbation_masks(importance, generation.text.valid)  # 1 at padding
     prompts = generation.text.prompts * (2 * repeats)
@@ -183,7 +190,8 @@ def _masked_logits(tag, classifier, generation, importance, repeats, seed, durat
     if generation.text.valid[:, n:].any():
         raise RuntimeError("re-encoding the prompts dropped valid tokens; this is a bug")
     masks = torch.cat([factual[..., :n]] * repeats + [counterfactual[..., :n]] * repeats)  # [2Rb, T, n]
-    perturbed = tag.generate(text, duration=duration, seed=seed, edit=CrossAttentionEdit(post_softmax=masks), **params)
+    seeds = [s for r in list(range(repeats)) * 2 for s in derived_seeds(generation.seeds, MASKED_OFFSET + r)]
+    perturbed = tag.generate(text, duration=duration, seed=seeds, edit=CrossAttentionEdit(post_softmax=masks), **params)
     logits = _classify(tag, classifier, perturbed.codes).view(2 * repeats, b, -1).transpose(0, 1)  # [b, 2R, C]
     return logits[:, :repeats], logits[:, repeats:]
 
@@ -253,8 +261,9 @@ def load_classifier(name: str, device: str | torch.device = "cpu"):
 
 def run_evaluate(run) -> EvaluationResult:
     """``train.py --config configs/evaluate_*.yaml`` with task 'evaluate'."""
-    from ..api import _wandb_logger, check_duration, ensure_writable
-    from ..data import load_prompts
+    from ..api import _wandb_logger
+    from ..inputs import check_duration, ensure_writable
+    from ..inputs import load_prompts
     from .prompts import heldout_prompts
 
     ev = run.evaluation

@@ -9,8 +9,13 @@ import torch
 from ._common import valid_mask
 
 
-def random_mask(tag, generation, seed: int = 0) -> torch.Tensor:
+def random_mask(tag, generation, seed: int | list[int] = 0) -> torch.Tensor:
+    """Prompt b's values come from its own seed (``seed[b]``, or ``prompt_seed(seed, b)`` for an int), drawn on
+    the CPU for its own tokens, so the same seed gives the same mask anywhere and in any batch."""
+    from ..seeding import resolve_seeds
     b, t, n = len(generation.text), generation.num_steps, generation.text.valid.shape[1]
-    rng = torch.Generator().manual_seed(seed)
-    values = torch.rand(b, t, n, generator=rng)  # on CPU, so the same seed gives the same mask anywhere
+    values = torch.zeros(b, t, n)
+    for row, s in enumerate(resolve_seeds(seed, b)):
+        length = len(generation.text.tokens[row])
+        values[row, :, :length] = torch.rand(t, length, generator=torch.Generator().manual_seed(s))
     return values.to(generation.text.embeddings.device) * valid_mask(generation)

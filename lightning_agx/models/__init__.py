@@ -1,5 +1,6 @@
 """TAG model adapters: one interface over audiocraft text-to-audio models."""
-from .adapter import AudiocraftTAG, Generation, StepOutputs, TextConditioning, check_prompts
+from ..inputs import check_prompts
+from .adapter import AudiocraftTAG, Generation, StepOutputs, TextConditioning
 from .attention import CrossAttentionEdit, cross_attention_modules, edit_cross_attention
 from .registry import ModelLoadError, available_models, load_model
 

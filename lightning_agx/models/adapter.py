@@ -18,7 +18,11 @@ import torch
 from torch import nn
 
 from .._audiocraft import ensure_audiocraft
+from ..errors import UserError
+from ..inputs import check_prompts
+from ..seeding import resolve_seeds, streams
 from .attention import CrossAttentionEdit, edit_cross_attention
+from .sampling import per_prompt_sampling
 
 ensure_audiocraft()
 
@@ -70,7 +74,7 @@ class Generation:
     codes: torch.Tensor  # [B, K, F] audio tokens
     sequence: torch.Tensor  # [B, K, S] delay-pattern sequence (special token where a codebook has no frame)
     latents: torch.Tensor | None  # [B, T, D] conditional h_t captured step by step during generation
-    seed: int | None = None
+    seeds: list[int] | None = None  # per prompt: the seed of its sampling stream (lightning_agx.seeding)
 
     @property
     def num_steps(self) -> int:
@@ -78,7 +82,8 @@ class Generation:
 
     def select(self, index: list[int]) -> "Generation":
         return Generation(self.text.select(index), self.codes[index], self.sequence[index],
-                          None if self.latents is None else self.latents[index], self.seed)
+                          None if self.latents is None else self.latents[index],
+                          None if self.seeds is None else [self.seeds[i] for i in index])
 
 
 @dataclass
@@ -103,6 +108,17 @@ class AudiocraftTAG(nn.Module):
         self.eval()
 
     # ------------------------------------------------------------------ properties
+    @property
+    def weights_hash(self) -> str:
+        """sha256 of the weights (set by the loader from its files, else computed once from the state dict)."""
+        if getattr(self, "_weights_hash", None) is None:
+            self._weights_hash = state_dict_hash(self.lm, self.compression_model)
+        return self._weights_hash
+
+    @weights_hash.setter
+    def weights_hash(self, value: str) -> None:
+        self._weights_hash = value
+
     @property
     def frame_rate(self) -> float:
         return float(self.compression_model.frame_rate)
@@ -160,18 +176,16 @@ class AudiocraftTAG(nn.Module):
         raise NotImplementedError(f"token strings for {type(conditioner).__name__} are not implemented")
 
     def check_text(self, prompts: list[str]) -> list[list[str]]:
-        """Token strings of every prompt; a prompt over the text encoder's limit raises, naming it."""
-        tokens = [self.token_strings(p) for p in check_prompts(prompts)]
-        limit = self.max_text_tokens
-        for i, toks in enumerate(tokens):
-            if limit is not None and len(toks) > limit:
-                raise ValueError(f"prompt {i} has {len(toks)} text tokens, more than the text encoder's limit "
-                                 f"of {limit}; shorten it: {prompts[i][:80]!r}...")
+        """Token strings of every prompt; a prompt with no token the text encoder keeps, or over its limit,
+        raises a `UserError` naming it."""
+        prompts = check_prompts(prompts, unique=False)
+        tokens = [self.token_strings(p) for p in prompts]
+        check_tokens(prompts, tokens, self.max_text_tokens)
         return tokens
 
     def encode_text(self, prompts: list[str]) -> TextConditioning:
         """Tokenise and embed `prompts` (padded to the longest) in the CFG layout used for generation."""
-        prompts = check_prompts(prompts)
+        prompts = check_prompts(prompts, unique=False)
         tokens = self.check_text(prompts)
         attributes = [ConditioningAttributes(text={TEXT_CONDITION: p}) for p in prompts]
         null_attributes = ClassifierFreeGuidanceDropout(p=1.0)(attributes)
@@ -190,29 +204,32 @@ class AudiocraftTAG(nn.Module):
     # ------------------------------------------------------------------ generation
     @torch.no_grad()
     def generate(self, prompts: list[str] | TextConditioning, duration: float | None = None,
-                 seed: int | None = None, edit: CrossAttentionEdit | None = None,
+                 seed: int | list[int] | None = None, edit: CrossAttentionEdit | None = None,
                  **overrides) -> Generation:
         """Sample audio tokens for `prompts`, keeping the conditional latents h_t of every step.
 
-        `edit` (e.g. a factual/counterfactual mask ``[B, T, N]``) is applied to the cross-attention of the
-        conditional half at every step. `overrides` update the sampling parameters (top_k, temp, cfg_coef...).
+        Each prompt samples from its own stream (`lightning_agx.seeding`): `seed` is one seed per prompt, or an
+        int (prompt i gets ``prompt_seed(seed, i)``), or None (fresh seeds). Padding keys get no attention,
+        so a prompt's tokens do not depend on the rest of the batch. `edit` (e.g. a factual/counterfactual
+        mask ``[B, T, N]``) is applied to the cross-attention of the conditional half at every step.
+        `overrides` update the sampling parameters (top_k, temp, cfg_coef...).
         """
         text = prompts if isinstance(prompts, TextConditioning) else self.encode_text(list(prompts))
         params = {**self.generation_params, **overrides}
         frames = int((duration or self.duration) * self.frame_rate)
-        if seed is not None:
-            torch.manual_seed(seed)
+        seeds = resolve_seeds(seed, len(text))
         attributes = [ConditioningAttributes(text={TEXT_CONDITION: p}) for p in text.prompts]
         b = len(text)
         captured: list[torch.Tensor] = []
         hook = self._final_module().register_forward_hook(lambda m, i, out: captured.append(out[:b].detach()))
         try:
-            with edit_cross_attention(self.lm, edit), self._autocast():
+            with edit_cross_attention(self.lm, edit), self._autocast(), \
+                    per_prompt_sampling(self.lm, streams(seeds, "generation", self.device)):
                 codes = self.lm.generate(None, attributes, max_gen_len=frames, **params)
         finally:
             hook.remove()
         sequence = self.pattern_sequence(codes)
-        return Generation(text, codes, sequence, torch.cat(captured, dim=1).float(), seed)
+        return Generation(text, codes, sequence, torch.cat(captured, dim=1).float(), seeds)
 
     def pattern_sequence(self, codes: torch.Tensor) -> torch.Tensor:
         """Codes ``[B, K, F]`` -> the LM's pattern sequence ``[B, K, S]`` (as built during generation)."""
@@ -272,15 +289,26 @@ class AudiocraftTAG(nn.Module):
         return autocast if autocast is not None else contextlib.nullcontext()
 
 
-def check_prompts(prompts: list[str]) -> list[str]:
-    """Reject what cannot be explained, naming the prompt and the fix."""
-    if isinstance(prompts, str):
-        raise TypeError("prompts must be a list of strings, not one string; wrap it: [prompt]")
-    if not prompts:
-        raise ValueError("no prompts given; pass at least one non-empty prompt")
-    for i, prompt in enumerate(prompts):
-        if not isinstance(prompt, str):
-            raise TypeError(f"prompt {i} is {type(prompt).__name__}, not str")
-        if not prompt.strip():
-            raise ValueError(f"prompt {i} is empty; every prompt needs at least one word")
-    return [p.strip() for p in prompts]
+SPECIAL_TOKENS = ("</s>", "<pad>", "<s>")
+
+
+def check_tokens(prompts: list[str], tokens: list[list[str]], limit: int | None) -> None:
+    """Every prompt keeps at least one token (special ones aside) and at most `limit`."""
+    for i, (prompt, toks) in enumerate(zip(prompts, tokens)):
+        if not [t for t in toks if t not in SPECIAL_TOKENS]:
+            raise UserError(f"prompt {i} ({prompt[:60]!r}) has no token the model's text encoder keeps "
+                            "(symbols and punctuation are dropped); describe the sound in words")
+        if limit is not None and len(toks) > limit:
+            raise UserError(f"prompt {i} has {len(toks)} text tokens, more than the model's limit of {limit}; "
+                            f"shorten it: {prompt[:60]!r}...")
+
+
+def state_dict_hash(*modules: nn.Module) -> str:
+    """sha256 over the names, dtypes, shapes and bytes of the modules' state dicts."""
+    import hashlib
+    digest = hashlib.sha256()
+    for module in modules:
+        for name, tensor in sorted(module.state_dict().items()):
+            digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+            digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

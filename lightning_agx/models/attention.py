@@ -5,6 +5,14 @@ audiocraft ``LMModel`` by `_edited_forward`, which computes the same attention w
 projection weights and applies the edit; leaving the context restores the original ``forward``.
 Edits concern the conditional half of a classifier-free-guidance batch ``[cond; uncond]`` only.
 
+Padding keys get no attention. audiocraft pads the text of a batch to its longest prompt and its
+cross-attention attends to the padding (zero embeddings, plus positions where the fuser adds them), so a
+prompt's output changed with the length of its neighbours. A pre-hook on the LM's ``ConditionFuser`` reads
+the masks of the cross-attention conditions as they enter (in the fuser's order) and the edited attention
+gives padding keys a score of -inf. A row with no valid key (the null condition of classifier-free
+guidance) attends to its first key only: with no positions on the text that is exactly audiocraft's value
+(all its keys are equal), and with positions it no longer depends on the batch's padding width.
+
 Rows of the edit tensors are LM steps. A teacher-forced pass sees all T steps at once; a streaming
 generation sees one step per call, so each module keeps its own step counter.
 """
@@ -63,25 +71,47 @@ def cross_attention_modules(lm: nn.Module) -> list[nn.Module]:
 
 
 @contextlib.contextmanager
-def edit_cross_attention(lm: nn.Module, edit: CrossAttentionEdit | None):
-    """Apply `edit` to every cross-attention layer of `lm` inside the ``with`` block (no-op for None)."""
-    if edit is None:
-        yield edit
-        return
+def edit_cross_attention(lm: nn.Module, edit: CrossAttentionEdit | None = None):
+    """Inside the ``with`` block every cross-attention layer of `lm` ignores padding keys and applies `edit`
+    (None: no edit, padding masked only). Usable around generation, teacher forcing and training."""
+    edit = edit if edit is not None else CrossAttentionEdit()
     modules = cross_attention_modules(lm)
     if any("forward" in vars(m) for m in modules):
         raise RuntimeError("cross-attention is already edited; nested edit_cross_attention is not supported")
     edit.weights = [[] for _ in modules]
+    keys = _KeyMask()
+    hook = lm.fuser.register_forward_pre_hook(keys.read, with_kwargs=True)
     try:
         for index, module in enumerate(modules):
-            module.forward = types.MethodType(_make_forward(edit, index), module)
+            module.forward = types.MethodType(_make_forward(edit, index, keys), module)
         yield edit
     finally:
+        hook.remove()
         for module in modules:
             vars(module).pop("forward", None)
 
 
-def _make_forward(edit: CrossAttentionEdit, layer: int):
+class _KeyMask:
+    """The valid cross-attention keys ``[batch, N]`` of the fuser's latest call (None before any call)."""
+
+    def __init__(self):
+        self.valid: torch.Tensor | None = None
+
+    def read(self, fuser: nn.Module, args: tuple, kwargs: dict) -> None:
+        conditions = kwargs.get("conditions", args[1] if len(args) > 1 else None)
+        masks = [mask for name, (_, mask) in (conditions or {}).items() if fuser.cond2fuse.get(name) == "cross"]
+        if not masks:
+            self.valid = None
+            return
+        valid = torch.cat(masks, dim=1).bool()
+        empty = ~valid.any(dim=1)
+        if empty.any():  # a null condition: attend to the first key only (see the module docstring)
+            valid = valid.clone()
+            valid[empty, 0] = True
+        self.valid = valid
+
+
+def _make_forward(edit: CrossAttentionEdit, layer: int, keys: _KeyMask):
     step = [0]  # next LM step this layer will see
 
     def forward(module, query, key, value, key_padding_mask=None, need_weights=False, attn_mask=None,
@@ -90,7 +120,11 @@ def _make_forward(edit: CrossAttentionEdit, layer: int):
             raise NotImplementedError("edited cross-attention does not support key_padding_mask/attn_mask")
         start = step[0]
         step[0] += query.shape[1]
-        return _edited_forward(module, edit, layer, start, query, key, value), None
+        valid = keys.valid
+        if valid is not None and tuple(valid.shape) != tuple(key.shape[:2]):
+            raise RuntimeError(f"cross-attention keys {tuple(key.shape[:2])} do not match the condition masks "
+                               f"{tuple(valid.shape)} the fuser saw")
+        return _edited_forward(module, edit, layer, start, query, key, value, valid), None
 
     return forward
 
@@ -122,8 +156,8 @@ def _rows(mask: torch.Tensor, start: int, length: int, batch: int, n_keys: int) 
     raise ValueError(f"mask batch {b_mask} matches neither the model batch {batch} nor its conditional half")
 
 
-def _edited_forward(module, edit: CrossAttentionEdit, layer: int, start: int,
-                    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+def _edited_forward(module, edit: CrossAttentionEdit, layer: int, start: int, query: torch.Tensor,
+                    key: torch.Tensor, value: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
     """audiocraft's cross-attention (softmax(q k^T / sqrt(d)) v, then out_proj) with the edit applied."""
     weight, bias, out_proj = _projections(module)
     dim = weight.shape[0] // 3
@@ -143,6 +177,8 @@ def _edited_forward(module, edit: CrossAttentionEdit, layer: int, start: int,
     scores = torch.einsum("bhtd,bhnd->bhtn", q, k) / math.sqrt(q.shape[-1])  # [b, h, L, N]
     if edit.pre_softmax is not None:
         scores = scores * _rows(edit.pre_softmax, start, length, batch, n_keys).to(scores)
+    if valid is not None:  # padding keys get no attention
+        scores = scores.masked_fill(~valid[:, None, None, :], float("-inf"))
     weights = torch.softmax(scores, dim=-1)
     if edit.post_softmax is not None:
         weights = weights * _rows(edit.post_softmax, start, length, batch, n_keys).to(weights)

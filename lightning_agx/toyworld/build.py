@@ -340,13 +340,41 @@ def encode_codes(cfg: ToyConfig, out: Path, device: str, n_clips: int, seed: int
     return {"clips": n_clips, "overlap_clips": n_overlap, "seconds": time.time() - t0}
 
 
-def train_lm(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: float, seed: int) -> dict:
+def init_lm_from(lm, path: Path, cfg: ToyConfig) -> None:
+    """Start the LM from the weights in `path` (an earlier LM): text-table rows of words it did not have
+    (appended at the end of the vocabulary) start as its <unk> row."""
+    from safetensors.torch import load_file
+    state = load_file(str(path))
+    key = next(k for k in state if k.endswith("embed.weight") and "condition_provider" in k)
+    old, new = state[key], lm.state_dict()[key]
+    if old.shape[0] < new.shape[0]:
+        grown = old[1:2].repeat(new.shape[0], 1)
+        grown[:old.shape[0]] = old
+        state[key] = grown
+    lm.load_state_dict(state, strict=True)
+    log(f"lm initialised from {path} ({old.shape[0]} -> {new.shape[0]} text rows)")
+
+
+def train_lm(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: float, seed: int,
+             init: Path | None = None, word_dropout: float = 0.2, lr: float = 1e-3, warmup: int = 200) -> dict:
+    """Next-token training on the encoded clips, with lightning_agx's cross-attention (padding keys masked,
+    as in every use of the model) and word dropout: each filler word becomes <unk> with probability
+    `word_dropout`, so that words outside the vocabulary read as fillers. `init` starts from earlier weights."""
     from audiocraft.modules.conditioners import ConditioningAttributes
+
+    from lightning_agx.models.attention import edit_cross_attention
+    from lightning_agx.toyworld.grammar import filler_words
+    from lightning_agx.toyworld.tokenizer import VocabTokenizer
     torch.manual_seed(seed)
     data = torch.load(out / "_build" / "codes_train.pt", weights_only=True)
     codes_all, captions = data["codes"].long(), data["captions"]
-    lm = build_lm(cfg).to(device).train()
-    opt = torch.optim.AdamW(lm.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.05)
+    tokenizer = VocabTokenizer(cfg.vocab)
+    tokenizer.word_dropout, tokenizer.dropout_words = word_dropout, filler_words()
+    tokenizer.generator = torch.Generator().manual_seed(seed + 3)
+    lm = build_lm(cfg, tokenizer).to(device).train()
+    if init is not None:
+        init_lm_from(lm, init, cfg)
+    opt = torch.optim.AdamW(lm.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.05)
     ckpt = out / "_build" / "ckpt_lm.pt"
     start = _load_ckpt(ckpt, lm, opt)
     rng = np.random.default_rng([seed, 2, start])
@@ -354,11 +382,12 @@ def train_lm(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: float
     budget = Budget(steps, budget_s, start)
     while budget.running(step):
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, budget.total, 1e-3, warmup=200)
+            g["lr"] = lr_at(step, budget.total, lr, warmup=warmup)
         idx = rng.integers(0, len(captions), 32)
         codes = codes_all[torch.from_numpy(idx)].to(device)  # [B, K, T]
         conds = [ConditioningAttributes(text={"description": captions[i]}) for i in idx]
-        pred = lm.compute_predictions(codes, conds)
+        with edit_cross_attention(lm):
+            pred = lm.compute_predictions(codes, conds)
         valid = pred.mask  # [B, K, T]
         loss = F.cross_entropy(pred.logits[valid], codes[valid])
         opt.zero_grad()
@@ -401,6 +430,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--robust-steps", type=int, default=600)
     p.add_argument("--lm-clips", type=int, default=10000)
     p.add_argument("--lm-overlap-clips", type=int, default=4000, help="extra two-event overlap clips for the LM")
+    p.add_argument("--lm-init", type=Path, default=None, help="start the LM from these lm.safetensors (fine-tune)")
+    p.add_argument("--lm-word-dropout", type=float, default=0.2, help="probability a filler word becomes <unk>")
+    p.add_argument("--lm-lr", type=float, default=1e-3, help="peak learning rate of the LM")
+    p.add_argument("--lm-warmup", type=int, default=200, help="warm-up steps of the LM")
     p.add_argument("--eval-clips", type=int, default=500)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -446,7 +479,8 @@ def main(argv: list[str] | None = None) -> None:
         elif stage == "robust":
             res = robust_classifier(cfg, out, args.device, args.robust_steps, b, args.seed)
         elif stage == "lm":
-            res = train_lm(cfg, out, args.device, args.lm_steps, b, args.seed)
+            res = train_lm(cfg, out, args.device, args.lm_steps, b, args.seed, init=args.lm_init,
+                           word_dropout=args.lm_word_dropout, lr=args.lm_lr, warmup=args.lm_warmup)
         elif stage == "eval":
             from lightning_agx.toyworld.evaluate import evaluate_all
             t0 = time.time()

@@ -41,7 +41,10 @@ def f1_per_event(probs: np.ndarray, labels: np.ndarray, thr: float = 0.5) -> dic
 
 @torch.no_grad()
 def generate(genmodel, captions: list[str], batch: int = 50) -> torch.Tensor:
-    return torch.cat([genmodel.generate(captions[i:i + batch]).cpu() for i in range(0, len(captions), batch)])
+    """Audio of `captions`, with padding keys masked in the cross-attention as everywhere in lightning_agx."""
+    from lightning_agx.models.attention import edit_cross_attention
+    with edit_cross_attention(genmodel.lm):
+        return torch.cat([genmodel.generate(captions[i:i + batch]).cpu() for i in range(0, len(captions), batch)])
 
 
 @torch.no_grad()

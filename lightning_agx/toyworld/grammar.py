@@ -4,7 +4,7 @@ A scene is one of four kinds:
   single    "[prefix] [mods] X [tail]"                         X over most of the clip
   overlap   "[prefix] [mods] X and|with|while [art] [mods] Y [tail]"   X and Y overlap
   sequence  "[prefix] [mods] X followed by|then [art] [mods] Y [tail]" X in the first half, Y in the second
-  negation  "[prefix] [mods] Y without [art] X [tail]"          (~3%) only Y sounds, X is absent
+  negation  "[prefix] [mods] Y without [art|no] X [tail]"       (~3%) only Y sounds, X is absent
 
 Every word carries a role (``SOUND``, ``MODIFIER``, ``FILLER``, ``CONNECTOR``) and the event it describes
 (``None`` for fillers and connectors). The word after "without" is a sound word describing X although X
@@ -29,6 +29,7 @@ ROLES = (SOUND, MODIFIER, FILLER, CONNECTOR)
 PREFIXES = ((), ("a",), ("the",), ("there", "is", "a"), ("we", "hear", "a"), ("the", "sound", "of", "a"))
 TAILS = ((), ("can", "be", "heard"), ("nearby",), ("repeatedly",), ("in", "the", "distance"))
 ARTICLES = ((), ("a",), ("the",))
+NEGATION_ARTICLES = ARTICLES + (("no",),)  # "Y without no X", the negation study's double negative (a filler)
 CONNECTORS = {
     "sequence": (("followed", "by"), ("then",)),
     "overlap": (("and",), ("with",), ("while",)),
@@ -46,12 +47,18 @@ CLIP_SECONDS = 3.0
 
 
 def vocabulary() -> list[str]:
-    """Every word the grammar can produce, sorted (fillers included)."""
+    """Every word the grammar can produce: the first world's words sorted, then the words added later
+    (``no``), so that the ids of the first ones never change."""
     words = set(EVENTS) | set(LEVEL_WORDS) | set(PITCH_WORDS)
     for group in (PREFIXES, TAILS, ARTICLES, *CONNECTORS.values()):
         for phrase in group:
             words.update(phrase)
-    return sorted(words)
+    return sorted(words) + [w for w in ("no",) if w not in words]
+
+
+def filler_words() -> set[str]:
+    """The words that are only ever fillers (prefixes, tails, articles)."""
+    return {w for group in (PREFIXES, TAILS, NEGATION_ARTICLES) for phrase in group for w in phrase}
 
 
 def heldout(seed: int = WORLD_SEED) -> tuple[set[tuple[int, int]], set[frozenset[str]]]:
@@ -160,7 +167,8 @@ def sample_scene(rng: np.random.Generator, split: str = "train", kind: str | Non
         if i == 1:
             connector = CONNECTORS[kind][rng.integers(len(CONNECTORS[kind]))]
             scene.add(connector, CONNECTOR)
-            scene.add(ARTICLES[rng.integers(len(ARTICLES))], FILLER)
+            articles = NEGATION_ARTICLES if kind == "negation" else ARTICLES
+            scene.add(articles[rng.integers(len(articles))], FILLER)
         present = not (kind == "negation" and i == 1)
         level, pitch = _modifiers(rng, ev, p_mod) if present else (None, None)
         scene.add([w for w in (level, pitch) if w is not None], MODIFIER, ev)

@@ -22,8 +22,11 @@ class VocabTokenizer(Tokenizer):
 
     Same contract as ``WhiteSpaceTokenizer.__call__``: ``(tokens int[B, N], mask int[B, N])``; a ``None``
     text (audiocraft's null condition for classifier-free guidance) gives one pad token with mask 0.
-    Unknown words map to index 1 with a warning that names them.
+    Unknown words map to index 1 with a warning that names them. Prompts are limited to `max_length` words
+    (the world's captions have at most 14; the LM never saw longer text).
     """
+
+    max_length = 32
 
     def __init__(self, vocab: tp.Sequence[str] | None = None, pad_idx: int = 0):
         words = list(vocab) if vocab is not None else vocabulary()
@@ -32,6 +35,9 @@ class VocabTokenizer(Tokenizer):
         self.pad_idx = pad_idx
         self.unk_idx = 1
         self.n_bins = len(self.itos)
+        self.word_dropout = 0.0  # training only: probability that a word of `dropout_words` becomes <unk>
+        self.dropout_words: set[str] = set()
+        self.generator: torch.Generator | None = None
 
     def __len__(self) -> int:
         return len(self.itos)
@@ -47,7 +53,11 @@ class VocabTokenizer(Tokenizer):
         unknown = [w for w in words if w not in self.stoi]
         if unknown:
             warnings.warn(f"words outside the ToySounds vocabulary map to {UNK}: {unknown}", stacklevel=3)
-        return [self.stoi.get(w, self.unk_idx) for w in words]
+        ids = [self.stoi.get(w, self.unk_idx) for w in words]
+        if self.word_dropout > 0:  # word dropout: the LM learns that <unk> says as little as a filler
+            drop = torch.rand(len(ids), generator=self.generator) < self.word_dropout
+            ids = [self.unk_idx if d and w in self.dropout_words else i for i, w, d in zip(ids, words, drop.tolist())]
+        return ids
 
     def __call__(self, texts: tp.List[tp.Optional[str]]) -> tp.Tuple[torch.Tensor, torch.Tensor]:
         ids = [self.encode(t) for t in texts]

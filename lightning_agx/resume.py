@@ -1,0 +1,203 @@
+"""Resume that is exact: a run's identity, results verified before they are reused, stale files removed.
+
+An output folder holds the results of ONE run identity (``run.json``): the model and its weights' hash, the
+method, the explainer settings, the seed, the duration and the sampling settings, and the results format.
+Every explanation stores the same identity in its metadata. A rerun into the folder
+
+- with another identity stops before any work, naming the differences (``overwrite=True`` replaces the old
+  results; or choose another folder);
+- reuses a prompt's folder only when it loads and matches: the same prompt, its tokens, a ``[T, N]`` mask of
+  the run's T steps and N tokens, finite values, codes of the run's shape, the run's identity; anything else
+  is recomputed, with a message naming the folder;
+- never recomputes a finished prompt: results do not depend on the batch (`lightning_agx.seeding`), so
+  only what is missing is explained, whatever chunk it was in;
+- removes the ``.<name>.<hex>.tmp`` folders an interrupted save left behind.
+
+The batch size, the device count and the output options (figures, audio) are not part of the identity.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from .errors import UserError
+from .explanation import Explanation, prompt_folder_name
+
+RUN_FILE = "run.json"
+INDEX_FILE = "index.json"
+RESULTS_FORMAT = 2  # 2: per-prompt seeds and random streams, padding keys masked (1: chunk-seeded, before 0.2)
+SAMPLING_KEYS = ("use_sampling", "temp", "top_k", "top_p", "cfg_coef")
+_TMP = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")
+_PROMPT_FOLDER = re.compile(r"^\d{4,}_")
+
+log = logging.getLogger("lightning_agx")
+
+
+def run_identity(tag, method: str, explainer, seed: int, duration: float | None, generation: dict | None) -> dict:
+    """What the results of a run depend on, besides the prompts (JSON-ready)."""
+    params = {**tag.generation_params, **(generation or {})}
+    return {"results_format": RESULTS_FORMAT, "model": tag.name, "weights": tag.weights_hash, "method": method,
+            "explainer": asdict(explainer), "seed": int(seed), "duration": float(duration or tag.duration),
+            "generation": {k: params[k] for k in SAMPLING_KEYS if k in params}}
+
+
+def differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """``key: old -> new`` for every leaf that differs (nested dicts as dotted keys)."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {_short(a)} -> {_short(b)}")
+    return out
+
+
+def _short(value) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= 24 else text[:12] + "..."
+
+
+@dataclass
+class ResumePlan:
+    """Which prompts of the run are done (verified), redone (a folder that failed verification) and new."""
+
+    done: list[int] = field(default_factory=list)
+    redone: list[int] = field(default_factory=list)
+    new: list[int] = field(default_factory=list)
+
+    @property
+    def todo(self) -> list[int]:
+        return sorted(self.redone + self.new)
+
+    def summary(self) -> str:
+        return f"{len(self.done)} prompts found done, {len(self.redone)} redone, {len(self.new)} new"
+
+
+def prepare_output(output_dir: Path, identity: dict, prompts: list[str], tokens: list[list[str]],
+                   num_steps: int, codes_shape: tuple[int, int], overwrite: bool = False) -> ResumePlan:
+    """Check `output_dir` against the run's identity, clean it, verify what it holds: the plan of the run."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_tmp(output_dir)
+    previous = read_identity(output_dir)
+    if previous != identity and (previous is not None or _result_folders(output_dir)):
+        if not overwrite:
+            what = ("results made by a version without a run identity" if previous is None else
+                    "results of another run (" + "; ".join(differences(previous, identity)) + ")")
+            raise UserError(f"output folder {output_dir} holds {what}; rerun with --overwrite true to replace "
+                            "them, or choose another --output_dir")
+        removed = clear_results(output_dir)
+        log.info(f"overwrite: removed {removed} result folders of another run from {output_dir}")
+    write_json(output_dir / RUN_FILE, identity)
+    plan = ResumePlan()
+    for i, prompt in enumerate(prompts):
+        folder = output_dir / prompt_folder_name(i, prompt)
+        if not folder.exists():
+            plan.new.append(i)
+            continue
+        problem = verify(folder, prompt, tokens[i], num_steps, codes_shape, identity)
+        if problem is None:
+            plan.done.append(i)
+        else:
+            log.warning(f"recomputing prompt {i}: {folder} {problem}")
+            plan.redone.append(i)
+    return plan
+
+
+def verify(folder: Path, prompt: str, tokens: list[str], num_steps: int, codes_shape: tuple[int, int],
+           identity: dict) -> str | None:
+    """None when `folder` holds a sound result of this run for `prompt`, else what is wrong with it."""
+    if not Explanation.is_complete(folder):
+        return "is incomplete"
+    try:
+        explanation = Explanation.load(folder)
+    except Exception as error:  # truncated safetensors, broken JSON, ...
+        return f"is corrupt ({type(error).__name__}: {str(error)[:120]})"
+    if explanation.metadata.get("run") != identity:
+        return "was made by another run"
+    if explanation.prompt != prompt or explanation.tokens != list(tokens):
+        return "holds another prompt"
+    if tuple(explanation.mask.shape) != (num_steps, len(tokens)):
+        return f"has a mask of shape {tuple(explanation.mask.shape)}, not {(num_steps, len(tokens))}"
+    if not bool(torch.isfinite(explanation.mask).all()):
+        return "has non-finite mask values"
+    if explanation.codes is None or tuple(explanation.codes.shape) != tuple(codes_shape):
+        shape = None if explanation.codes is None else tuple(explanation.codes.shape)
+        return f"has audio tokens of shape {shape}, not {tuple(codes_shape)}"
+    return None
+
+
+def read_identity(output_dir: Path) -> dict | None:
+    path = output_dir / RUN_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        return {"unreadable": str(path)}
+
+
+def remove_stale_tmp(output_dir: Path) -> int:
+    """Remove the temporary folders of interrupted saves (``.<name>.<8 hex>.tmp``); returns how many."""
+    stale = [p for p in output_dir.iterdir() if p.is_dir() and _TMP.match(p.name)]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    if stale:
+        log.info(f"removed {len(stale)} unfinished temporary folder(s) from {output_dir}")
+    return len(stale)
+
+
+def _result_folders(output_dir: Path) -> list[Path]:
+    return [p for p in output_dir.iterdir() if p.is_dir() and _PROMPT_FOLDER.match(p.name)]
+
+
+def clear_results(output_dir: Path) -> int:
+    folders = _result_folders(output_dir)
+    for path in folders:
+        shutil.rmtree(path)
+    for name in (INDEX_FILE, RUN_FILE):
+        (output_dir / name).unlink(missing_ok=True)
+    return len(folders)
+
+
+def write_index(output_dir: Path, prompts: list[str]) -> list[dict]:
+    """``index.json``: exactly this run's prompts, in order; those not finished have ``"status": "todo"``."""
+    index = []
+    for i, prompt in enumerate(prompts):
+        name = prompt_folder_name(i, prompt)
+        folder = output_dir / name
+        entry = {"index": i, "folder": name, "prompt": prompt}
+        try:
+            explanation = Explanation.load(folder) if Explanation.is_complete(folder) else None
+        except Exception:
+            explanation = None
+        if explanation is None:
+            entry["status"] = "todo"
+        else:
+            entry.update(status="done", **{k: v for k, v in explanation.summary().items() if k != "prompt"})
+        index.append(entry)
+    write_json(output_dir / INDEX_FILE, index)
+    return index
+
+
+def write_json(path: Path, value) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    tmp.write_text(json.dumps(value, indent=1, allow_nan=False, default=_json_default))
+    os.replace(tmp, path)
+
+
+def _json_default(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+__all__ = ["ResumePlan", "differences", "prepare_output", "run_identity", "verify", "write_index"]
