@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save_file
 
 JSON_NAME = "explanation.json"
 TENSORS_NAME = "explanation.safetensors"
@@ -122,7 +122,7 @@ class Explanation:
         if not (folder / JSON_NAME).is_file():
             raise FileNotFoundError(f"{folder} holds no complete explanation ({JSON_NAME} is missing)")
         info = json.loads((folder / JSON_NAME).read_text())
-        tensors = load_file(str(folder / TENSORS_NAME))
+        tensors = load((folder / TENSORS_NAME).read_bytes())  # in memory, not mapped: the file may be rewritten
         return cls(prompt=info["prompt"], tokens=info["tokens"], mask=tensors["mask"],
                    frame_rate=info["frame_rate"], method=info.get("method", "audiogenx"),
                    codes=tensors.get("codes"), audio=tensors.get("audio"), sample_rate=info.get("sample_rate"),

@@ -17,9 +17,9 @@ from .errors import UserError
 PROMPT_COLUMNS = ("caption", "prompt", "text", "description")
 
 
-def check_prompts(prompts, unique: bool = True) -> list[str]:
-    """A list of prompt strings, whitespace normalised, empty ones (and, when `unique`, duplicates) dropped
-    with a warning."""
+def check_prompts(prompts, clean: bool = True) -> list[str]:
+    """A list of prompt strings, whitespace normalised. `clean` (the user's input): empty prompts and
+    duplicates are dropped with a warning; otherwise (rows that must stay aligned) an empty prompt raises."""
     if isinstance(prompts, str):
         raise UserError("prompts must be a list of strings, not one string; wrap it: [prompt]")
     try:
@@ -29,12 +29,19 @@ def check_prompts(prompts, unique: bool = True) -> list[str]:
     for i, prompt in enumerate(prompts):
         if not isinstance(prompt, str):
             raise UserError(f"prompt {i} is {type(prompt).__name__}, not str; give every prompt as text")
+    if not prompts:
+        raise UserError("no prompts given; pass at least one prompt with words")
+    if not clean:
+        for i, prompt in enumerate(prompts):
+            if not prompt.strip():
+                raise UserError(f"prompt {i} is empty; every prompt needs at least one word")
+        return [" ".join(p.split()) for p in prompts]
     cleaned, seen, empty, duplicates = [], set(), 0, []
     for prompt in prompts:
         prompt = " ".join(prompt.split())
         if not prompt:
             empty += 1
-        elif unique and prompt in seen:
+        elif prompt in seen:
             duplicates.append(prompt)
         else:
             seen.add(prompt)

@@ -178,14 +178,14 @@ class AudiocraftTAG(nn.Module):
     def check_text(self, prompts: list[str]) -> list[list[str]]:
         """Token strings of every prompt; a prompt with no token the text encoder keeps, or over its limit,
         raises a `UserError` naming it."""
-        prompts = check_prompts(prompts, unique=False)
+        prompts = check_prompts(prompts, clean=False)
         tokens = [self.token_strings(p) for p in prompts]
         check_tokens(prompts, tokens, self.max_text_tokens)
         return tokens
 
     def encode_text(self, prompts: list[str]) -> TextConditioning:
         """Tokenise and embed `prompts` (padded to the longest) in the CFG layout used for generation."""
-        prompts = check_prompts(prompts, unique=False)
+        prompts = check_prompts(prompts, clean=False)
         tokens = self.check_text(prompts)
         attributes = [ConditioningAttributes(text={TEXT_CONDITION: p}) for p in prompts]
         null_attributes = ClassifierFreeGuidanceDropout(p=1.0)(attributes)
