@@ -17,12 +17,17 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from ..errors import UserError
 from .base import AudioClassifier
 
 CKPT_ENV = "LIGHTNING_AGX_PASST_CKPT"
 ARCH = "passt_s_swa_p16_128_ap476"
 WEIGHTS_URL = "https://github.com/kkoutini/PaSST/releases/download/v0.0.1-audioset/passt-s-f128-p16-s10-ap.476-swa.pt"
 NUM_CLASSES = 527
+
+
+class ClassifierLoadError(UserError, RuntimeError):
+    """A classifier's weights could not be loaded (not downloadable, missing, unreadable, not matching): one line."""
 
 
 def _import_hear21passt():
@@ -47,14 +52,21 @@ def _read_labels(labels_csv: str | Path | None) -> list[str]:
     return [r["display_name"] for r in sorted(rows, key=lambda r: int(r["index"]))]
 
 
+def _brief(error: BaseException, limit: int = 200) -> str:
+    """``Type: message`` on one line, shortened (state-dict and unpickling errors span many lines)."""
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text[:limit - 3] + '...' if len(text) > limit else text}"
+
+
 class PaSSTClassifier(AudioClassifier):
     """PaSST-S (SWA, mAP .476) AudioSet tagger: ``logits`` [B, 527], ``embed`` [B, 768] (the CLS/distillation
     token features before the head).
 
     Args:
         checkpoint: local weights file; ``None`` reads ``$LIGHTNING_AGX_PASST_CKPT``, and if that is unset
-            too, lets hear21passt download (or reuse its torch-hub cache), raising a ``RuntimeError``
-            that explains how to provide the weights when the download fails.
+            too, lets hear21passt download (or reuse its torch-hub cache), raising a one-line
+            `ClassifierLoadError` (a ``UserError`` and ``RuntimeError``) that explains how to provide the
+            weights when the download fails; likewise for a missing, unreadable or non-matching checkpoint.
         labels_csv: AudioSet ``class_labels_indices.csv`` for readable label names (optional).
 
     Clips up to 10 s go through the net in one pass (its positional embedding covers 998 frames).
@@ -73,24 +85,31 @@ class PaSSTClassifier(AudioClassifier):
                 with contextlib.redirect_stdout(io.StringIO()):  # hear21passt prints the whole net
                     self.model = get_basic_model(mode="all", arch=ARCH)
             except Exception as e:  # URLError, HTTPError, OSError, ... from the GitHub download
-                raise RuntimeError(f"PaSST weights could not be downloaded ({type(e).__name__}: {e}); {how}") from e
+                raise ClassifierLoadError(f"PaSST weights could not be downloaded ({_brief(e)}); {how}") from None
         else:
             path = Path(checkpoint)
             if not path.is_file():
-                raise RuntimeError(f"PaSST checkpoint {path} does not exist; {how}")
+                raise ClassifierLoadError(f"PaSST checkpoint {path} does not exist; {how}")
             with contextlib.redirect_stdout(io.StringIO()):  # hear21passt prints the whole net
                 mel = AugmentMelSTFT(n_mels=128, sr=32000, win_length=800, hopsize=320, n_fft=1024, freqm=48,
                                      timem=192, htk=False, fmin=0.0, fmax=None, norm=1, fmin_aug_range=10,
                                      fmax_aug_range=2000)  # as hear21passt.base.get_basic_model
                 net = get_model(arch=ARCH, pretrained=False)  # architecture only, no download
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            try:
+                state = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as e:  # noqa: BLE001  truncated file, not a checkpoint, refused pickle
+                raise ClassifierLoadError(f"PaSST checkpoint {path} is unreadable ({_brief(e)}); {how}") from None
+            if not isinstance(state, dict):
+                raise ClassifierLoadError(f"PaSST checkpoint {path} holds a {type(state).__name__}, not a state dict; "
+                                          f"{how}")
             state = state.get("state_dict", state)
             state = {k.removeprefix("net."): v for k, v in state.items() if not k.startswith("mel.")}
             state.pop("device_proxy", None)
             try:
                 net.load_state_dict(state, strict=True)
             except RuntimeError as e:
-                raise RuntimeError(f"PaSST checkpoint {path} does not match {ARCH} ({str(e)[:300]}); {how}") from e
+                raise ClassifierLoadError(f"PaSST checkpoint {path} does not match {ARCH} ({_brief(e, 300)}); "
+                                          f"{how}") from None
             self.model = PasstBasicWrapper(mel=mel, net=net, mode="all")
         self.model.eval()
 

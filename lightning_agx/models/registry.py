@@ -1,11 +1,14 @@
 """Load a TAG model by name: the embedded ToySounds model, audiocraft's debug model, or real weights."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from .._audiocraft import ensure_audiocraft
-from ..errors import ModelLoadError, UserError
+from ..errors import ModelLoadError, UserError  # noqa: F401  ModelLoadError: re-exported by lightning_agx.models
 from .adapter import AudiocraftTAG
+from .checkpoints import load_checkpoint
 
 REAL_MODELS = ("facebook/audiogen-medium", "facebook/musicgen-small", "facebook/musicgen-medium",
                "facebook/musicgen-large", "facebook/musicgen-melody")
@@ -23,36 +26,36 @@ def load_model(name: str = "toysounds", device: str | torch.device = "cpu", dura
     - ``toysounds``: the embedded model trained by ``python -m lightning_agx.toyworld.build`` (default).
     - ``debug``: audiocraft's randomly initialised debug LM and codec (seeded), for tests.
     - ``facebook/audiogen-medium``, ``facebook/musicgen-*`` or a local folder with audiocraft's
-      ``state_dict.bin`` and ``compression_state_dict.bin``: real weights through audiocraft's own loader.
+      ``state_dict.bin`` and ``compression_state_dict.bin``: real weights, read safely and built with
+      audiocraft's builders by `lightning_agx.models.checkpoints.load_checkpoint` (one-line `ModelLoadError`s).
+
+    For real weights, ``tag.weights_hash`` (a sha256 hex id of the weights) is set from the sha256 of the two
+    checkpoint files (`LoadedCheckpoint.weights_hash`); the other models keep `AudiocraftTAG`'s own, computed
+    from the state dicts.
     """
     ensure_audiocraft()
-    from audiocraft.models import AudioGen, MusicGen
 
+    weights_hash = None
     if name == "toysounds":
         from ..toyworld.load import load_toysounds
         genmodel = load_toysounds(device=device).genmodel
     elif name == "debug":
         genmodel = _debug_model(device, seed)
     elif name.startswith("facebook/audiogen") or name.startswith("facebook/musicgen") or _is_local_dir(name):
-        loader = MusicGen if "musicgen" in name else AudioGen
-        try:
-            genmodel = loader.get_pretrained(name, device=str(device))
-        except Exception as error:  # audiocraft surfaces network/cache failures from deep inside hf_hub
-            raise ModelLoadError(
-                f"could not load '{name}': its weights (and those of its T5 text encoder) are neither in the "
-                f"Hugging Face cache nor downloadable here ({type(error).__name__}: {str(error)[:200]}). "
-                "Run once with internet access to fill the cache (HF_HOME), or use the embedded model "
-                "'toysounds'.") from error
+        loaded = load_checkpoint(name, device=device)  # one-line ModelLoadError on any failure
+        genmodel, weights_hash = loaded.genmodel, loaded.weights_hash
     else:
         raise UserError(f"unknown model '{name}'; available: {', '.join(available_models())} "
                          "(or a local folder with audiocraft weights)")
     if duration is not None:
         genmodel.set_generation_params(duration=duration)
-    return AudiocraftTAG(genmodel, name=name, duration=duration)
+    tag = AudiocraftTAG(genmodel, name=name, duration=duration)
+    if weights_hash is not None:
+        tag.weights_hash = weights_hash  # AudiocraftTAG.weights_hash's setter; else it hashes the state dicts
+    return tag
 
 
 def _is_local_dir(name: str) -> bool:
-    from pathlib import Path
     return Path(name).is_dir()
 
 

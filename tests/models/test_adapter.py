@@ -138,7 +138,8 @@ def test_missing_real_weights_give_a_clear_error(monkeypatch, tmp_path):
     from lightning_agx.models import ModelLoadError
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path))
-    with pytest.raises(ModelLoadError, match="could not load 'facebook/audiogen-medium'.*toysounds"):
+    with pytest.raises(ModelLoadError, match="could not load 'facebook/audiogen-medium': its state_dict.bin is not "
+                                             "in the Hugging Face cache.*HF_HUB_OFFLINE is set.*HF_HOME.*'toysounds'"):
         load_model("facebook/audiogen-medium")
 
 
