@@ -12,6 +12,15 @@ import torch  # noqa: E402
 
 from .explanation import Explanation  # noqa: E402
 
+MAX_INCHES = 24.0  # figures stay bounded for any prompt length (tick labels thinned past MAX_LABELS tokens)
+MAX_LABELS = 80
+
+
+def _token_ticks(tokens: list[str]) -> tuple[list[int], list[str]]:
+    step = max(1, -(-len(tokens) // MAX_LABELS))
+    ticks = list(range(0, len(tokens), step))
+    return ticks, [tokens[i] for i in ticks]
+
 
 def log_spectrogram(audio: torch.Tensor, n_fft: int = 512, hop: int = 128) -> np.ndarray:
     """``[C, samples]`` or ``[samples]`` -> dB magnitude ``[freq, frames]`` of the channel mean."""
@@ -25,8 +34,9 @@ def heatmap_figure(explanation: Explanation, title: str | None = None):
     has_audio = explanation.audio is not None and explanation.sample_rate
     rows = 2 if has_audio else 1
     n = len(explanation.tokens)
-    fig, axes = plt.subplots(rows, 1, figsize=(9, 2.2 + 0.28 * n + (2.2 if has_audio else 0)), sharex=True,
-                             gridspec_kw={"height_ratios": [2.2, 0.6 + 0.28 * n] if has_audio else [1]},
+    rows_inches = min(0.28 * n, MAX_INCHES - 4.4)
+    fig, axes = plt.subplots(rows, 1, figsize=(9, 2.2 + rows_inches + (2.2 if has_audio else 0)), sharex=True,
+                             gridspec_kw={"height_ratios": [2.2, 0.6 + rows_inches] if has_audio else [1]},
                              squeeze=False)
     axes = axes[:, 0]
     duration = explanation.duration
@@ -42,7 +52,7 @@ def heatmap_figure(explanation: Explanation, title: str | None = None):
     image = axes[-1].imshow(mask, aspect="auto", cmap="viridis", vmin=0, vmax=max(1.0, float(mask.max())),
                             extent=(0, explanation.num_steps / explanation.frame_rate, n - 0.5, -0.5),
                             interpolation="nearest")
-    axes[-1].set_yticks(range(n), explanation.tokens)
+    axes[-1].set_yticks(*_token_ticks(explanation.tokens))
     axes[-1].set_xlabel("time (s)")
     axes[-1].set_xlim(0, duration)
     fig.colorbar(image, ax=list(axes), fraction=0.025, pad=0.01, label="importance")
@@ -53,9 +63,9 @@ def heatmap_figure(explanation: Explanation, title: str | None = None):
 def bars_figure(explanation: Explanation, title: str | None = None):
     """Audio-level importance (mean over time, Eq. 7) of every token."""
     values = explanation.audio_level().numpy()
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.55 * len(values) + 1.5), 3.0))
+    fig, ax = plt.subplots(figsize=(min(MAX_INCHES, max(4.0, 0.55 * len(values) + 1.5)), 3.0))
     ax.bar(range(len(values)), values, color=plt.cm.viridis(values / max(1e-6, values.max())))
-    ax.set_xticks(range(len(values)), explanation.tokens, rotation=45, ha="right")
+    ax.set_xticks(*_token_ticks(explanation.tokens), rotation=45, ha="right")
     ax.set_ylabel("audio-level importance")
     ax.set_ylim(0, max(1.0, float(values.max()) * 1.05))
     ax.set_title(title or explanation.prompt, fontsize=10)

@@ -85,9 +85,11 @@ def test_edit_is_removed_after_the_context(debug_tag, debug_generation):
         assert all("forward" in vars(m) for m in modules)
     assert not any("forward" in vars(m) for m in modules)
     with pytest.raises(ValueError):
-        with edit_cross_attention(debug_tag.lm, CrossAttentionEdit(post_softmax=torch.ones(2, 3, 4))):
-            debug_tag.latents(debug_generation)
+        debug_tag.latents(debug_generation, CrossAttentionEdit(post_softmax=torch.ones(2, 3, 4)))
     assert not any("forward" in vars(m) for m in modules)  # restored even after an error
+    with pytest.raises(RuntimeError, match="already edited"):
+        with edit_cross_attention(debug_tag.lm):
+            debug_tag.latents(debug_generation)
 
 
 def test_masked_generation_with_ones_equals_plain_generation(debug_tag):

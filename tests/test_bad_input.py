@@ -1,0 +1,96 @@
+"""Bad input stops at the door: one clear line, before any model is loaded or any work is done."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from lightning_agx import api
+from lightning_agx.api import explain
+from lightning_agx.cli import main
+from lightning_agx.errors import UserError
+from lightning_agx.explainer import ExplainerConfig
+from lightning_agx.explanation import Explanation
+from lightning_agx.figures import heatmap_figure, bars_figure
+from lightning_agx.inputs import load_prompts
+
+REPO = Path(__file__).resolve().parents[1]
+FAST = ExplainerConfig(hidden=16, epochs=2)
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """Fail the test if a model gets loaded: the check must come first."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded before the input was checked")
+    monkeypatch.setattr(api, "load_model", refuse)
+    import lightning_agx.config as config
+    monkeypatch.setattr(config.ModelConfig, "load", lambda self: refuse())
+
+
+def test_one_string_is_not_a_list_of_prompts(debug_tag):
+    with pytest.raises(UserError, match="not one string; wrap it: \\[prompt\\]"):
+        explain(debug_tag, "a beep", config=FAST, logger=None)
+
+
+def test_a_prompt_of_symbols_only_is_refused(debug_tag, no_model):
+    with pytest.raises(UserError, match="prompt 1 .* has no token the model's text encoder keeps"):
+        explain("toysounds", ["a beep", "☃ !!"], config=FAST, logger=None)
+    with pytest.raises(UserError, match="prompt 1 .* has no token"):
+        explain(debug_tag, ["a dog barks", "!!"], config=FAST, logger=None)
+
+
+def test_a_toysounds_prompt_over_its_limit_is_refused_before_loading(no_model):
+    with pytest.raises(UserError, match="prompt 0 has 2000 text tokens, more than the model's limit of 32"):
+        explain("toysounds", [" ".join(["beep"] * 2000)], config=FAST, logger=None)
+
+
+@pytest.mark.parametrize("content, message", [("", "is empty"), ("\n  \n", "is empty"),
+                                              ("# a comment\n# another\n", "only comment lines")])
+def test_prompt_files_empty_or_only_comments(tmp_path, content, message):
+    path = tmp_path / "prompts.txt"
+    path.write_text(content)
+    with pytest.raises(UserError, match=message):
+        load_prompts(path)
+    with pytest.raises(UserError, match="does not exist"):
+        load_prompts(tmp_path / "missing.txt")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--prompts.batch_size", "0"], "batch size must be an integer >= 1"),
+    (["--model.duration", "-1"], "duration must be a positive number of seconds"),
+    (["--explainer.epochs", "0"], "explainer needs hidden >= 1, epochs >= 1"),
+    (["--prompts.file", "/nonexistent/prompts.txt"], "prompt file /nonexistent/prompts.txt does not exist"),
+    (["--prompts.texts", "['☃ !!']"], "has no token the model's text encoder keeps"),
+])
+def test_user_errors_print_one_line_and_exit_2_before_loading(argv, message, capsys, no_model, tmp_path):
+    with pytest.raises(SystemExit) as stop:
+        main(["--config", str(REPO / "configs/toysounds.yaml"), "--output_dir", str(tmp_path / "o"), *argv])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2, err
+    line = [x for x in err.splitlines() if x.startswith("lightning_agx: error:")]
+    assert len(line) == 1 and message in line[0], err
+    assert "Traceback" not in err and not (tmp_path / "o" / "wandb_logs").exists()
+
+
+def test_debug_shows_the_traceback(no_model, tmp_path):
+    with pytest.raises(UserError, match="batch size"):
+        main(["--config", str(REPO / "configs/toysounds.yaml"), "--prompts.batch_size", "0", "--debug"])
+
+
+def test_an_unknown_model_from_the_command_line_is_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, "train.py", "--model.name", "nomodel", "--prompts.texts", "[rain]",
+                           "--output_dir", str(tmp_path / "o")], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 2 and "unknown model 'nomodel'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_figures_stay_bounded_for_any_prompt_length():
+    tokens = [f"w{i}" for i in range(2000)]
+    e = Explanation("x", tokens, torch.rand(10, 2000), frame_rate=25.0, audio=torch.zeros(1, 16000), sample_rate=16000)
+    for make in (heatmap_figure, bars_figure):
+        fig = make(e)
+        width, height = fig.get_size_inches()
+        assert width <= 24 and height <= 24
+        assert len(fig.axes[-2 if make is heatmap_figure else 0].get_yticks() if make is heatmap_figure else
+                   fig.axes[0].get_xticks()) <= 80
