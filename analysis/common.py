@@ -142,12 +142,12 @@ def method_function(name: str):
                          "use --common.method audiogenx") from None
 
 
-def audiogenx_method(tag, generation, config: ExplainerConfig | None = None, seed: int = 0, **_):
+def audiogenx_method(tag, generation, config: ExplainerConfig | None = None, seed: int | list[int] = 0, **_):
     from lightning_agx.explainer import optimize_masks
     return optimize_masks(tag, generation, config, seed=seed)
 
 
-def run_method(name: str, tag, generation, explainer: ExplainerConfig, seed: int) -> torch.Tensor:
+def run_method(name: str, tag, generation, explainer: ExplainerConfig, seed: int | list[int]) -> torch.Tensor:
     """``[B, T, N]`` importance of every text token for every LM step."""
     if name == "audiogenx":  # the analyses' explainer config (epochs...) applies
         return audiogenx_method(tag, generation, explainer, seed)
@@ -160,20 +160,23 @@ def run_method(name: str, tag, generation, explainer: ExplainerConfig, seed: int
 
 def explain_prompts(tag, prompts: list[str], common: Common, method: str | None = None,
                     generation_seed: int | None = None) -> list[Explanation]:
-    """Generate each prompt (fixed seed) and explain it; explanations keep codes and decoded audio."""
+    """Generate each prompt and explain it; explanations keep codes and decoded audio. Prompt i has its own
+    seed, ``prompt_seed(seed, i)`` with `generation_seed` or the common seed (lightning_agx.seeding)."""
+    from lightning_agx.seeding import prompt_seed
     method = method or common.method
+    base = common.seed if generation_seed is None else generation_seed
     out = []
     for start in range(0, len(prompts), common.batch_size):
         chunk = prompts[start:start + common.batch_size]
-        seed = common.seed + start if generation_seed is None else generation_seed
-        gen = tag.generate(chunk, seed=seed, **common.model.generation())
-        masks = run_method(method, tag, gen, common.explainer, common.seed).detach().float().cpu()  # [B, T, N]
+        seeds = [prompt_seed(base, start + b) for b in range(len(chunk))]
+        gen = tag.generate(chunk, seed=seeds, **common.model.generation())
+        masks = run_method(method, tag, gen, common.explainer, seeds).detach().float().cpu()  # [B, T, N]
         audio = tag.decode(gen.codes).cpu()
         for b, prompt in enumerate(chunk):
             n = len(gen.text.tokens[b])
             out.append(Explanation(prompt, list(gen.text.tokens[b]), masks[b, :, :n], tag.frame_rate, method,
                                    codes=gen.codes[b].cpu(), audio=audio[b], sample_rate=tag.sample_rate,
-                                   metadata={"seed": seed, "model": tag.name}))
+                                   metadata={"seed": seeds[b], "model": tag.name}))
         log(f"{method}: explained {min(start + len(chunk), len(prompts))}/{len(prompts)} prompts")
     return out
 
@@ -208,7 +211,8 @@ def padded_masks(explanations: list[Explanation], text, fill: float = 1.0) -> to
 
 
 @torch.no_grad()
-def generate_with_masks(tag, prompts: list[str], masks: torch.Tensor | None, seed: int, generation: dict) -> torch.Tensor:
+def generate_with_masks(tag, prompts: list[str], masks: torch.Tensor | None, seed: int | list[int],
+                        generation: dict) -> torch.Tensor:
     """Audio ``[B, C, samples]`` generated with ``A * mask`` in every cross-attention (None: unmasked)."""
     from lightning_agx.models import CrossAttentionEdit
     edit = None if masks is None else CrossAttentionEdit(post_softmax=masks.to(tag.device))

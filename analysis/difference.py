@@ -61,10 +61,13 @@ def describe_difference(before: torch.Tensor, after: torch.Tensor, labels: list[
 
 @torch.no_grad()
 def listenable(tag, explanations, seed: int, generation: dict, batch_size: int = 8) -> dict[str, torch.Tensor]:
-    """Original, factual and counterfactual audio ``[B, C, samples]`` for `explanations` (same seed per chunk)."""
+    """Original, factual and counterfactual audio ``[B, C, samples]`` for `explanations`; explanation i's three
+    generations share the seed ``prompt_seed(seed, i)``."""
+    from lightning_agx.seeding import prompt_seed
     out = {"original": [], "factual": [], "counterfactual": []}
     for start in range(0, len(explanations), batch_size):
         chunk = explanations[start:start + batch_size]
+        seeds = [prompt_seed(seed, start + b) for b in range(len(chunk))]
         prompts = [e.prompt for e in chunk]
         text = tag.encode_text(prompts)
         masks = padded_masks(chunk, text)  # [B, T, N]
@@ -75,10 +78,10 @@ def listenable(tag, explanations, seed: int, generation: dict, batch_size: int =
         elif all(e.codes is not None for e in chunk):
             original = tag.decode(torch.stack([e.codes for e in chunk]).to(tag.device)).cpu()
         else:
-            original = generate_with_masks(tag, prompts, None, seed + start, kwargs)
+            original = generate_with_masks(tag, prompts, None, seeds, kwargs)
         out["original"].append(original)
-        out["factual"].append(generate_with_masks(tag, prompts, masks, seed + start, kwargs))
-        out["counterfactual"].append(generate_with_masks(tag, prompts, 1 - masks, seed + start, kwargs))
+        out["factual"].append(generate_with_masks(tag, prompts, masks, seeds, kwargs))
+        out["counterfactual"].append(generate_with_masks(tag, prompts, 1 - masks, seeds, kwargs))
     return {k: torch.cat(v) for k, v in out.items()}
 
 

@@ -12,7 +12,11 @@ Models (issue targets): classifier F1 on held-out clips, codec round trip, LM pr
   and, because the LM does not always generate X before Y, the same check against the audio it did
   generate: on the prompts whose generated audio is in order (classifier: X more likely in the first
   half, Y in the second), is X's importance higher in the first half and Y's in the second?
-Explanations are saved under --work and reused on a rerun (resume). Prints a table, writes JSON.
+Unknown words: the same prompts with a word outside the world's vocabulary put in front ("suddenly a ..."),
+and "a Y without no X" prompts: the mean importance of the unknown words against the known fillers of the
+same prompts, and of "no" and "without" (the LM is trained with filler words dropped to <unk>).
+Explanations are saved under --work and reused on a rerun of the same run identity (resume; results of
+other weights or settings are replaced). Prints a table, writes JSON.
 """
 from __future__ import annotations
 
@@ -103,7 +107,7 @@ def explanation_truth(n_prompts: int, epochs: int, seed: int, work: Path, batch_
     start = time.perf_counter()
     explanations = explain(tag, [c.caption for c in clips], output_dir=work, config=ExplainerConfig(epochs=epochs),
                            batch_size=batch_size, seed=seed, logger=None, figures=False, save_audio=False,
-                           trainer=TrainerConfig(progress_bar=False))
+                           trainer=TrainerConfig(progress_bar=False), overwrite=True)
     seconds = time.perf_counter() - start
     scores, positive, sound, roles, by_role, timings = [], [], [], [], defaultdict(list), []
     for clip, e in zip(clips, explanations):
@@ -134,6 +138,40 @@ def explanation_truth(n_prompts: int, epochs: int, seed: int, work: Path, batch_
     }
 
 
+UNKNOWN_WORDS = ("suddenly", "clearly", "outside", "somewhere", "again", "here")
+
+
+def unknown_word_truth(n_prompts: int, epochs: int, seed: int, work: Path, batch_size: int) -> dict:
+    """Importance of words outside the vocabulary (put in front of held-out prompts) and of 'no' / 'without'
+    in "a Y without no X", against the known filler words of the same prompts."""
+    import itertools
+
+    from lightning_agx.toyworld.grammar import filler_words
+    clips = heldout_clips(n_prompts, seed)
+    prompts = [f"{UNKNOWN_WORDS[i % len(UNKNOWN_WORDS)]} {c.caption}" for i, c in enumerate(clips)]
+    pairs = list(itertools.permutations(EVENTS[:4], 2))[:12]
+    prompts += [f"a {y} without no {x}" for y, x in pairs]
+    tag = load_model("toysounds")
+    explanations = explain(tag, prompts, output_dir=work, config=ExplainerConfig(epochs=epochs), batch_size=batch_size,
+                           seed=seed, logger=None, figures=False, save_audio=False,
+                           trainer=TrainerConfig(progress_bar=False), overwrite=True)
+    vocab = set(tag.text_conditioner.tokenizer.stoi)
+    fillers = filler_words() & vocab
+    values = defaultdict(list)
+    for e in explanations[:len(clips)]:
+        level = e.audio_level().tolist()
+        values["unknown"].append(level[0])
+        values["known_fillers"] += [v for t, v in zip(e.tokens[1:], level[1:]) if t in fillers]
+    for e in explanations[len(clips):]:
+        level = dict(zip(e.tokens, e.audio_level().tolist()))
+        values["no"].append(level["no"])
+        values["without"].append(level["without"])
+        values["negation_fillers"].append(level["a"])
+    out = {k: round(float(np.mean(v)), 4) for k, v in values.items()}
+    out.update(prompts=len(prompts), no_in_vocabulary="no" in vocab)
+    return out
+
+
 def model_quality(seed: int, lm_prompts: int) -> dict:
     from lightning_agx.toyworld.evaluate import evaluate_models
     from lightning_agx.toyworld.load import load_toysounds
@@ -149,6 +187,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--lm-prompts", type=int, default=400, help="held-out prompts per LM check (kind)")
     parser.add_argument("--skip-models", action="store_true", help="only the explanation checks")
+    parser.add_argument("--unknown-prompts", type=int, default=24, help="held-out prompts for the unknown-word check")
     parser.add_argument("--work", default="outputs/benchmarks/toyworld_truth_explanations")
     parser.add_argument("--out", default="outputs/benchmarks/toyworld_truth.json")
     args = parser.parse_args()
@@ -158,6 +197,8 @@ def main() -> None:
         print(json.dumps(result["models"], indent=1), file=sys.stderr)
     result["explanations"] = truth = explanation_truth(args.prompts, args.epochs, args.seed, Path(args.work),
                                                        args.batch_size)
+    result["unknown_words"] = unknown = unknown_word_truth(args.unknown_prompts, args.epochs, args.seed,
+                                                          Path(args.work + "_unknown"), args.batch_size)
     print(f"\nAudioGenX on {truth['prompts']} held-out ToySounds prompts ({truth['epochs']} epochs; "
           f"{truth['explained_now']} explained now in {truth['seconds']} s, the rest resumed from {args.work})\n")
     print("| check | value | target |\n|---|---:|---:|")
@@ -171,6 +212,10 @@ def main() -> None:
           f"(halves) | {truth['ordered_audio_timing_correct']} | |")
     for role, value in truth["mean_importance_by_role"].items():
         print(f"| mean importance of {role} words | {value} | |")
+    print(f"| unknown word in front of {args.unknown_prompts} prompts: mean importance | {unknown['unknown']} | |")
+    print(f"| known filler words of the same prompts | {unknown['known_fillers']} | |")
+    print(f"| 'no' / 'without' / 'a' in 'a Y without no X' ('no' in the vocabulary: {unknown['no_in_vocabulary']}) | "
+          f"{unknown['no']} / {unknown['without']} / {unknown['negation_fillers']} | |")
     if "models" in result:
         models = result["models"]
         for key, target in models.get("targets", {}).items():
