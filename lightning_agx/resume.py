@@ -36,7 +36,7 @@ INDEX_FILE = "index.json"
 RESULTS_FORMAT = 2  # 2: per-prompt seeds and random streams, padding keys masked (1: chunk-seeded, before 0.2)
 SAMPLING_KEYS = ("use_sampling", "temp", "top_k", "top_p", "cfg_coef")
 _TMP = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")
-_PROMPT_FOLDER = re.compile(r"^\d{4,}_")
+_PROMPT_FOLDER = re.compile(r"^(\d{4,}_.*|prompts)$")  # explanation folders; the evaluation's prompts/
 
 log = logging.getLogger("lightning_agx")
 
@@ -85,18 +85,7 @@ class ResumePlan:
 def prepare_output(output_dir: Path, identity: dict, prompts: list[str], tokens: list[list[str]],
                    num_steps: int, codes_shape: tuple[int, int], overwrite: bool = False) -> ResumePlan:
     """Check `output_dir` against the run's identity, clean it, verify what it holds: the plan of the run."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_tmp(output_dir)
-    previous = read_identity(output_dir)
-    if previous != identity and (previous is not None or _result_folders(output_dir)):
-        if not overwrite:
-            what = ("results made by a version without a run identity" if previous is None else
-                    "results of another run (" + "; ".join(differences(previous, identity)) + ")")
-            raise UserError(f"output folder {output_dir} holds {what}; rerun with --overwrite true to replace "
-                            "them, or choose another --output_dir")
-        removed = clear_results(output_dir)
-        log.info(f"overwrite: removed {removed} result folders of another run from {output_dir}")
-    write_json(output_dir / RUN_FILE, identity)
+    claim_folder(output_dir, identity, overwrite)
     plan = ResumePlan()
     for i, prompt in enumerate(prompts):
         folder = output_dir / prompt_folder_name(i, prompt)
@@ -110,6 +99,23 @@ def prepare_output(output_dir: Path, identity: dict, prompts: list[str], tokens:
             log.warning(f"recomputing prompt {i}: {folder} {problem}")
             plan.redone.append(i)
     return plan
+
+
+def claim_folder(output_dir: Path, identity: dict, overwrite: bool = False) -> None:
+    """Make `output_dir` this run's: stop if it holds results of another identity (or of a version without
+    one), unless `overwrite`, which removes them; remove stale temporary folders; write ``run.json``."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_tmp(output_dir)
+    previous = read_identity(output_dir)
+    if previous != identity and (previous is not None or _result_folders(output_dir)):
+        if not overwrite:
+            what = ("results made by a version without a run identity" if previous is None else
+                    "results of another run (" + "; ".join(differences(previous, identity)) + ")")
+            raise UserError(f"output folder {output_dir} holds {what}; rerun with --overwrite true to replace "
+                            "them, or choose another --output_dir")
+        removed = clear_results(output_dir)
+        log.info(f"overwrite: removed {removed} result folders of another run from {output_dir}")
+    write_json(output_dir / RUN_FILE, identity)
 
 
 def verify(folder: Path, prompt: str, tokens: list[str], num_steps: int, codes_shape: tuple[int, int],
@@ -163,7 +169,7 @@ def clear_results(output_dir: Path) -> int:
     folders = _result_folders(output_dir)
     for path in folders:
         shutil.rmtree(path)
-    for name in (INDEX_FILE, RUN_FILE):
+    for name in (INDEX_FILE, RUN_FILE, "table1.md", "table1.csv", "table2.md", "table2.csv"):
         (output_dir / name).unlink(missing_ok=True)
     return len(folders)
 
@@ -200,4 +206,4 @@ def _json_default(value):
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-__all__ = ["ResumePlan", "differences", "prepare_output", "run_identity", "verify", "write_index"]
+__all__ = ["ResumePlan", "claim_folder", "differences", "prepare_output", "run_identity", "verify", "write_index"]

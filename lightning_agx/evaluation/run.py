@@ -25,7 +25,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -37,6 +37,7 @@ from ..methods import check_methods, run_method, to_explanations
 from ..metrics import CounterfactualFidelity, CounterfactualKL, FactualFidelity, FactualKL, MaskSize
 from ..models import CrossAttentionEdit
 from ..models.adapter import Generation
+from ..resume import RESULTS_FORMAT, claim_folder
 from ..seeding import derived_seeds, prompt_seed
 from .auc import roc_auc, sound_word_labels
 from .memory import PeakMemory
@@ -61,13 +62,21 @@ class EvaluationResult:
 def evaluate(tag, prompts: list[str], classifier, output_dir: str | Path, methods: list[str] | None = None,
              method_options: dict | None = None, explainer: ExplainerConfig | None = None, batch_size: int = 8,
              seed: int = 0, duration: float | None = None, repeats: int = 3, ori_repeats: int = 5,
-             generation: dict | None = None, kl_direction: str = "authors", logger=None) -> EvaluationResult:
-    """Evaluate `methods` on `prompts` (already cleaned) with `classifier`; resumes from `output_dir`."""
+             generation: dict | None = None, kl_direction: str = "authors", logger=None,
+             overwrite: bool = False) -> EvaluationResult:
+    """Evaluate `methods` on `prompts` (already cleaned) with `classifier`; resumes from `output_dir` when it
+    holds results of the same identity (lightning_agx.resume: else it stops, or `overwrite` replaces them)."""
     from ..methods import available_methods
     methods = check_methods(list(methods or available_methods()))
     if repeats < 1 or ori_repeats < 1 or batch_size < 1:
         raise ValueError(f"repeats, ori_repeats and batch_size must be >= 1; got {repeats}, {ori_repeats}, {batch_size}")
     output_dir = Path(output_dir)
+    identity = {"task": "evaluate", "results_format": RESULTS_FORMAT, "model": tag.name, "weights": tag.weights_hash,
+                "classifier": type(classifier).__name__, "explainer": asdict(explainer or ExplainerConfig()),
+                "method_options": json.loads(json.dumps(method_options or {}, default=str)), "seed": int(seed),
+                "duration": float(duration or tag.duration), "repeats": repeats, "ori_repeats": ori_repeats,
+                "generation": dict(generation or {}), "kl_direction": kl_direction}
+    claim_folder(output_dir, identity, overwrite)
     folders = [output_dir / "prompts" / prompt_folder_name(i, p) for i, p in enumerate(prompts)]
     params = dict(generation or {})
     options = {name: dict((method_options or {}).get(name, {})) for name in methods}
@@ -285,7 +294,8 @@ def run_evaluate(run) -> EvaluationResult:
     result = evaluate(tag, prompts, classifier, output_dir, methods=methods, method_options=ev.method_options,
                       explainer=run.explainer, batch_size=run.prompts.batch_size, seed=run.seed,
                       duration=run.model.duration, repeats=ev.repeats, ori_repeats=ev.ori_repeats,
-                      generation=run.model.generation(), kl_direction=ev.kl_direction, logger=logger)
+                      generation=run.model.generation(), kl_direction=ev.kl_direction, logger=logger,
+                      overwrite=run.overwrite)
     if logger is not None:
         logger.experiment.finish()
     _log(f"[evaluate] done in {time.perf_counter() - begin:.1f} s; computed {result.computed}\n"

@@ -116,3 +116,13 @@ def test_classifier_at_another_sample_rate_gets_resampled_audio(tmp_path, debug_
     assert debug_tag.sample_rate == 16000
     assert classifier.seen_lengths and set(classifier.seen_lengths) == {round(8000 * seconds)}, \
         "16 kHz audio reaches the 8 kHz classifier at 8 kHz (half the samples), not misread"
+
+
+def test_a_rerun_with_another_seed_does_not_reuse_the_results(tmp_path, debug_tag):
+    from lightning_agx.errors import UserError
+    evaluate(debug_tag, ["rain"], DebugClassifier(), tmp_path, methods=["random"], repeats=1, ori_repeats=1)
+    with pytest.raises(UserError, match=r"another run \(seed: 0 -> 3\).*--overwrite"):
+        evaluate(debug_tag, ["rain"], DebugClassifier(), tmp_path, methods=["random"], repeats=1, ori_repeats=1, seed=3)
+    result = evaluate(debug_tag, ["rain"], DebugClassifier(), tmp_path, methods=["random"], repeats=1, ori_repeats=1,
+                      seed=3, overwrite=True)
+    assert result.computed == {"random": 1}
