@@ -144,3 +144,32 @@ def test_every_training_caption_is_in_vocabulary():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         tok([c.caption for c in make_split("train", 100, seed=2)])
+
+
+def test_the_vocabulary_appends_the_negation_word_and_keeps_earlier_ids():
+    from lightning_agx.toyworld.grammar import filler_words, vocabulary
+    words = vocabulary()
+    assert words[-1] == "no" and words[:-1] == sorted(words[:-1])  # earlier words keep their ids
+    assert {"no", "a", "the", "nearby"} <= filler_words() and not filler_words() & {"beep", "loud", "then", "without"}
+
+
+def test_negation_scenes_say_without_no_sometimes():
+    import numpy as np
+    from lightning_agx.toyworld.grammar import sample_scene
+    rng = np.random.default_rng(0)
+    captions = [sample_scene(rng, "train", kind="negation").caption for _ in range(200)]
+    assert any(" without no " in c for c in captions) and any(" without a " in c for c in captions)
+
+
+def test_word_dropout_turns_only_filler_words_into_unk():
+    import torch
+    from lightning_agx.toyworld.grammar import filler_words
+    from lightning_agx.toyworld.tokenizer import VocabTokenizer
+    tokenizer = VocabTokenizer()
+    text = "there is a loud beep followed by a hiss nearby"
+    clean = tokenizer.encode(text)
+    tokenizer.word_dropout, tokenizer.dropout_words = 1.0, filler_words()
+    tokenizer.generator = torch.Generator().manual_seed(0)
+    dropped = tokenizer.encode(text)
+    for word, before, after in zip(tokenizer.words(text), clean, dropped):
+        assert after == (tokenizer.unk_idx if word in filler_words() else before), word
