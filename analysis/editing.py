@@ -40,6 +40,7 @@ from analysis.common import (Common, class_logits, event_probs, explanations_or_
                              setup, toy_clips, write_summary, write_table)
 from analysis.token_ranking import normalize  # noqa: E402
 from lightning_agx.inputs import load_prompts  # noqa: E402
+from lightning_agx.seeding import prompt_seed  # noqa: E402
 from lightning_agx.explanation import Explanation  # noqa: E402
 from lightning_agx.metrics import FrechetAudioDistance, kl_divergence  # noqa: E402
 from lightning_agx.toyworld.synth import SAMPLE_RATE as WORLD_RATE  # noqa: E402
@@ -141,7 +142,8 @@ def run_auto(config: EditingConfig, tag, classifier, value: float, out) -> dict:
     p_sel_all = []
     for start in range(0, len(clips), config.batch_size):
         chunk = clips[start:start + config.batch_size]
-        gen = tag.generate([c.caption for c in chunk], seed=config.seed + start, **gen_kwargs)
+        seeds = [prompt_seed(config.seed, start + b) for b in range(len(chunk))]  # clip i's own seed
+        gen = tag.generate([c.caption for c in chunk], seed=seeds, **gen_kwargs)
         audio = tag.decode(gen.codes).cpu()
         probs = event_probs(classifier, audio, tag.sample_rate)
         failing = []
@@ -152,7 +154,7 @@ def run_auto(config: EditingConfig, tag, classifier, value: float, out) -> dict:
                 failing.append((b, clip, min(present, key=lambda ev: probs[b, label_index(classifier.labels, ev)])))
         if failing:
             sub = gen.select([b for b, _, _ in failing])
-            masks = run_method(config.method, tag, sub, config.explainer, config.seed).float().cpu()
+            masks = run_method(config.method, tag, sub, config.explainer, sub.seeds).float().cpu()
             for j, (b, clip, missed) in enumerate(failing):
                 n = len(sub.text.tokens[j])
                 e = Explanation(clip.caption, list(sub.text.tokens[j]), masks[j, :, :n], tag.frame_rate, config.method,
@@ -197,7 +199,9 @@ def run_auto(config: EditingConfig, tag, classifier, value: float, out) -> dict:
                 sub = [Explanation(p, cases[start + i]["explanation"].tokens, mask_list[start + i], tag.frame_rate)
                        for i, p in enumerate(chunk)]
                 m = padded_masks(sub, tag.encode_text(chunk)).repeat_interleave(config.samples, 0)
-            parts.append(generate_with_masks(tag, rep, m, fresh_seed + start, config.model.generation()))
+            seeds = [prompt_seed(prompt_seed(fresh_seed, start + i), k) for i in range(len(chunk))
+                     for k in range(config.samples)]  # case i's k-th sample: the same in every condition
+            parts.append(generate_with_masks(tag, rep, m, seeds, config.model.generation()))
         audio[name] = torch.cat(parts)
         log(f"editing: generated condition '{name}'")
     judge = Judge(classifier, tag.sample_rate)
@@ -250,8 +254,8 @@ def run_manual(config: EditingConfig, tag, classifier, value: float, out) -> dic
         m = padded_masks([Explanation(e.prompt, e.tokens, mask, e.frame_rate)], text)
         duration = e.codes.shape[-1] / tag.frame_rate if e.codes is not None else None
         kwargs = dict(config.model.generation(), **({"duration": duration} if duration else {}))
-        original = e.audio[None] if e.audio is not None else generate_with_masks(tag, [e.prompt], None, config.seed + i, kwargs)
-        edited = generate_with_masks(tag, [e.prompt], m, config.seed + i, kwargs)
+        original = e.audio[None] if e.audio is not None else generate_with_masks(tag, [e.prompt], None, [prompt_seed(config.seed, i)], kwargs)
+        edited = generate_with_masks(tag, [e.prompt], m, [prompt_seed(config.seed, i)], kwargs)
         p0, p1 = event_probs(classifier, original, tag.sample_rate)[0], event_probs(classifier, edited, tag.sample_rate)[0]
         row = {"prompt": e.prompt, "edited_tokens": len(idx),
                "kl_to_original": float(kl_divergence(torch.softmax(class_logits(classifier, edited, tag.sample_rate), -1),
