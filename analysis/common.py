@@ -130,32 +130,14 @@ def label_index(labels: list[str], word: str) -> int | None:
 
 
 # ---------------------------------------------------------------------------------------------- explaining
-def method_function(name: str):
-    """`method(tag, generation, **options) -> [B, T, N]` from the registry, or AudioGenX built in."""
-    try:
-        from lightning_agx.methods import get_method
-        return get_method(name)
-    except ImportError:
-        if name == "audiogenx":
-            return audiogenx_method
-        raise ValueError(f"method '{name}' needs lightning_agx.methods, which is not available yet; "
-                         "use --common.method audiogenx") from None
-
-
-def audiogenx_method(tag, generation, config: ExplainerConfig | None = None, seed: int | list[int] = 0, **_):
-    from lightning_agx.explainer import optimize_masks
-    return optimize_masks(tag, generation, config, seed=seed)
-
-
 def run_method(name: str, tag, generation, explainer: ExplainerConfig, seed: int | list[int]) -> torch.Tensor:
-    """``[B, T, N]`` importance of every text token for every LM step."""
-    if name == "audiogenx":  # the analyses' explainer config (epochs...) applies
-        return audiogenx_method(tag, generation, explainer, seed)
-    fn = method_function(name)
-    try:
-        return fn(tag, generation, seed=seed)
-    except TypeError:  # a method without a seed option
-        return fn(tag, generation)
+    """``[B, T, N]`` importance of every text token for every LM step (AudioGenX with the analyses' explainer
+    config: epochs, width)."""
+    from lightning_agx.methods import get_method
+    if name == "audiogenx":
+        from lightning_agx.explainer import optimize_masks
+        return optimize_masks(tag, generation, explainer, seed=seed)
+    return get_method(name)(tag, generation, seed=seed)
 
 
 def explain_prompts(tag, prompts: list[str], common: Common, method: str | None = None,

@@ -1,4 +1,4 @@
-"""Editing with explanations (METHOD.md "Editing Eq. 15"): amplify (0.9) or suppress (0.1) chosen tokens
+"""Editing with explanations (the paper's Eq. 15): amplify (0.9) or suppress (0.1) chosen tokens
 over chosen seconds of the AudioGenX mask, regenerate with that mask applied, measure FAD and KL to a
 reference before and after.
 

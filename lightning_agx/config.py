@@ -13,7 +13,7 @@ class ModelConfig:
     name: str = "toysounds"  # toysounds | debug | facebook/audiogen-medium | facebook/musicgen-* | local folder
     duration: float | None = None  # seconds of audio to generate; None: the model's default
     device: str = "auto"  # where the model is loaded before Lightning moves it (auto: cuda when present)
-    top_k: int = 250  # sampling of the generated audio (METHOD.md)
+    top_k: int = 250  # sampling of the generated audio (the paper's setting)
     temperature: float = 1.0
     cfg_coef: float = 3.0
 
@@ -66,7 +66,7 @@ class LoggerConfig:
 
 @dataclass
 class EvaluationConfig:
-    """The faithfulness evaluation (task 'evaluate', lightning_agx/evaluation): METHOD.md Eq. 8-12."""
+    """The faithfulness evaluation (task 'evaluate', lightning_agx/evaluation): the paper's Eq. 8-12."""
 
     methods: list[str] = field(default_factory=lambda: [
         "audiogenx", "audiogenx_factual", "audiogenx_counterfactual", "random", "gradcam_a", "gradcam_e",

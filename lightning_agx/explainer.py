@@ -1,4 +1,4 @@
-"""AudioGenX's mask generator and objective (METHOD.md: Eq. 2-6).
+"""AudioGenX's mask generator and objective (the paper's Eq. 2-6).
 
 For each prompt b and LM step t, an MLP maps every text token embedding x_n to a keep probability
 p[b, t, n] = sigmoid(MLP_{b,t}(x_n)); a Gumbel-softmax sample of (drop, keep) gives the soft mask m.
@@ -17,7 +17,7 @@ from torch import nn
 
 @dataclass
 class ExplainerConfig:
-    """Hyper-parameters; defaults are the authors' (METHOD.md)."""
+    """Hyper-parameters; defaults are the authors' (their released code)."""
 
     hidden: int = 512  # MLP width
     per_step: bool = True  # one MLP per LM step (authors); False: one MLP per prompt, shared by all steps

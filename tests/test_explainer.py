@@ -1,4 +1,4 @@
-"""AudioGenX's mask generator and loss (METHOD.md Eq. 2-6)."""
+"""AudioGenX's mask generator and loss (the paper's Eq. 2-6)."""
 import torch
 
 from lightning_agx.explainer import (ExplainerConfig, MaskGenerator, audiogenx_loss, gumbel_mask, optimize_masks,

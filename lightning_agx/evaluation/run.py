@@ -1,4 +1,4 @@
-"""The faithfulness evaluation (METHOD.md Eq. 8-12; paper Table 1 and Table 2), resumable per prompt.
+"""The faithfulness evaluation (paper Eq. 8-12, Table 1 and Table 2), resumable per prompt.
 
 For each chunk of `batch_size` prompts:
   1. the original audio x is generated once (seeded) and classified; the "Ori" floor regenerates each prompt

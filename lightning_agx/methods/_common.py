@@ -1,4 +1,4 @@
-"""What the explanation methods share: the sequence score, scalings, and padding handling.
+"""What the explanation methods share: token log-probabilities (the sequence score), scalings, padding.
 
 Shapes: B prompts, K codebooks, T LM steps, N text tokens (padded to the longest prompt), D LM dim.
 """
@@ -23,23 +23,16 @@ def target_tokens(tag, generation) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def token_log_probs(tag, generation, logits: torch.Tensor, repeats: int = 1) -> torch.Tensor:
-    """``[rB, K, T]`` log-probability of each generated token (0 where the pattern has no frame)."""
+    """``[rB, K, T]`` log-probability of each generated token (0 where the pattern has no frame).
+
+    The gradient methods explain its sum over codebooks and positions (the sequence score), from the
+    conditional (not CFG-guided) logits of one teacher-forced pass: the explanation concerns the conditional
+    half of the model, as AudioGenX's latents do."""
     targets, real = target_tokens(tag, generation)
     targets, real = targets.repeat(repeats, 1, 1), real.repeat(repeats, 1, 1)
     logp = torch.log_softmax(logits.float(), dim=-1)  # [B, K, T, card]
     picked = logp.gather(-1, targets.clamp_max(logits.shape[-1] - 1).unsqueeze(-1)).squeeze(-1)
     return picked * real
-
-
-def sequence_score(tag, generation, edit: CrossAttentionEdit | None = None) -> tuple[torch.Tensor, CrossAttentionEdit | None]:
-    """The score the gradient methods explain: ``[B, K, T]`` log p(generated token), conditional logits.
-
-    One teacher-forced pass over all T steps with the conditional (not CFG-guided) logits: the explanation
-    concerns the conditional half of the model, as AudioGenX's latents do (METHOD.md). Sum it over
-    codebooks and valid positions for the sequence score.
-    """
-    out = tag.forward_steps(generation, edit=edit, logits=True)
-    return token_log_probs(tag, generation, out.logits), edit
 
 
 def max_scale(importance: torch.Tensor, valid: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:

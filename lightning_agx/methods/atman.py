@@ -1,4 +1,4 @@
-"""AtMan (METHOD.md "Baselines"): suppress one text token at a time, measure the loss increase.
+"""AtMan (the paper's baselines): suppress one text token at a time, measure the loss increase.
 
 For each valid token n, its pre-softmax score q.k_n/sqrt(d) is multiplied by (1 - suppression) (0.9:
 factor 0.1) in every cross-attention layer and head, at every step. Importance of (t, n) = increase of the

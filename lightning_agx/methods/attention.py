@@ -1,6 +1,6 @@
 """Raw cross-attention: the weights softmax(q k^T / sqrt(d)) of the conditional batch, averaged over all
 cross-attention layers and heads, from one teacher-forced pass (no gradient, no scaling beyond the
-per-sequence max-scaling every baseline but AtMan gets, METHOD.md "Baselines").
+per-sequence max-scaling every baseline but AtMan gets, as in the paper's baselines).
 
 audiocraft's cross-attention has no key padding mask, so padding tokens (zero embeddings, but biased keys)
 get some weight in a padded batch; we zero them afterwards without renormalising.

@@ -1,4 +1,4 @@
-"""AudioGenX (METHOD.md): the mask generator's keep probabilities p ``[B, T, N]`` after optimising Eq. 6
+"""AudioGenX: the mask generator's keep probabilities p ``[B, T, N]`` after optimising Eq. 6
 (``audiogenx``), Eq. 3 + regularisers only (``audiogenx_factual``) or Eq. 5 + regularisers only
 (``audiogenx_counterfactual``), with `optimize_masks` (one teacher-forced pass per epoch, all B prompts).
 

@@ -1,7 +1,8 @@
 """Chefer et al. 2021 ("Generic attention-model explainability", bi-modal / encoder-decoder rules).
 
 Relevance maps, per prompt: R_aa ``[T, T]`` (audio steps over audio steps), R_at ``[T, N]`` (audio steps over
-text tokens); the text encoder's self-relevance R_tt is the identity (METHOD.md). Start R_aa = I, R_at = 0,
+text tokens); the text encoder's self-relevance R_tt is the identity (the frozen text encoder is outside the
+explained LM). Start R_aa = I, R_at = 0,
 then, layer by layer in the order the LM runs them:
   self-attention   Abar = mean_heads (dS/dA * A)^+   ``[T, T]``;   R_aa += Abar R_aa;   R_at += Abar R_at
   cross-attention  Abar = mean_heads (dS/dA * A)^+   ``[T, N]``;   R_at += norm(R_aa) Abar R_tt
@@ -9,20 +10,21 @@ where norm(R) = I + row-normalised (R - I) (their `handle_residual`). The import
 
 Simplifications, said plainly:
 - S is ONE scalar for the whole sequence (log-probability of all generated tokens, conditional logits,
-  `_common.sequence_score`), so all steps share one backward pass; the original explains one output at a
+  `_common.token_log_probs`), so all steps share one backward pass; the original explains one output at a
   time, which would need T backward passes.
 - R_aa multiplies Abar from the left (row t = what step t draws from); their code writes the transposed
   product for encoders, which for a causal decoder would give step t the relevance of later steps.
 - Self-attention is recorded by temporarily replacing each self-attention module's ``forward`` (restored
   on exit) with an explicit causal softmax attention using the module's own weights. Models whose
   self-attention uses rotary embeddings, kv_repeat or a limited past context are not supported by that
-  patch: they fall back to the cross-attention rule only (R_aa = I), noted in the returned tensor's name.
+  patch: they fall back to the cross-attention rule only (R_aa = I), with a warning that says so.
 """
 from __future__ import annotations
 
 import contextlib
 import math
 import types
+import warnings
 
 import torch
 from einops import rearrange
@@ -101,6 +103,9 @@ def chefer(tag, generation, seed: int = 0, self_attention: bool = True) -> torch
     lm = tag.lm
     b, t = len(generation.text), generation.num_steps
     use_self = self_attention and self_attention_supported(lm)
+    if self_attention and not use_self:
+        warnings.warn("chefer: this LM's self-attention (rotary embeddings, kv_repeat or a limited context) cannot "
+                      "be recorded; falling back to the cross-attention rule only (R_aa = I)", stacklevel=2)
     with differentiable(tag):
         edit = CrossAttentionEdit(record=True)
         with (record_self_attention(lm) if use_self else contextlib.nullcontext([])) as selfs:

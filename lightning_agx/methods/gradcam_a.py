@@ -1,13 +1,13 @@
-"""Grad-CAM-a (METHOD.md "Baselines"): Grad-CAM on the LM latent, spread over tokens by the cross-attention.
+"""Grad-CAM-a (the paper's baselines): Grad-CAM on the LM latent, spread over tokens by the cross-attention.
 
 Our exact choices (the appendix gives only the prose):
   score     S = sum over codebooks and real (non-special) positions of log p(generated token), from the
-            conditional logits of one teacher-forced pass (see `_common.sequence_score`);
+            conditional logits of one teacher-forced pass (see `_common.token_log_probs`);
   channels  the D dimensions of the latent h_t (final hidden state, after the output norm);
   weights   alpha_d = mean over the T steps of dS/dh_{t,d}   (Grad-CAM's global average pooling, over time);
   cam_t     ReLU(sum_d alpha_d h_{t,d})                       (one value per step);
   tokens    importance[t, n] = cam_t * A[t, n], with A the cross-attention averaged over layers and heads of
-            the same pass (the "via the cross-attention map" of METHOD.md);
+            the same pass (the paper's "via the cross-attention map");
   scaling   divided by its maximum per sequence.
 """
 from __future__ import annotations

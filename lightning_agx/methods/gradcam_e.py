@@ -1,4 +1,4 @@
-"""Grad-CAM-e (METHOD.md "Baselines"): gradients of the last cross-attention map, per codebook.
+"""Grad-CAM-e (the paper's baselines): gradients of the last cross-attention map, per codebook.
 
 Our exact choices:
   map       A: the weights of the LAST cross-attention layer ``[B, heads, T, N]`` in one teacher-forced pass;

@@ -1,4 +1,4 @@
-"""Faithfulness metrics (METHOD.md Eq. 8-12) and FAD, as torchmetrics Metrics."""
+"""Faithfulness metrics (the paper's Eq. 8-12) and FAD, as torchmetrics Metrics."""
 from .fad import FrechetAudioDistance, frechet_distance
 from .fidelity import CounterfactualFidelity, FactualFidelity
 from .kl import CounterfactualKL, FactualKL, kl_divergence

@@ -1,4 +1,4 @@
-"""Shared input checks for the classifier-based faithfulness metrics (METHOD.md, Eq. 8-12)."""
+"""Shared input checks for the classifier-based faithfulness metrics (the paper's Eq. 8-12)."""
 from __future__ import annotations
 
 from torch import Tensor

@@ -1,4 +1,4 @@
-"""Fidelity (METHOD.md Eq. 8-9): drop of the original top class's probability under a perturbation.
+"""Fidelity (the paper's Eq. 8-9): drop of the original top class's probability under a perturbation.
 
     Fid = mean over prompts of  p(x)[y] - p(x')[y],   p = softmax(f(.)),  y = argmax p(x)
 

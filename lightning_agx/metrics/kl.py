@@ -1,4 +1,4 @@
-"""KL divergence between classifier distributions on x and x' (METHOD.md Eq. 10-11).
+"""KL divergence between classifier distributions on x and x' (the paper's Eq. 10-11).
 
 ``direction="authors"`` (default) reproduces the authors' ``KLDivLoss(log p(x), p(x'))``, i.e.
 

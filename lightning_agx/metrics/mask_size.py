@@ -1,4 +1,4 @@
-"""Size (METHOD.md Eq. 12): mean mask value; smaller explanations are simpler."""
+"""Size (the paper's Eq. 12): mean mask value; smaller explanations are simpler."""
 from __future__ import annotations
 
 import torch

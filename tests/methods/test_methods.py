@@ -122,3 +122,11 @@ def test_explanations_drop_padding(debug_tag, debug_generation, outputs):
     expl = to_explanations(debug_tag, debug_generation, outputs["random"], "random")
     assert [e.mask.shape[1] for e in expl] == [len(t) for t in debug_generation.text.tokens]
     assert expl[1].mask.shape == (debug_generation.num_steps, 1) and expl[0].method == "random"
+
+
+def test_chefer_says_when_it_falls_back_to_the_cross_attention_rule(debug_tag, debug_generation, monkeypatch, outputs):
+    import lightning_agx.methods.chefer as chefer
+    monkeypatch.setattr(chefer, "self_attention_supported", lambda lm: False)
+    with pytest.warns(UserWarning, match="falling back to the cross-attention rule only"):
+        fallback = chefer.chefer(debug_tag, debug_generation)
+    assert torch.allclose(fallback, chefer.chefer(debug_tag, debug_generation, self_attention=False))
