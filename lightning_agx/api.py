@@ -57,9 +57,8 @@ def explain(model: str | AudiocraftTAG, prompts: list[str], output_dir: str | Pa
     if output_dir is None:
         plan = ResumePlan(new=list(range(len(prompts))))
     else:
-        frames = int((duration or tag.duration) * tag.frame_rate)
         plan = prepare_output(output_dir, identity, prompts, tokens, tag.num_steps(duration),
-                              (tag.lm.num_codebooks, frames), overwrite=overwrite)
+                              (tag.lm.num_codebooks, tag.num_frames(duration)), overwrite=overwrite)
         log.info(f"lightning_agx: {output_dir}: {plan.summary()}")
     L.seed_everything(seed, workers=True, verbose=False)
     writer = ExplanationWriter(output_dir, figures=figures and output_dir is not None, audio=save_audio)

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import UserError
+
 
 @dataclass
 class ExplainerConfig:
@@ -31,7 +33,6 @@ class ExplainerConfig:
     objective: str = "both"  # both: L_F + L_CF (AudioGenX); factual: Eq. 3 only; counterfactual: Eq. 5 only
 
     def __post_init__(self) -> None:
-        from .errors import UserError
         if self.hidden < 1 or self.epochs < 1 or self.tau <= 0:
             raise UserError(f"explainer needs hidden >= 1, epochs >= 1 and tau > 0; got hidden={self.hidden}, "
                             f"epochs={self.epochs}, tau={self.tau}")

@@ -3,7 +3,7 @@
 Each check raises `lightning_agx.errors.UserError` with one line that says what is wrong and what to do. The
 checks that need the model's tokenizer (a prompt's tokens, its length limit) are
 `lightning_agx.models.AudiocraftTAG.check_text`; for the embedded ToySounds model they run before its weights
-are loaded (`lightning_agx.models.registry.check_text_before_loading`).
+are loaded (`lightning_agx.models.text_check.check_text_before_loading`).
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ Every explanation stores the same identity in its metadata. A rerun into the fol
   results; or choose another folder);
 - reuses a prompt's folder only when it loads and matches: the same prompt, its tokens, a ``[T, N]`` mask of
   the run's T steps and N tokens, finite values, codes of the run's shape, the run's identity; anything else
-  is recomputed, with a message naming the folder;
+  is removed and recomputed, with a message naming the folder;
 - never recomputes a finished prompt: results do not depend on the batch (`lightning_agx.seeding`), so
   only what is missing is explained, whatever chunk it was in;
 - removes the ``.<name>.<hex>.tmp`` folders an interrupted save left behind.
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import re
 import shutil
@@ -29,7 +28,7 @@ from pathlib import Path
 import torch
 
 from .errors import UserError
-from .explanation import Explanation, prompt_folder_name
+from .explanation import JSON_NAME, Explanation, prompt_folder_name
 
 RUN_FILE = "run.json"
 INDEX_FILE = "index.json"
@@ -97,6 +96,7 @@ def prepare_output(output_dir: Path, identity: dict, prompts: list[str], tokens:
             plan.done.append(i)
         else:
             log.warning(f"recomputing prompt {i}: {folder} {problem}")
+            shutil.rmtree(folder)  # it is replaced anyway; removed now, an interrupted run does not list it done
             plan.redone.append(i)
     return plan
 
@@ -175,20 +175,22 @@ def clear_results(output_dir: Path) -> int:
 
 
 def write_index(output_dir: Path, prompts: list[str]) -> list[dict]:
-    """``index.json``: exactly this run's prompts, in order; those not finished have ``"status": "todo"``."""
+    """``index.json``: exactly this run's prompts, in order; those not finished have ``"status": "todo"``.
+
+    A finished prompt's entry is its ``explanation.json`` (the explanation's summary, written last on save),
+    so the index reads no tensors."""
     index = []
     for i, prompt in enumerate(prompts):
         name = prompt_folder_name(i, prompt)
         folder = output_dir / name
-        entry = {"index": i, "folder": name, "prompt": prompt}
-        try:
-            explanation = Explanation.load(folder) if Explanation.is_complete(folder) else None
-        except Exception:
-            explanation = None
-        if explanation is None:
-            entry["status"] = "todo"
-        else:
-            entry.update(status="done", **{k: v for k, v in explanation.summary().items() if k != "prompt"})
+        entry = {"index": i, "folder": name, "prompt": prompt, "status": "todo"}
+        if Explanation.is_complete(folder):
+            try:
+                summary = json.loads((folder / JSON_NAME).read_text())
+            except ValueError:
+                summary = None
+            if summary is not None:
+                entry.update(status="done", **{k: v for k, v in summary.items() if k != "prompt"})
         index.append(entry)
     write_json(output_dir / INDEX_FILE, index)
     return index
@@ -196,14 +198,8 @@ def write_index(output_dir: Path, prompts: list[str]) -> list[dict]:
 
 def write_json(path: Path, value) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    tmp.write_text(json.dumps(value, indent=1, allow_nan=False, default=_json_default))
+    tmp.write_text(json.dumps(value, indent=1, allow_nan=False))
     os.replace(tmp, path)
-
-
-def _json_default(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 __all__ = ["ResumePlan", "claim_folder", "differences", "prepare_output", "run_identity", "verify", "write_index"]

@@ -271,8 +271,7 @@ def load_classifier(name: str, device: str | torch.device = "cpu"):
 def run_evaluate(run) -> EvaluationResult:
     """``train.py --config configs/evaluate_*.yaml`` with task 'evaluate'."""
     from ..api import _wandb_logger
-    from ..inputs import check_duration, ensure_writable
-    from ..inputs import load_prompts
+    from ..inputs import check_duration, ensure_writable, load_prompts
     from .prompts import heldout_prompts
 
     ev = run.evaluation

@@ -153,9 +153,12 @@ class AudiocraftTAG(nn.Module):
         """The TAG model is frozen: it always stays in eval mode (no dropout), whatever its parent does."""
         return super().train(False)
 
+    def num_frames(self, duration: float | None = None) -> int:
+        """Audio frames F of `duration` seconds (None: the model's duration)."""
+        return int((duration or self.duration) * self.frame_rate)
+
     def num_steps(self, duration: float | None = None) -> int:
-        frames = int((duration or self.duration) * self.frame_rate)
-        codes = torch.zeros(1, self.lm.num_codebooks, frames, dtype=torch.long)
+        codes = torch.zeros(1, self.lm.num_codebooks, self.num_frames(duration), dtype=torch.long)
         return self.pattern_sequence(codes).shape[-1] - 1
 
     # ------------------------------------------------------------------ text
@@ -216,7 +219,7 @@ class AudiocraftTAG(nn.Module):
         """
         text = prompts if isinstance(prompts, TextConditioning) else self.encode_text(list(prompts))
         params = {**self.generation_params, **overrides}
-        frames = int((duration or self.duration) * self.frame_rate)
+        frames = self.num_frames(duration)
         seeds = resolve_seeds(seed, len(text))
         attributes = [ConditioningAttributes(text={TEXT_CONDITION: p}) for p in text.prompts]
         b = len(text)

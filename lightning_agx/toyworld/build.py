@@ -340,7 +340,7 @@ def encode_codes(cfg: ToyConfig, out: Path, device: str, n_clips: int, seed: int
     return {"clips": n_clips, "overlap_clips": n_overlap, "seconds": time.time() - t0}
 
 
-def init_lm_from(lm, path: Path, cfg: ToyConfig) -> None:
+def init_lm_from(lm, path: Path) -> None:
     """Start the LM from the weights in `path` (an earlier LM): text-table rows of words it did not have
     (appended at the end of the vocabulary) start as its <unk> row."""
     from safetensors.torch import load_file
@@ -373,7 +373,7 @@ def train_lm(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: float
     tokenizer.generator = torch.Generator().manual_seed(seed + 3)
     lm = build_lm(cfg, tokenizer).to(device).train()
     if init is not None:
-        init_lm_from(lm, init, cfg)
+        init_lm_from(lm, init)
     opt = torch.optim.AdamW(lm.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.05)
     ckpt = out / "_build" / "ckpt_lm.pt"
     start = _load_ckpt(ckpt, lm, opt)
