@@ -48,6 +48,10 @@ def test_explained_with_a_neighbour_equals_explained_alone(debug_tag):
     assert torch.equal(both[0].codes, alone_a[0].codes)
     assert (both[0].mask - alone_a[0].mask).abs().max() < 1e-5
     assert both[0].metadata["seed"] == alone_a[0].metadata["seed"] == prompt_seed(0, 0)
+    # B keeps index 1 (its seed) beside another neighbour, a longer one: the same tokens and mask
+    other = _explain(debug_tag, ["thunder rolls over the dark hills far away tonight", b], batch_size=2)
+    assert torch.equal(both[1].codes, other[1].codes)
+    assert (both[1].mask - other[1].mask).abs().max() < 1e-5
 
 
 @pytest.mark.parametrize("batch_size", [2, 8])
