@@ -41,7 +41,7 @@ from analysis.common import (Common, class_logits, event_probs, explanations_or_
 from analysis.token_ranking import normalize  # noqa: E402
 from lightning_agx.inputs import load_prompts  # noqa: E402
 from lightning_agx.seeding import prompt_seed  # noqa: E402
-from lightning_agx.explanation import Explanation  # noqa: E402
+from lightning_agx.explanation import Explanation, build_explanations  # noqa: E402
 from lightning_agx.metrics import FrechetAudioDistance, kl_divergence  # noqa: E402
 from lightning_agx.toyworld.synth import SAMPLE_RATE as WORLD_RATE  # noqa: E402
 
@@ -154,11 +154,9 @@ def run_auto(config: EditingConfig, tag, classifier, value: float, out) -> dict:
                 failing.append((b, clip, min(present, key=lambda ev: probs[b, label_index(classifier.labels, ev)])))
         if failing:
             sub = gen.select([b for b, _, _ in failing])
-            masks = run_method(config.method, tag, sub, config.explainer, sub.seeds).float().cpu()
-            for j, (b, clip, missed) in enumerate(failing):
-                n = len(sub.text.tokens[j])
-                e = Explanation(clip.caption, list(sub.text.tokens[j]), masks[j, :, :n], tag.frame_rate, config.method,
-                                codes=gen.codes[b].cpu(), audio=audio[b], sample_rate=tag.sample_rate)
+            masks = run_method(config.method, tag, sub, config.explainer, sub.seeds)
+            explained = build_explanations(tag, sub, masks, config.method, audio=audio[[b for b, _, _ in failing]])
+            for (b, clip, missed), e in zip(failing, explained):
                 cases.append({"clip": clip, "missed": missed, "explanation": e,
                               "p_selection": float(probs[b, label_index(classifier.labels, missed)])})
         log(f"editing: {min(start + len(chunk), len(clips))}/{len(clips)} prompts generated, {len(cases)} failure cases")

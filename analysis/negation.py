@@ -140,9 +140,8 @@ def figure(by_variant: list[dict], path) -> None:
 
 
 def _unknown_words(tag, words: list[str]) -> list[str]:
-    tokenizer = getattr(tag.text_conditioner, "tokenizer", None)
-    stoi = getattr(tokenizer, "stoi", None)
-    return [w for w in words if stoi is not None and w not in stoi]
+    vocabulary = tag.vocabulary  # None: an open vocabulary knows every word
+    return [w for w in words if vocabulary is not None and w not in vocabulary]
 
 
 def _num(value) -> float:

@@ -77,15 +77,6 @@ def reinitialize(module: nn.Module, how: str = "init", generator: torch.Generato
             p.copy_(torch.randn(p.shape, generator=generator) * (float(p.std()) if p.numel() > 1 else 0.02))
 
 
-def cascade(lm: nn.Module) -> list[tuple[str, list[nn.Module]]]:
-    """The randomisation steps, top layer first: ``[(name, modules re-initialised at this step)]``."""
-    layers = list(lm.transformer.layers)
-    steps = [(f"layer {i}", [layers[i]]) for i in reversed(range(len(layers)))]
-    rest = [m for m in (lm.emb, lm.linears, lm.out_norm, lm.condition_provider, getattr(lm, "fuser", None)) if m is not None]
-    steps.append(("embeddings+heads+text", rest))
-    return steps
-
-
 # ---------------------------------------------------------------------------------------------- similarity
 def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
     """Spearman rank correlation of two equally shaped tensors (average ranks for ties); 0 if one is constant."""
@@ -149,7 +140,7 @@ def run(config: SanityConfig) -> dict:
     rows = [{"step": 0, "randomised": "none", "method": m, **compare(originals[m], originals[m], valid)} for m in methods]
     model = copy.deepcopy(tag)  # the trained model stays intact
     generator = torch.Generator().manual_seed(config.seed)
-    for k, (name, modules) in enumerate(cascade(model.lm), start=1):
+    for k, (name, modules) in enumerate(model.randomization_cascade(), start=1):
         for module in modules:
             reinitialize(module, config.reinit, generator)
         gen_k = generation_of(model, base)  # same codes; text re-encoded by the randomised conditioner

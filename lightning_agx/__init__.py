@@ -12,7 +12,7 @@ _EXPORTS = {
     "load_explanations": "lightning_agx.explanation",
     "ExplainerConfig": "lightning_agx.explainer",
     "load_model": "lightning_agx.models",
-    "AudiocraftTAG": "lightning_agx.models",
+    "TAGModel": "lightning_agx.models",
     "CrossAttentionEdit": "lightning_agx.models",
 }
 __all__ = list(_EXPORTS)

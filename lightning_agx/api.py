@@ -18,21 +18,22 @@ from .errors import RunStopped
 from .explainer import ExplainerConfig
 from .explanation import Explanation, prompt_folder_name
 from .inputs import check_batch_size, check_duration, check_duration_value, check_prompts, ensure_writable, load_prompts
-from .models import AudiocraftTAG, load_model
+from .methods.audiogenx import variant_name
+from .models import TAGModel, load_model
 from .models.text_check import check_text_before_loading
-from .module import METHOD_NAMES, AudioGenXModule
+from .module import AudioGenXModule
 from .resume import ResumePlan, prepare_output, run_identity, write_index
 from .signals import StopOnSignal, stop_requests
 
 log = logging.getLogger("lightning_agx")
 
 
-def explain(model: str | AudiocraftTAG, prompts: list[str], output_dir: str | Path | None = None,
+def explain(model: str | TAGModel, prompts: list[str], output_dir: str | Path | None = None,
             config: ExplainerConfig | None = None, batch_size: int = 8, seed: int = 0,
             duration: float | None = None, trainer: TrainerConfig | None = None,
             logger: LoggerConfig | None = None, figures: bool = True, save_audio: bool = True,
             generation: dict | None = None, overwrite: bool = False) -> list[Explanation]:
-    """Explain `prompts` on `model` (a name or a loaded `AudiocraftTAG`) with AudioGenX.
+    """Explain `prompts` on `model` (a name or a loaded `TAGModel`) with AudioGenX.
 
     Prompt i is explained with its own seed, ``lightning_agx.seeding.prompt_seed(seed, i)``: its result does
     not depend on the batch size or on the other prompts. With `output_dir`, each explanation is saved as it
@@ -46,19 +47,19 @@ def explain(model: str | AudiocraftTAG, prompts: list[str], output_dir: str | Pa
     check_batch_size(batch_size)
     check_duration_value(duration)
     trainer_config = trainer or TrainerConfig()
-    if not isinstance(model, AudiocraftTAG):
+    if not isinstance(model, TAGModel):
         check_text_before_loading(model, prompts)
     if output_dir is not None:
         output_dir = ensure_writable(output_dir)
-    tag = model if isinstance(model, AudiocraftTAG) else load_model(model, duration=duration)
+    tag = model if isinstance(model, TAGModel) else load_model(model, duration=duration)
     check_duration(tag, duration)
     tokens = tag.check_text(prompts)  # fail on bad prompts before any work (length limit, tokenizer)
-    identity = run_identity(tag, METHOD_NAMES[config.objective], config, seed, duration, generation)
+    identity = run_identity(tag, variant_name(config.objective), config, seed, duration, generation)
     if output_dir is None:
         plan = ResumePlan(new=list(range(len(prompts))))
     else:
         plan = prepare_output(output_dir, identity, prompts, tokens, tag.num_steps(duration),
-                              (tag.lm.num_codebooks, tag.num_frames(duration)), overwrite=overwrite)
+                              tag.output_shape(duration), overwrite=overwrite)
         log.info(f"lightning_agx: {output_dir}: {plan.summary()}")
     L.seed_everything(seed, workers=True, verbose=False)
     writer = ExplanationWriter(output_dir, figures=figures and output_dir is not None, audio=save_audio)

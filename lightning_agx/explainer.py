@@ -181,26 +181,57 @@ def make_optimizer(explainer: MaskGenerator, config: ExplainerConfig) -> torch.o
     return torch.optim.Adam(explainer.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
 
 
+class MaskOptimization:
+    """AudioGenX for one chunk of prompts: their unmasked target latents, their explainer (initialised and
+    Gumbel noise drawn from each prompt's own stream, `lightning_agx.seeding`) and `step`, the one
+    optimisation step that both the Lightning module and `optimize_masks` run `config.epochs` times.
+
+    `explainer` reuses an existing `MaskGenerator` (at least B rows; the Lightning module keeps one for all
+    its chunks), else one of B rows is made. Prompt b's streams come from ``seeds[b]``."""
+
+    def __init__(self, tag, generation, config: ExplainerConfig, seeds: list[int],
+                 explainer: MaskGenerator | None = None):
+        from .seeding import streams
+        self.tag, self.generation, self.config = tag, generation, config
+        with torch.no_grad():
+            self.target = tag.latents(generation)  # [B, T, D], same numerics as the masked passes
+        device = self.target.device
+        self.generators = streams(seeds, "explainer", device)
+        if explainer is None:
+            explainer = MaskGenerator(len(generation.text), generation.num_steps, tag.dim, config.hidden,
+                                      config.per_step).to(device)
+        self.explainer = explainer
+        explainer.reset_parameters(self.generators)
+
+    def step(self, optimizer: torch.optim.Optimizer, backward=None) -> tuple[torch.Tensor, LossTerms, torch.Tensor]:
+        """zero_grad, the objective (Eq. 6), backward (`backward(loss)`, default ``loss.backward()``), update.
+        Returns the detached (loss, terms, p). A non-finite loss raises before any update."""
+        optimizer.zero_grad()
+        loss, terms, p = audiogenx_step(self.tag, self.explainer, self.generation, self.target, self.config,
+                                        self.generators)
+        if not torch.isfinite(loss):
+            prompts = ", ".join(repr(p[:40]) for p in self.generation.text.prompts[:3])
+            raise FloatingPointError(f"the AudioGenX loss is {loss.item()} for prompts {prompts}: lower explainer.lr, "
+                                     "or run the model in float32 (trainer.precision=32)")
+        (backward or torch.Tensor.backward)(loss)
+        optimizer.step()
+        return loss.detach(), terms, p.detach()
+
+    @torch.no_grad()
+    def keep_probabilities(self) -> torch.Tensor:
+        """The explanation: p ``[B, T, N]`` of the current explainer on the prompts' embeddings."""
+        return self.explainer(self.generation.text.embeddings)[:len(self.generation.text)]
+
+
 def optimize_masks(tag, generation, config: ExplainerConfig | None = None,
                    seed: int | list[int] | None = 0) -> torch.Tensor:
     """AudioGenX without Lightning, for one generation (the methods registry uses it): ``p [B, T, N]``.
 
     Prompt b's explainer streams come from ``seed[b]`` (a list), or ``prompt_seed(seed, b)`` (an int)."""
-    from .seeding import resolve_seeds, streams
+    from .seeding import resolve_seeds
     config = config or ExplainerConfig()
-    with torch.no_grad():
-        target = tag.latents(generation)
-    generators = streams(resolve_seeds(seed, len(generation.text)), "explainer", target.device)
-    explainer = MaskGenerator(len(generation.text), generation.num_steps, tag.dim, config.hidden,
-                              config.per_step).to(target.device)
-    explainer.reset_parameters(generators)
-    optimizer = make_optimizer(explainer, config)
+    run = MaskOptimization(tag, generation, config, resolve_seeds(seed, len(generation.text)))
+    optimizer = make_optimizer(run.explainer, config)
     for _ in range(config.epochs):
-        optimizer.zero_grad()
-        loss, _, _ = audiogenx_step(tag, explainer, generation, target, config, generators)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"the AudioGenX loss is {loss.item()}; lower the learning rate")
-        loss.backward()
-        optimizer.step()
-    with torch.no_grad():
-        return explainer(generation.text.embeddings)
+        run.step(optimizer)
+    return run.keep_probabilities()

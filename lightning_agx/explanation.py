@@ -143,3 +143,29 @@ def load_explanations(folder: str | Path) -> list[Explanation]:
     """Every complete explanation under `folder` (one sub-folder each), in folder-name order."""
     folder = Path(folder)
     return [Explanation.load(p) for p in sorted(folder.iterdir()) if p.is_dir() and Explanation.is_complete(p)]
+
+
+def build_explanations(tag, generation, importance: torch.Tensor, method: str,
+                       metadata: dict | list[dict] | None = None, audio: torch.Tensor | None = None) -> list[Explanation]:
+    """One `Explanation` per prompt from a method's batch output ``importance [B, T, N]`` (padding dropped).
+
+    The one place explanations are made (the Lightning module, the methods registry, the evaluation and the
+    analyses call it). `tag` gives the step and sample rates; `generation` the prompts, tokens, codes and
+    seeds; `metadata` is one dict for all prompts or one per prompt (each gets its ``seed`` when known);
+    `audio` ``[B, C, samples]`` is kept when given."""
+    rows = len(generation.text)
+    per_prompt = metadata if isinstance(metadata, list) else [dict(metadata or {}) for _ in range(rows)]
+    if len(per_prompt) != rows:
+        raise ValueError(f"{len(per_prompt)} metadata dicts for {rows} prompts")
+    importance = importance.detach().float().cpu()
+    out = []
+    for b, tokens in enumerate(generation.text.tokens):
+        valid = generation.text.valid[b].cpu()
+        info = dict(per_prompt[b])
+        if generation.seeds is not None:
+            info.setdefault("seed", generation.seeds[b])
+        out.append(Explanation(prompt=generation.text.prompts[b], tokens=list(tokens), mask=importance[b][:, valid],
+                               frame_rate=tag.frame_rate, method=method, codes=generation.codes[b].cpu(),
+                               audio=None if audio is None else audio[b].cpu(), sample_rate=tag.sample_rate,
+                               metadata=info))
+    return out

@@ -2,7 +2,7 @@
 
 Each check raises `lightning_agx.errors.UserError` with one line that says what is wrong and what to do. The
 checks that need the model's tokenizer (a prompt's tokens, its length limit) are
-`lightning_agx.models.AudiocraftTAG.check_text`; for the embedded ToySounds model they run before its weights
+`lightning_agx.models.TAGModel.check_text`; for the embedded ToySounds model they run before its weights
 are loaded (`lightning_agx.models.text_check.check_text_before_loading`).
 """
 from __future__ import annotations
@@ -121,7 +121,7 @@ def check_duration(tag, duration: float | None) -> None:
     if duration is None:
         return
     check_duration_value(duration)
-    limit = getattr(tag.genmodel, "max_duration", None)
+    limit = tag.max_duration
     if limit is not None and duration > limit:
         raise UserError(f"duration {duration} s is longer than the {limit} s {tag.name} generates in one pass; "
                         f"give --model.duration <= {limit}")

@@ -17,22 +17,20 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from .data import plan_chunks
-from .explainer import ExplainerConfig, MaskGenerator, audiogenx_step, make_optimizer
-from .explanation import Explanation
-from .models import AudiocraftTAG, Generation
-from .seeding import prompt_seed, streams
-
-
-METHOD_NAMES = {"both": "audiogenx", "factual": "audiogenx_factual", "counterfactual": "audiogenx_counterfactual"}
+from .explainer import ExplainerConfig, MaskGenerator, MaskOptimization, make_optimizer
+from .explanation import Explanation, build_explanations
+from .methods.audiogenx import variant_name
+from .models import TAGModel
+from .seeding import prompt_seed
 
 
 class AudioGenXModule(L.LightningModule):
-    def __init__(self, tag: AudiocraftTAG, prompts: list[str], config: ExplainerConfig | None = None,
+    def __init__(self, tag: TAGModel, prompts: list[str], config: ExplainerConfig | None = None,
                  batch_size: int = 8, seed: int = 0, duration: float | None = None,
                  todo: list[int] | None = None, keep_audio: bool = True, generation: dict | None = None,
                  identity: dict | None = None):
         super().__init__()
-        self.tag = tag  # frozen: requires_grad False, always in eval mode (AudiocraftTAG.train is a no-op)
+        self.tag = tag  # frozen: requires_grad False, always in eval mode (TAGModel.train is a no-op)
         self.prompts = list(prompts)
         self.config = config or ExplainerConfig()
         self.batch_size = batch_size
@@ -50,9 +48,7 @@ class AudioGenXModule(L.LightningModule):
         self.finished: list[tuple[int, Explanation]] = []  # (prompt index, explanation), popped by the writer
         self._chunk = -1
         self._indices: list[int] = []
-        self._generation: Generation | None = None
-        self._generators: list[torch.Generator] | None = None
-        self._target: torch.Tensor | None = None
+        self._run: MaskOptimization | None = None  # the chunk being explained
         self._chunk_started = 0.0
 
     # ------------------------------------------------------------------ set-up
@@ -77,16 +73,13 @@ class AudioGenXModule(L.LightningModule):
         self._indices = self.chunks[chunk][self.rank]
         self._chunk_started = time.perf_counter()
         if not self._indices:  # the last chunk can leave a rank without prompts
-            self._generation = None
+            self._run = None
             return
         prompts = [self.prompts[i] for i in self._indices]
         seeds = [prompt_seed(self.seed, i) for i in self._indices]  # each prompt's own seed and streams
         with torch.no_grad():
-            self._generation = self.tag.generate(prompts, duration=self.duration, seed=seeds,
-                                                 **self.generation_overrides)
-            self._target = self.tag.latents(self._generation)  # [B, T, D], same numerics as the masked passes
-        self._generators = streams(seeds, "explainer", self.explainer.w1.device)
-        self.explainer.reset_parameters(self._generators)  # initialisation and Gumbel noise: per prompt
+            generation = self.tag.generate(prompts, duration=self.duration, seed=seeds, **self.generation_overrides)
+        self._run = MaskOptimization(self.tag, generation, self.config, seeds, explainer=self.explainer)
         self.optimizers().optimizer.state.clear()
 
     def training_step(self, batch, batch_idx):
@@ -94,30 +87,24 @@ class AudioGenXModule(L.LightningModule):
         if chunk != self._chunk:
             self._start_chunk(chunk)
         opt = self.optimizers()
-        opt.zero_grad()
-        if self._generation is None:
+        if self._run is None:
+            opt.zero_grad()
             return None
-        gen, n = self._generation, len(self._indices)
-        loss, terms, p = audiogenx_step(self.tag, self.explainer, gen, self._target, self.config,
-                                        self._generators)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"the AudioGenX loss is {loss.item()} at epoch {epoch} for prompts {self._indices}; nothing of this "
-                "chunk was saved. Lower explainer.lr, or run the model in float32 (trainer.precision=32).")
-        with self._local_gradients():
-            self.manual_backward(loss)
-        opt.step()
+        gen, n = self._run.generation, len(self._indices)
+        loss, terms, p = self._run.step(opt, backward=self._backward)
         self.log_dict({"loss/total": loss / n, "loss/factual": terms.factual.mean(),
                        "loss/counterfactual": terms.counterfactual.mean(), "loss/l1": terms.l1.mean(),
                        "loss/l2": terms.l2.mean(), "mask/mean_p": self._mean_valid(p.detach(), gen.text.valid)},
                       prog_bar=False, batch_size=n)
         if epoch == self.config.epochs - 1:
             self._finish_chunk(terms)
-        return loss.detach()
+        return loss
 
-    def _local_gradients(self):
+    def _backward(self, loss: torch.Tensor) -> None:
+        """Lightning's backward, rank-local under DDP (the explainers of different prompts share nothing)."""
         model = self.trainer.strategy.model if self.trainer is not None else None
-        return model.no_sync() if isinstance(model, DistributedDataParallel) else contextlib.nullcontext()
+        with model.no_sync() if isinstance(model, DistributedDataParallel) else contextlib.nullcontext():
+            self.manual_backward(loss)
 
     @staticmethod
     def _mean_valid(p: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -126,22 +113,19 @@ class AudioGenXModule(L.LightningModule):
 
     @torch.no_grad()
     def _finish_chunk(self, terms) -> None:
-        gen, n = self._generation, len(self._indices)
-        p = self.explainer(gen.text.embeddings).float().cpu()  # the explanation: keep probabilities
+        run, n = self._run, len(self._indices)
+        gen = run.generation
+        p = run.keep_probabilities()  # the explanation: keep probabilities
         audio = self.tag.decode(gen.codes).cpu() if self.keep_audio else None
         seconds = (time.perf_counter() - self._chunk_started) / n
-        for row, index in enumerate(self._indices):
-            valid = gen.text.valid[row].cpu()
-            metadata = {"seed": gen.seeds[row], "run_seed": self.seed, "model": self.tag.name,
-                        "explainer": asdict(self.config), **self.identity_metadata(),
-                        "loss_factual": float(terms.factual[row]), "loss_counterfactual": float(terms.counterfactual[row]),
-                        "seconds": round(seconds, 3), "prompt_index": index, "rank": self.rank}
-            explanation = Explanation(
-                prompt=gen.text.prompts[row], tokens=gen.text.tokens[row], mask=p[row][:, valid],
-                frame_rate=self.tag.frame_rate, method=METHOD_NAMES[self.config.objective], codes=gen.codes[row].cpu(),
-                audio=None if audio is None else audio[row], sample_rate=self.tag.sample_rate, metadata=metadata)
-            self.finished.append((index, explanation))
-        self._generation = self._target = self._generators = None
+        metadata = [{"seed": gen.seeds[row], "run_seed": self.seed, "model": self.tag.name,
+                     "explainer": asdict(self.config), **self.identity_metadata(),
+                     "loss_factual": float(terms.factual[row]), "loss_counterfactual": float(terms.counterfactual[row]),
+                     "seconds": round(seconds, 3), "prompt_index": index, "rank": self.rank}
+                    for row, index in enumerate(self._indices)]
+        explanations = build_explanations(self.tag, gen, p, variant_name(self.config.objective), metadata, audio)
+        self.finished.extend(zip(self._indices, explanations))
+        self._run = None
 
     def identity_metadata(self) -> dict:
         return {"run": self.identity} if self.identity else {}

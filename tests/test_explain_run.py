@@ -11,7 +11,7 @@ from lightning_agx.cli import main, parse
 from lightning_agx.errors import UserError
 from lightning_agx.explainer import ExplainerConfig
 from lightning_agx.explanation import Explanation
-from lightning_agx.models import AudiocraftTAG
+from lightning_agx.models import AudiocraftLM
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = ExplainerConfig(hidden=16, epochs=3)
@@ -83,7 +83,7 @@ def test_nan_loss_stops_with_a_clear_error_and_no_files(debug_tag, tmp_path, mon
 
 
 def test_prompt_longer_than_the_text_encoder_limit(debug_tag, monkeypatch):
-    monkeypatch.setattr(AudiocraftTAG, "max_text_tokens", property(lambda self: 3))
+    monkeypatch.setattr(AudiocraftLM, "max_text_tokens", property(lambda self: 3))
     with pytest.raises(ValueError, match="prompt 1 has 5 text tokens, more than the model's limit of 3"):
         explain(debug_tag, ["fine", "a dog barks loudly near a river"], config=FAST, logger=None)
 

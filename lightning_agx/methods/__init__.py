@@ -1,5 +1,5 @@
 """Explanation methods behind one interface: ``get_method(name)(tag, generation, seed=0, **options) -> [B, T, N]``."""
-from .registry import METHODS, available_methods, check_methods, explain_with, get_method, run_method, to_explanations
+from .registry import METHODS, available_methods, check_methods, explain_with, get_method, is_audiogenx, run_method
 
-__all__ = ["METHODS", "available_methods", "check_methods", "explain_with", "get_method", "run_method",
-           "to_explanations"]
+__all__ = ["METHODS", "available_methods", "check_methods", "explain_with", "get_method", "is_audiogenx",
+           "run_method"]

@@ -1,10 +1,11 @@
-"""What the explanation methods share: token log-probabilities (the sequence score), scalings, padding.
+"""What the explanation methods share: scalings, padding, recorded attention.
 
-Shapes: B prompts, K codebooks, T LM steps, N text tokens (padded to the longest prompt), D LM dim.
+Shapes: B prompts, T steps, N text tokens (padded to the longest prompt). The sequence score of the gradient
+methods is the sum of `StepOutputs.log_probs` (``TAGModel.forward_steps(log_probs=True)``): the
+log-probability of the generated output under the conditional (unguided) model, as AudioGenX's latents are
+conditional too.
 """
 from __future__ import annotations
-
-import contextlib
 
 import torch
 
@@ -14,25 +15,6 @@ from ..models import CrossAttentionEdit
 def valid_mask(generation) -> torch.Tensor:
     """``[B, 1, N]`` float: 1 on the prompt's tokens, 0 on padding."""
     return generation.text.valid[:, None, :].float()
-
-
-def target_tokens(tag, generation) -> tuple[torch.Tensor, torch.Tensor]:
-    """Tokens predicted at each step, ``[B, K, T]``, and where they are real frames (not the pattern's special token)."""
-    targets = generation.sequence[..., 1:]  # step t reads position t and predicts position t + 1
-    return targets, targets != tag.lm.special_token_id
-
-
-def token_log_probs(tag, generation, logits: torch.Tensor, repeats: int = 1) -> torch.Tensor:
-    """``[rB, K, T]`` log-probability of each generated token (0 where the pattern has no frame).
-
-    The gradient methods explain its sum over codebooks and positions (the sequence score), from the
-    conditional (not CFG-guided) logits of one teacher-forced pass: the explanation concerns the conditional
-    half of the model, as AudioGenX's latents do."""
-    targets, real = target_tokens(tag, generation)
-    targets, real = targets.repeat(repeats, 1, 1), real.repeat(repeats, 1, 1)
-    logp = torch.log_softmax(logits.float(), dim=-1)  # [B, K, T, card]
-    picked = logp.gather(-1, targets.clamp_max(logits.shape[-1] - 1).unsqueeze(-1)).squeeze(-1)
-    return picked * real
 
 
 def max_scale(importance: torch.Tensor, valid: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
@@ -55,22 +37,6 @@ def minmax_scale(importance: torch.Tensor, valid: torch.Tensor, eps: float = 1e-
 def mean_attention(weights: list[torch.Tensor], batch: int) -> torch.Tensor:
     """Recorded cross-attention ``[batch', heads, T, N]`` per layer -> ``[B, T, N]`` mean over layers and heads."""
     return torch.stack([w[:batch].float().mean(1) for w in weights]).mean(0)
-
-
-@contextlib.contextmanager
-def differentiable(tag):
-    """The frozen LM builds an autograd graph inside the block: gradients enabled and the transformer's input
-    made a leaf that requires grad (nothing else does: parameters stay frozen), so intermediate tensors
-    (latents, attention weights of every layer) can be differentiated with `torch.autograd.grad`."""
-    def make_leaf(module, args):
-        return (args[0].detach().requires_grad_(True), *args[1:])
-
-    handle = tag.lm.transformer.register_forward_pre_hook(make_leaf)
-    try:
-        with torch.enable_grad():
-            yield
-    finally:
-        handle.remove()
 
 
 def recorded_layers(edit: CrossAttentionEdit) -> list[torch.Tensor]:

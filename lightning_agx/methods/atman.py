@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from ..models import CrossAttentionEdit
-from ._common import minmax_scale, token_log_probs, valid_mask
+from ._common import minmax_scale, valid_mask
 
 
 @torch.no_grad()
@@ -30,8 +30,8 @@ def atman(tag, generation, seed: int = 0, suppression: float = 0.9, chunk: int =
         rows = factors[start:start + per_call]  # [r, T, N]
         r = rows.shape[0]
         edit = CrossAttentionEdit(pre_softmax=rows.repeat_interleave(b, dim=0))  # row r*B + b, as forward_steps
-        out = tag.forward_steps(generation, edit=edit, repeats=r, logits=True)
-        ce = -token_log_probs(tag, generation, out.logits, repeats=r).sum(1)  # [rB, T]
+        out = tag.forward_steps(generation, edit=edit, repeats=r, log_probs=True)
+        ce = -out.log_probs.sum(1)  # [rB, T]
         losses.append(ce.view(r, b, t))
     losses = torch.cat(losses)  # [N + 1, B, T]
     delta = (losses[1:] - losses[:1]).permute(1, 2, 0)  # [B, T, N]

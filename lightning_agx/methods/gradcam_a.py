@@ -2,8 +2,8 @@
 
 Our exact choices (the appendix gives only the prose):
   score     S = sum over codebooks and real (non-special) positions of log p(generated token), from the
-            conditional logits of one teacher-forced pass (see `_common.token_log_probs`);
-  channels  the D dimensions of the latent h_t (final hidden state, after the output norm);
+            conditional model in one reference pass (`StepOutputs.log_probs`);
+  channels  the D dimensions of the latent h_t (the explained latents of `TAGModel.forward_steps`);
   weights   alpha_d = mean over the T steps of dS/dh_{t,d}   (Grad-CAM's global average pooling, over time);
   cam_t     ReLU(sum_d alpha_d h_{t,d})                       (one value per step);
   tokens    importance[t, n] = cam_t * A[t, n], with A the cross-attention averaged over layers and heads of
@@ -15,18 +15,15 @@ from __future__ import annotations
 import torch
 
 from ..models import CrossAttentionEdit
-from ._common import differentiable, max_scale, mean_attention, token_log_probs, valid_mask
+from ._common import max_scale, mean_attention, valid_mask
 
 
 def gradcam_a(tag, generation, seed: int = 0) -> torch.Tensor:
-    lm = tag.lm
     b = len(generation.text)
-    with differentiable(tag):
-        edit = CrossAttentionEdit(record=True)
-        hidden = tag.forward_steps(generation, edit=edit).latents  # [B, T, D]
-        logits = torch.stack([lm.linears[k](hidden) for k in range(lm.num_codebooks)], dim=1)  # [B, K, T, card]
-        score = token_log_probs(tag, generation, logits).sum()
-        (grad,) = torch.autograd.grad(score, hidden)  # [B, T, D]
+    edit = CrossAttentionEdit(record=True)
+    out = tag.forward_steps(generation, edit=edit, log_probs=True, grad=True)
+    hidden = out.latents  # [B, T, D]
+    (grad,) = torch.autograd.grad(out.log_probs.sum(), hidden)  # [B, T, D]
     alpha = grad.mean(1, keepdim=True)  # [B, 1, D]
     cam = torch.relu((alpha * hidden.detach()).sum(-1))  # [B, T]
     attn = mean_attention([w.detach() for w in edit.layer_weights()], b)  # [B, T, N]

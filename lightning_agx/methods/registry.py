@@ -3,23 +3,22 @@ importance (0 at padding tokens); adding one is one file and one line in `METHOD
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Callable
 
 import torch
 
-from ..explanation import Explanation
+from ..explanation import Explanation, build_explanations
 from .atman import atman
 from .attention import attention
-from .audiogenx import audiogenx, audiogenx_counterfactual, audiogenx_factual
+from .audiogenx import VARIANTS, audiogenx
 from .chefer import chefer
 from .gradcam_a import gradcam_a
 from .gradcam_e import gradcam_e
 from .random_mask import random_mask
 
 METHODS: dict[str, Callable[..., torch.Tensor]] = {
-    "audiogenx": audiogenx,
-    "audiogenx_factual": audiogenx_factual,
-    "audiogenx_counterfactual": audiogenx_counterfactual,
+    **{name: partial(audiogenx, objective=objective) for name, objective in VARIANTS.items()},
     "random": random_mask,
     "gradcam_a": gradcam_a,
     "gradcam_e": gradcam_e,
@@ -37,6 +36,11 @@ def get_method(name: str) -> Callable[..., torch.Tensor]:
     if name not in METHODS:
         raise ValueError(f"unknown method '{name}'; available: {', '.join(available_methods())}")
     return METHODS[name]
+
+
+def is_audiogenx(name: str) -> bool:
+    """Whether method `name` is AudioGenX (it then takes the explainer's `config`)."""
+    return name in VARIANTS
 
 
 def check_methods(names: list[str]) -> list[str]:
@@ -59,24 +63,10 @@ def run_method(name: str, tag, generation, seed: int = 0, **options) -> torch.Te
     return importance * generation.text.valid[:, None, :]
 
 
-def to_explanations(tag, generation, importance: torch.Tensor, method: str, metadata: dict | None = None,
-                    audio: torch.Tensor | None = None) -> list[Explanation]:
-    """One `Explanation` per prompt (``[T, N_b]``, padding dropped) from a batch ``[B, T, N]`` importance."""
-    out = []
-    for b, tokens in enumerate(generation.text.tokens):
-        valid = generation.text.valid[b]
-        out.append(Explanation(prompt=generation.text.prompts[b], tokens=list(tokens),
-                               mask=importance[b][:, valid].detach().cpu(), frame_rate=tag.frame_rate,
-                               method=method, codes=generation.codes[b].cpu(),
-                               audio=None if audio is None else audio[b].cpu(), sample_rate=tag.sample_rate,
-                               metadata=dict(metadata or {})))
-    return out
-
-
 def explain_with(name: str, tag, generation, seed: int = 0, **options) -> list[Explanation]:
     """Run method `name` on a generation and wrap the result as one `Explanation` per prompt."""
     start = time.perf_counter()
     importance = run_method(name, tag, generation, seed=seed, **options)
     seconds = time.perf_counter() - start
-    return to_explanations(tag, generation, importance, name,
-                           {"seconds_per_explanation": seconds / len(generation.text), "seed": seed})
+    return build_explanations(tag, generation, importance, name,
+                              {"seconds_per_explanation": seconds / len(generation.text), "seed": seed})

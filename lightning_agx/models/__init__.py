@@ -1,9 +1,10 @@
-"""TAG model adapters: one interface over audiocraft text-to-audio models."""
+"""Text-to-audio model families behind one interface, `TAGModel` (`base.py`); one adapter file per family."""
 from ..inputs import check_prompts
-from .adapter import AudiocraftTAG, Generation, StepOutputs, TextConditioning
 from .attention import CrossAttentionEdit, cross_attention_modules, edit_cross_attention
+from .audiocraft_lm import AudiocraftLM
+from .base import Generation, GroundTruth, StepOutputs, TAGModel, TextConditioning
 from .registry import ModelLoadError, available_models, load_model
 
-__all__ = ["AudiocraftTAG", "CrossAttentionEdit", "Generation", "ModelLoadError", "StepOutputs",
-           "TextConditioning", "available_models", "check_prompts", "cross_attention_modules",
+__all__ = ["AudiocraftLM", "CrossAttentionEdit", "Generation", "GroundTruth", "ModelLoadError", "StepOutputs",
+           "TAGModel", "TextConditioning", "available_models", "check_prompts", "cross_attention_modules",
            "edit_cross_attention", "load_model"]

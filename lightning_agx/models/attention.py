@@ -13,8 +13,10 @@ gives padding keys a score of -inf. A row with no valid key (the null condition 
 guidance) attends to its first key only: with no positions on the text that is exactly audiocraft's value
 (all its keys are equal), and with positions it no longer depends on the batch's padding width.
 
-Rows of the edit tensors are LM steps. A teacher-forced pass sees all T steps at once; a streaming
-generation sees one step per call, so each module keeps its own step counter.
+Rows of the edit tensors are the model's steps. For an autoregressive LM (``streaming=True``) a teacher-forced
+pass sees all T steps at once and a streaming generation one step per call, so each module keeps its own step
+counter. For a model that sees every step in every call (MAGNeT's parallel decoding, ``streaming=False``),
+each call's queries are steps 0..T-1.
 """
 from __future__ import annotations
 
@@ -71,9 +73,10 @@ def cross_attention_modules(lm: nn.Module) -> list[nn.Module]:
 
 
 @contextlib.contextmanager
-def edit_cross_attention(lm: nn.Module, edit: CrossAttentionEdit | None = None):
+def edit_cross_attention(lm: nn.Module, edit: CrossAttentionEdit | None = None, streaming: bool = True):
     """Inside the ``with`` block every cross-attention layer of `lm` ignores padding keys and applies `edit`
-    (None: no edit, padding masked only). Usable around generation, teacher forcing and training."""
+    (None: no edit, padding masked only). Usable around generation, teacher forcing and training.
+    `streaming`: calls see consecutive steps (autoregressive LM), else every call starts at step 0."""
     edit = edit if edit is not None else CrossAttentionEdit()
     modules = cross_attention_modules(lm)
     if any("forward" in vars(m) for m in modules):
@@ -83,7 +86,7 @@ def edit_cross_attention(lm: nn.Module, edit: CrossAttentionEdit | None = None):
     hook = lm.fuser.register_forward_pre_hook(keys.read, with_kwargs=True)
     try:
         for index, module in enumerate(modules):
-            module.forward = types.MethodType(_make_forward(edit, index, keys), module)
+            module.forward = types.MethodType(_make_forward(edit, index, keys, streaming), module)
         yield edit
     finally:
         hook.remove()
@@ -111,15 +114,16 @@ class _KeyMask:
         self.valid = valid
 
 
-def _make_forward(edit: CrossAttentionEdit, layer: int, keys: _KeyMask):
-    step = [0]  # next LM step this layer will see
+def _make_forward(edit: CrossAttentionEdit, layer: int, keys: _KeyMask, streaming: bool = True):
+    step = [0]  # next step this layer will see
 
     def forward(module, query, key, value, key_padding_mask=None, need_weights=False, attn_mask=None,
                 average_attn_weights=True, is_causal=False):
         if key_padding_mask is not None or attn_mask is not None:
             raise NotImplementedError("edited cross-attention does not support key_padding_mask/attn_mask")
         start = step[0]
-        step[0] += query.shape[1]
+        if streaming:
+            step[0] += query.shape[1]
         valid = keys.valid
         if valid is not None and tuple(valid.shape) != tuple(key.shape[:2]):
             raise RuntimeError(f"cross-attention keys {tuple(key.shape[:2])} do not match the condition masks "
@@ -156,10 +160,10 @@ def _rows(mask: torch.Tensor, start: int, length: int, batch: int, n_keys: int) 
     raise ValueError(f"mask batch {b_mask} matches neither the model batch {batch} nor its conditional half")
 
 
-def _edited_forward(module, edit: CrossAttentionEdit, layer: int, start: int, query: torch.Tensor,
-                    key: torch.Tensor, value: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
-    """audiocraft's cross-attention (softmax(q k^T / sqrt(d)) v, then out_proj) with the edit applied."""
-    weight, bias, out_proj = _projections(module)
+def project_qkv(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor):
+    """audiocraft's attention projections of a StreamingMultiheadAttention: q, k, v ``[b, heads, L, d]`` (in
+    float32 when the module computes its attention so) and the output dtype."""
+    weight, bias, _ = _projections(module)
     dim = weight.shape[0] // 3
     biases = (None, None, None) if bias is None else (bias[:dim], bias[dim:2 * dim], bias[2 * dim:])
     q = nn.functional.linear(query, weight[:dim], biases[0])
@@ -168,10 +172,23 @@ def _edited_forward(module, edit: CrossAttentionEdit, layer: int, start: int, qu
     if getattr(module, "qk_layer_norm", False):
         q, k = module.q_layer_norm(q), module.k_layer_norm(k)
     heads = module.num_heads
-    q, k, v = (rearrange(x, "b t (h d) -> b h t d", h=heads) for x in (q, k, v))  # v, k: [b, h, N, d]
+    q, k, v = (rearrange(x, "b t (h d) -> b h t d", h=heads) for x in (q, k, v))
     dtype = q.dtype
     if getattr(module, "attention_as_float32", False):
         q, k, v = q.float(), k.float(), v.float()
+    return q, k, v, dtype
+
+
+def attend_out(module: nn.Module, weights: torch.Tensor, v: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``weights [b, h, L, S] @ v [b, h, S, d]``, heads merged, then the module's output projection."""
+    x = torch.einsum("bhts,bhsd->bhtd", weights, v).to(dtype)
+    return _projections(module)[2](rearrange(x, "b h t d -> b t (h d)"))
+
+
+def _edited_forward(module, edit: CrossAttentionEdit, layer: int, start: int, query: torch.Tensor,
+                    key: torch.Tensor, value: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """audiocraft's cross-attention (softmax(q k^T / sqrt(d)) v, then out_proj) with the edit applied."""
+    q, k, v, dtype = project_qkv(module, query, key, value)  # k, v: [b, h, N, d]
     batch, length, n_keys = query.shape[0], query.shape[1], key.shape[1]
 
     scores = torch.einsum("bhtd,bhnd->bhtn", q, k) / math.sqrt(q.shape[-1])  # [b, h, L, N]
@@ -184,5 +201,4 @@ def _edited_forward(module, edit: CrossAttentionEdit, layer: int, start: int, qu
         weights = weights * _rows(edit.post_softmax, start, length, batch, n_keys).to(weights)
     if edit.record:
         edit.weights[layer].append(weights)
-    x = torch.einsum("bhtn,bhnd->bhtd", weights, v).to(dtype)
-    return out_proj(rearrange(x, "b h t d -> b t (h d)"))
+    return attend_out(module, weights, v, dtype)

@@ -7,7 +7,8 @@ import torch
 
 from .._audiocraft import ensure_audiocraft
 from ..errors import ModelLoadError, UserError  # noqa: F401  ModelLoadError: re-exported by lightning_agx.models
-from .adapter import AudiocraftTAG
+from .audiocraft_lm import AudiocraftLM
+from .base import TAGModel
 from .checkpoints import load_checkpoint
 
 REAL_MODELS = ("facebook/audiogen-medium", "facebook/musicgen-small", "facebook/musicgen-medium",
@@ -20,8 +21,8 @@ def available_models() -> list[str]:
 
 
 def load_model(name: str = "toysounds", device: str | torch.device = "cpu", duration: float | None = None,
-               seed: int = 0) -> AudiocraftTAG:
-    """Load the TAG model `name` on `device`, frozen, behind the `AudiocraftTAG` interface.
+               seed: int = 0) -> TAGModel:
+    """Load the TAG model `name` on `device`, frozen, behind the `TAGModel` interface.
 
     - ``toysounds``: the embedded model trained by ``python -m lightning_agx.toyworld.build`` (default).
     - ``debug``: audiocraft's randomly initialised debug LM and codec (seeded), for tests.
@@ -30,7 +31,7 @@ def load_model(name: str = "toysounds", device: str | torch.device = "cpu", dura
       audiocraft's builders by `lightning_agx.models.checkpoints.load_checkpoint` (one-line `ModelLoadError`s).
 
     For real weights, ``tag.weights_hash`` (a sha256 hex id of the weights) is set from the sha256 of the two
-    checkpoint files (`LoadedCheckpoint.weights_hash`); the other models keep `AudiocraftTAG`'s own, computed
+    checkpoint files (`LoadedCheckpoint.weights_hash`); the other models keep `TAGModel`'s own, computed
     from the state dicts.
     """
     ensure_audiocraft()
@@ -49,9 +50,12 @@ def load_model(name: str = "toysounds", device: str | torch.device = "cpu", dura
                          "(or a local folder with audiocraft weights)")
     if duration is not None:
         genmodel.set_generation_params(duration=duration)
-    tag = AudiocraftTAG(genmodel, name=name, duration=duration)
+    tag = AudiocraftLM(genmodel, name=name, duration=duration)
+    if name == "toysounds":
+        from ..toyworld.truth import ToySoundsTruth
+        tag.ground_truth = ToySoundsTruth()
     if weights_hash is not None:
-        tag.weights_hash = weights_hash  # AudiocraftTAG.weights_hash's setter; else it hashes the state dicts
+        tag.weights_hash = weights_hash  # TAGModel.weights_hash's setter; else it hashes the state dicts
     return tag
 
 

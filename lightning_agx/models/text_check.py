@@ -2,12 +2,12 @@
 
 The embedded ToySounds model's tokenizer is its vocabulary (``config.json``), so its prompts are checked
 before anything is loaded. The other models' tokenizers come with the model (audiocraft builds T5's with the
-conditioner): their prompts are checked by `AudiocraftTAG.check_text` right after loading, before any
+conditioner): their prompts are checked by `TAGModel.check_text` right after loading, before any
 generation.
 """
 from __future__ import annotations
 
-from .adapter import check_tokens
+from .base import check_tokens
 
 
 def check_text_before_loading(name, prompts: list[str]) -> None:

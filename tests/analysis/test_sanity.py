@@ -4,7 +4,7 @@ import copy
 import pytest
 import torch
 
-from analysis.sanity import SanityConfig, cascade, compare, reinitialize, spearman, ssim
+from analysis.sanity import SanityConfig, compare, reinitialize, spearman, ssim
 
 
 @pytest.mark.parametrize("how", ["init", "normal"])
@@ -23,7 +23,7 @@ def test_reinitialize_changes_every_weight_matrix_of_the_copy_only(debug_tag, ho
 
 
 def test_cascade_goes_top_layer_first(debug_tag):
-    steps = cascade(debug_tag.lm)
+    steps = debug_tag.randomization_cascade()
     n = len(debug_tag.lm.transformer.layers)
     assert [s for s, _ in steps[:n]] == [f"layer {i}" for i in reversed(range(n))]
     assert steps[-1][0] == "embeddings+heads+text"
@@ -56,5 +56,5 @@ def test_sanity_run_flags_model_independent_method(tmp_path, debug_tag):
     # raw attention is a function of the weights: it must move once the LM is random
     assert verdicts["attention"]["final_spearman"] < 0.9
     steps = {r["step"] for r in summary["steps"]}
-    assert steps == set(range(len(cascade(debug_tag.lm)) + 1))  # the trained model, then every cascade step
+    assert steps == set(range(len(debug_tag.randomization_cascade()) + 1))  # the trained model, then every cascade step
     assert (tmp_path / "sanity_curves.png").is_file() and "FAILS" in (tmp_path / "README.md").read_text()

@@ -151,7 +151,7 @@ def test_checkpoint_loads_generates_and_keeps_its_weights(folders, states, solve
     assert 0 <= int(gen.codes.min()) and int(gen.codes.max()) < 256
     files = hashlib.sha256(f"{LM_FILE}:{sha256_file(folder / LM_FILE)}\n"
                            f"{COMPRESSION_FILE}:{sha256_file(folder / COMPRESSION_FILE)}\n".encode()).hexdigest()
-    assert tag.weights_hash == files  # from the files, not AudiocraftTAG's state-dict hash
+    assert tag.weights_hash == files  # from the files, not TAGModel's state-dict hash
 
 
 def test_explain_runs_on_a_loaded_checkpoint(folders):

@@ -154,3 +154,38 @@ def test_real_audiogen_loads_and_explains_shapes():
         pytest.skip(f"audiogen-medium weights cannot be downloaded here ({type(error).__name__})")
     gen = tag.generate(["a clock ticktocks with music"], seed=0)
     assert (tag.latents(gen) - gen.latents).abs().max() < 1e-3
+
+
+def test_self_attention_recording_is_exact_and_restored(debug_tag, debug_generation):
+    from lightning_agx.models.self_attention import record_self_attention
+    plain = debug_tag.latents(debug_generation)
+    with record_self_attention(debug_tag.lm) as records:
+        patched = debug_tag.latents(debug_generation)
+    assert (plain - patched).abs().max() < 1e-5, "the explicit causal attention reproduces audiocraft's"
+    assert len(records) == len(debug_tag.lm.transformer.layers)
+    t = debug_generation.num_steps
+    assert records[0].shape[-2:] == (t, t)
+    assert torch.allclose(records[0].sum(-1), torch.ones(()), atol=1e-5)
+    assert records[0][..., 0, 1:].abs().max() == 0, "causal: step 0 sees only itself"
+    assert all("forward" not in vars(layer.self_attn) for layer in debug_tag.lm.transformer.layers)
+    out = debug_tag.forward_steps(debug_generation, self_attention=True)
+    assert len(out.self_attention) == len(records) and torch.allclose(out.self_attention[0], records[0])
+
+
+def test_log_probs_are_the_generated_tokens_under_the_conditional_heads(debug_tag, debug_generation):
+    out = debug_tag.forward_steps(debug_generation, log_probs=True)
+    lm, seq = debug_tag.lm, debug_generation.sequence
+    k, t = 0, 3  # codebook 0 has a frame at every step after the first
+    logits = lm.linears[k](out.latents)[0, t]
+    expected = torch.log_softmax(logits, -1)[seq[0, k, t + 1]]
+    assert out.log_probs.shape == (2, lm.num_codebooks, debug_generation.num_steps)
+    assert torch.allclose(out.log_probs[0, k, t], expected, atol=1e-5)
+    special = seq[:, :, 1:] == lm.special_token_id
+    assert special.any() and (out.log_probs[special] == 0).all(), "no frame (delay pattern): no score"
+
+
+def test_generation_from_codes_rebuilds_the_same_generation(debug_tag, debug_generation):
+    again = debug_tag.generation_from_codes(debug_generation.text.prompts, debug_generation.codes.cpu(),
+                                            debug_generation.seeds)
+    assert torch.equal(again.sequence, debug_generation.sequence) and again.num_steps == debug_generation.num_steps
+    assert torch.allclose(debug_tag.latents(again), debug_tag.latents(debug_generation))
