@@ -34,7 +34,7 @@ from safetensors.torch import load_file, save_file
 from ..explainer import ExplainerConfig, perturbation_masks
 from ..explanation import Explanation, prompt_folder_name
 from ..methods import check_methods, run_method, to_explanations
-from ..metrics import CounterfactualFidelity, CounterfactualKL, FactualFidelity, FactualKL, MaskSize
+from ..metrics.functional import fidelity, kl, mask_size
 from ..models import CrossAttentionEdit
 from ..models.adapter import Generation
 from ..resume import RESULTS_FORMAT, claim_folder
@@ -159,16 +159,13 @@ def _original(tag, classifier, prompts, folders, seeds, duration, params, ori_re
     ori_seeds = [s for r in range(ori_repeats) for s in derived_seeds(seeds, ORI_OFFSET + r)]
     ori = tag.generate(prompts * ori_repeats, duration=duration, seed=ori_seeds, **params)
     ori_logits = _classify(tag, classifier, ori.codes).view(ori_repeats, len(prompts), -1).transpose(0, 1)
+    fid_f, kl_f = fidelity(logits, ori_logits), kl(logits, ori_logits, direction=kl_direction)  # [b] each
     for j, folder in enumerate(folders):
         folder.mkdir(parents=True, exist_ok=True)
         save_file({"codes": original.codes[j].cpu().contiguous()}, str(folder / ORIGINAL_TENSORS))
-        fid = FactualFidelity()
-        fid.update(logits[j:j + 1], ori_logits[j:j + 1])
-        kl = FactualKL(direction=kl_direction)
-        kl.update(logits[j:j + 1], ori_logits[j:j + 1])
         info = {"prompt": prompts[j], "tokens": original.text.tokens[j], "logits": logits[j].tolist(),
                 "label": int(logits[j].argmax()), "seed": seeds[j],
-                ORI: {"fid_f": float(fid.compute()), "kl_f": float(kl.compute())}}
+                ORI: {"fid_f": float(fid_f[j]), "kl_f": float(kl_f[j])}}
         tmp = folder / f".{ORIGINAL_JSON}.tmp"
         tmp.write_text(json.dumps(info, indent=1))
         os.replace(tmp, folder / ORIGINAL_JSON)
@@ -208,17 +205,13 @@ def _masked_logits(tag, classifier, generation, importance, repeats, duration, p
 # ---------------------------------------------------------------------------------------------- metrics
 def _faithfulness(original, factual, counterfactual, importance, generation, kl_direction) -> list[dict]:
     """Per prompt: FidF, FidCF, KLF, KLCF (repeats averaged), Size over valid tokens, ground-truth AUC."""
+    per_prompt = {"fid_f": fidelity(original, factual), "fid_cf": fidelity(original, counterfactual),
+                  "kl_f": kl(original, factual, direction=kl_direction),
+                  "kl_cf": kl(original, counterfactual, direction=kl_direction),
+                  "size": mask_size(importance.cpu().clamp(0, 1), generation.text.valid.cpu())}  # [b] each
     out = []
     for j in range(original.shape[0]):
-        values = {}
-        for key, metric, perturbed in (("fid_f", FactualFidelity(), factual), ("fid_cf", CounterfactualFidelity(), counterfactual),
-                                       ("kl_f", FactualKL(direction=kl_direction), factual),
-                                       ("kl_cf", CounterfactualKL(direction=kl_direction), counterfactual)):
-            metric.update(original[j:j + 1], perturbed[j:j + 1])
-            values[key] = float(metric.compute())
-        size = MaskSize()
-        size.update(importance[j:j + 1].cpu().clamp(0, 1), generation.text.valid[j:j + 1].cpu())
-        values["size"] = float(size.compute())
+        values = {key: float(v[j]) for key, v in per_prompt.items()}
         valid = generation.text.valid[j].cpu()
         audio_level = importance[j].cpu()[:, valid].mean(0)  # [N_j], Eq. 7
         values["auc"] = roc_auc(audio_level, sound_word_labels(generation.text.tokens[j]))

@@ -1,4 +1,4 @@
-"""Fidelity (the paper's Eq. 8-9): drop of the original top class's probability under a perturbation.
+"""Fidelity (the paper's Eq. 8-9), mean over prompts of ``functional.fidelity``:
 
     Fid = mean over prompts of  p(x)[y] - p(x')[y],   p = softmax(f(.)),  y = argmax p(x)
 
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from ._mean import PerPromptMean
-from ._probs import as_probs
+from ._base import Float64Mean
+from .functional import fidelity
 
 
-class _Fidelity(PerPromptMean):
+class _Fidelity(Float64Mean):
     def __init__(self, from_logits: bool = True, **kwargs):
         """``from_logits``: inputs are classifier logits (True) or probabilities (False)."""
         super().__init__(**kwargs)
@@ -21,10 +21,7 @@ class _Fidelity(PerPromptMean):
 
     def update(self, original: Tensor, perturbed: Tensor) -> None:
         """``original``: [B, C] outputs on x; ``perturbed``: [B, C] or [B, R, C] outputs on x'."""
-        p_orig, p_pert = as_probs(original, perturbed, self.from_logits)  # [B, 1, C], [B, R, C]
-        y = p_orig.argmax(-1, keepdim=True)  # [B, 1, 1]
-        drop = p_orig.gather(-1, y) - p_pert.gather(-1, y.expand(-1, p_pert.shape[1], -1))  # [B, R, 1]
-        self._accumulate(drop.squeeze(-1).mean(1))  # [B], repeats averaged
+        super().update(fidelity(original, perturbed, self.from_logits))  # [B], repeats averaged
 
 
 class FactualFidelity(_Fidelity):

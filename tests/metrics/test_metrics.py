@@ -142,10 +142,11 @@ def test_merge_state_equals_one_instance(make):
     a, b = _feed(make(), batches[:1]), _feed(make(), batches[1:])
     a.merge_state(b)
     assert a.compute().item() == pytest.approx(whole.compute().item(), abs=1e-12)
-    # the sum-reduced states add up, as a DDP all-reduce would do
+    # the sum-reduced states (MeanMetric's value sum and weight, i.e. the prompt count) add up, as a DDP
+    # all-reduce would do
     c, d = _feed(make(), batches[:2]), _feed(make(), batches[2:])
-    assert (c.total + d.total).item() == pytest.approx(whole.total.item(), abs=1e-12)
-    assert (c.count + d.count).item() == whole.count.item() == 8
+    assert (c.mean_value + d.mean_value).item() == pytest.approx(whole.mean_value.item(), abs=1e-12)
+    assert (c.weight + d.weight).item() == whole.weight.item() == 8
 
 
 def test_mask_size_merge_state():

@@ -1,4 +1,4 @@
-"""Shared input checks for the classifier-based faithfulness metrics (the paper's Eq. 8-12)."""
+"""Shared input checks of the classifier-based faithfulness metrics (the paper's Eq. 8-11)."""
 from __future__ import annotations
 
 from torch import Tensor
