@@ -17,7 +17,6 @@ from pathlib import Path
 import torch
 
 from lightning_agx.api import explain
-from lightning_agx.config import TrainerConfig
 from lightning_agx.evaluation.memory import PeakMemory
 from lightning_agx.explainer import ExplainerConfig
 from lightning_agx.models import load_model
@@ -44,14 +43,14 @@ def main() -> None:
     tag = load_model(args.model, device=args.device)
     config = ExplainerConfig(epochs=args.epochs)
     explain(tag, prompts_for(args.model, 1), config=ExplainerConfig(epochs=1), logger=None,
-            figures=False, save_audio=False, trainer=TrainerConfig(progress_bar=False))  # warm-up
+            figures=False, save_audio=False, trainer={"enable_progress_bar": False})  # warm-up
     rows = []
     for size in args.sizes:
         prompts = prompts_for(args.model, size)
         with PeakMemory(args.device) as memory:
             start = time.perf_counter()
             explain(tag, prompts, config=config, batch_size=size, logger=None, figures=False, save_audio=False,
-                    trainer=TrainerConfig(progress_bar=False))
+                    trainer={"enable_progress_bar": False})
             seconds = time.perf_counter() - start
         rows.append({"prompts": size, "seconds": round(seconds, 2), "seconds_per_explanation": round(seconds / size, 3),
                      "prompts_per_second": round(size / seconds, 4), "peak_mb": round(memory.megabytes, 1)})

@@ -2,27 +2,22 @@
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from pathlib import Path
 
 import lightning as L
-import torch
-from lightning.pytorch.strategies import DDPStrategy
-from torch.utils.data import DataLoader
 
 from .callbacks import ExplanationProgressBar, ExplanationWriter
-from .config import LoggerConfig, RunConfig, TrainerConfig
-from .data import StepSchedule, plan_chunks
 from .errors import RunStopped
 from .explainer import ExplainerConfig
 from .explanation import Explanation, prompt_folder_name
-from .inputs import check_batch_size, check_duration, check_duration_value, check_prompts, ensure_writable, load_prompts
+from .inputs import check_batch_size, check_duration, check_duration_value, check_prompts
 from .methods.audiogenx import variant_name
 from .models import TAGModel, load_model
 from .models.text_check import check_text_before_loading
 from .module import AudioGenXModule
 from .resume import ResumePlan, prepare_output, run_identity, write_index
+from .runner import make_trainer, output_folder, progress_bar, wandb_logger
 from .signals import StopOnSignal, stop_requests
 
 log = logging.getLogger("lightning_agx")
@@ -30,8 +25,8 @@ log = logging.getLogger("lightning_agx")
 
 def explain(model: str | TAGModel, prompts: list[str], output_dir: str | Path | None = None,
             config: ExplainerConfig | None = None, batch_size: int = 8, seed: int = 0,
-            duration: float | None = None, trainer: TrainerConfig | None = None,
-            logger: LoggerConfig | None = None, figures: bool = True, save_audio: bool = True,
+            duration: float | None = None, trainer: dict | None = None, logger: dict | None = None,
+            wandb: bool = False, figures: bool = True, save_audio: bool = True,
             generation: dict | None = None, overwrite: bool = False) -> list[Explanation]:
     """Explain `prompts` on `model` (a name or a loaded `TAGModel`) with AudioGenX.
 
@@ -39,19 +34,37 @@ def explain(model: str | TAGModel, prompts: list[str], output_dir: str | Path | 
     not depend on the batch size or on the other prompts. With `output_dir`, each explanation is saved as it
     finishes and a rerun resumes exactly (`lightning_agx.resume`): results of another run identity stop the
     run (`overwrite=True` replaces them), finished prompts are verified and kept, ``index.json`` lists this
-    run's prompts. SIGINT / SIGTERM stop after saving what finished and raise `RunStopped`. Returns the
-    explanations in prompt order (on rank 0 under DDP; other ranks get []).
+    run's prompts. SIGINT / SIGTERM stop after saving what finished and raise `RunStopped`. `trainer` and
+    `logger` are Lightning ``Trainer`` and ``WandbLogger`` arguments (`lightning_agx.runner`); W&B logs only
+    with `wandb`. Returns the explanations in prompt order (on rank 0 under DDP; other ranks get []).
     """
-    prompts = check_prompts(prompts)
-    config = config or ExplainerConfig()
-    check_batch_size(batch_size)
-    check_duration_value(duration)
-    trainer_config = trainer or TrainerConfig()
+    prompts = check_prompts(prompts)  # cleaned where they enter
     if not isinstance(model, TAGModel):
         check_text_before_loading(model, prompts)
-    if output_dir is not None:
-        output_dir = ensure_writable(output_dir)
+    check_duration_value(duration)
+    check_batch_size(batch_size)
+    output_dir = output_folder(output_dir)
     tag = model if isinstance(model, TAGModel) else load_model(model, duration=duration)
+    return explain_prompts(tag, prompts, output_dir, config, batch_size, seed, duration, trainer,
+                           logger if wandb else None, figures, save_audio, generation, overwrite)
+
+
+def run_explain(run) -> list[Explanation]:
+    """``train.py --config ...`` with task 'explain' (`lightning_agx.config.ExplainRun`)."""
+    prompts = run.prompts.load()  # cleaned where they enter
+    check_text_before_loading(run.model.name, prompts)
+    output_dir = output_folder(run.output_dir)
+    return explain_prompts(run.model.load(), prompts, output_dir, run.explainer, run.prompts.batch_size, run.seed,
+                           run.model.duration, run.trainer, run.logger if run.wandb else None, run.figures,
+                           run.save_audio, run.model.generation(), run.overwrite)
+
+
+def explain_prompts(tag: TAGModel, prompts: list[str], output_dir: Path | None, config: ExplainerConfig | None,
+                    batch_size: int, seed: int, duration: float | None, trainer: dict | None, logger: dict | None,
+                    figures: bool, save_audio: bool, generation: dict | None, overwrite: bool) -> list[Explanation]:
+    """`explain` on a loaded model and cleaned prompts (`logger`: WandbLogger arguments, None: no W&B)."""
+    config = config or ExplainerConfig()
+    check_batch_size(batch_size)
     check_duration(tag, duration)
     tokens = tag.check_text(prompts)  # fail on bad prompts before any work (length limit, tokenizer)
     identity = run_identity(tag, variant_name(config.objective), config, seed, duration, generation)
@@ -65,19 +78,19 @@ def explain(model: str | TAGModel, prompts: list[str], output_dir: str | Path | 
     writer = ExplanationWriter(output_dir, figures=figures and output_dir is not None, audio=save_audio)
     with stop_requests() as stop:
         callbacks = [writer, StopOnSignal(stop)]
-        if trainer_config.progress_bar:
+        if progress_bar(trainer):
             callbacks.append(ExplanationProgressBar())
-        pl_trainer = _trainer(trainer_config, logger, output_dir, callbacks)
+        pl_trainer = make_trainer(trainer, None if logger is None else wandb_logger(logger, output_dir), output_dir,
+                                  callbacks)
         try:
             if plan.todo and stop.signum is None:
                 module = AudioGenXModule(tag, prompts, config, batch_size=batch_size, seed=seed, duration=duration,
                                          todo=plan.todo, keep_audio=save_audio, generation=generation,
                                          identity=identity)
-                schedule = StepSchedule(len(plan_chunks(plan.todo, batch_size, pl_trainer.world_size)), config.epochs)
                 with warnings.catch_warnings():
                     warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")  # the frozen TAG
                     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-                    pl_trainer.fit(module, DataLoader(schedule, batch_size=None, shuffle=False))
+                    pl_trainer.fit(module)
         except SystemExit:  # Lightning's SIGTERMException, raised after the step that saw the signal
             if stop.signum is None:
                 raise
@@ -96,40 +109,4 @@ def explain(model: str | TAGModel, prompts: list[str], output_dir: str | Path | 
     return [Explanation.load(output_dir / prompt_folder_name(i, p)) for i, p in enumerate(prompts)]
 
 
-def run_explain(run: RunConfig) -> list[Explanation]:
-    """``train.py --config ...`` with task 'explain'."""
-    prompts = load_prompts(run.prompts.file, run.prompts.texts)
-    check_text_before_loading(run.model.name, prompts)
-    return explain(run.model.load(), prompts, output_dir=run.output_dir, config=run.explainer,
-                   batch_size=run.prompts.batch_size, seed=run.seed, duration=run.model.duration,
-                   trainer=run.trainer, logger=run.logger, figures=run.figures, save_audio=run.save_audio,
-                   generation=run.model.generation(), overwrite=run.overwrite)
-
-
-def _trainer(config: TrainerConfig, logger: LoggerConfig | None, output_dir: Path | None, callbacks) -> L.Trainer:
-    strategy = config.strategy
-    if strategy == "ddp":
-        strategy = DDPStrategy(broadcast_buffers=False,
-                               process_group_backend="nccl" if torch.cuda.is_available() else "gloo")
-    loggers = []
-    if logger is not None and logger.wandb:
-        loggers.append(_wandb_logger(logger, output_dir))
-    return L.Trainer(max_epochs=1, accelerator=config.accelerator, devices=config.devices,
-                     num_nodes=config.num_nodes, strategy=strategy, precision=config.precision,
-                     logger=loggers or False, callbacks=callbacks, enable_checkpointing=False,
-                     enable_model_summary=False, use_distributed_sampler=False, num_sanity_val_steps=0,
-                     log_every_n_steps=1, default_root_dir=str(output_dir or "."),
-                     enable_progress_bar=config.progress_bar)
-
-
-def _wandb_logger(config: LoggerConfig, output_dir: Path | None):
-    from lightning.pytorch.loggers import WandbLogger
-    if config.offline:
-        os.environ.setdefault("WANDB_MODE", "offline")
-    save_dir = Path(output_dir or ".") / "wandb_logs"
-    save_dir.mkdir(parents=True, exist_ok=True)
-    return WandbLogger(project=config.project, name=config.name, save_dir=str(save_dir), offline=config.offline,
-                       log_model=False)
-
-
-__all__ = ["explain", "run_explain"]
+__all__ = ["explain", "explain_prompts", "run_explain"]

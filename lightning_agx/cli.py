@@ -1,53 +1,10 @@
-"""The command line: jsonargparse over `RunConfig`, then the task's runner."""
+"""The command line: ``train.py --config configs/NAME.yaml [--section.key value ...]`` -> the task's run."""
 from __future__ import annotations
 
 import sys
-from jsonargparse import ActionConfigFile, ArgumentParser
 
-from .config import RunConfig
+from .config import parse
 from .errors import RunStopped, UserError
-
-TASKS = {
-    "explain": "lightning_agx.api:run_explain",
-    "evaluate": "lightning_agx.evaluation.run:run_evaluate",
-}
-
-
-def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(description="Explain a text-to-audio model with AudioGenX (lightning_agx).",
-                            default_config_files=[], exit_on_error=True)
-    parser.add_argument("--config", action=ActionConfigFile, help="YAML file with the values that differ from the defaults")
-    parser.add_class_arguments(RunConfig, nested_key=None, fail_untyped=True)
-    return parser
-
-
-def parse(argv: list[str] | None = None) -> RunConfig:
-    parser = build_parser()
-    namespace = parser.parse_args(argv)
-    namespace.pop("config", None)
-    return _as_run_config(parser.instantiate_classes(namespace).as_dict())
-
-
-def _as_run_config(values) -> RunConfig:
-    from .config import EvaluationConfig, LoggerConfig, ModelConfig, PromptsConfig, TrainerConfig
-    from .explainer import ExplainerConfig
-    if isinstance(values, RunConfig):
-        return values
-    sections = {"model": ModelConfig, "prompts": PromptsConfig, "explainer": ExplainerConfig,
-                "trainer": TrainerConfig, "logger": LoggerConfig, "evaluation": EvaluationConfig}
-    kwargs = {}
-    for key, value in values.items():
-        cls = sections.get(key)
-        kwargs[key] = cls(**value) if cls is not None and isinstance(value, dict) else value
-    return RunConfig(**kwargs)
-
-
-def run_task(run: RunConfig):
-    if run.task not in TASKS:
-        raise UserError(f"unknown task '{run.task}'; available: {', '.join(sorted(TASKS))}")
-    module_name, function = TASKS[run.task].split(":")
-    import importlib
-    return getattr(importlib.import_module(module_name), function)(run)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -58,9 +15,9 @@ def main(argv: list[str] | None = None) -> None:
     argv = [a for a in argv if not a.startswith("--debug")]
     console_logging()
     try:
-        run = parse(argv)
+        run = parse(None, argv)
         print(f"lightning_agx: task={run.task} model={run.model.name} output_dir={run.output_dir}", file=sys.stderr)
-        run_task(run)
+        run.run()
     except RunStopped as stop:
         print(f"lightning_agx: {stop}", file=sys.stderr)
         sys.exit(stop.exit_code)
@@ -83,4 +40,4 @@ def console_logging() -> None:
         logger.propagate = False
 
 
-__all__ = ["build_parser", "parse", "main"]
+__all__ = ["main"]

@@ -1,29 +1,41 @@
-"""Run configuration: defaults here, YAML files say what differs, the command line overrides both."""
+"""Run configuration: one system for `train.py`, the evaluation and the analyses.
+
+Each task is a dataclass (`ExplainRun`, `EvaluateRun`; the analyses subclass `ExplainRun`'s sections too):
+defaults here, a YAML file says what differs, the command line overrides both, and `parse` (jsonargparse)
+builds the nested dataclasses. ``task`` in the YAML (or ``--task``) picks the dataclass from `TASKS`. The
+``trainer`` and ``logger`` sections are not re-declared: they are Lightning's ``Trainer`` and
+``WandbLogger`` arguments, checked against their signatures (`lightning_agx.runner`).
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass, field, fields
 
 from .errors import UserError
 from .explainer import ExplainerConfig
-from .inputs import check_batch_size, check_duration_value
+from .inputs import check_batch_size, check_duration_value, load_prompts
 
 
 @dataclass
 class ModelConfig:
-    name: str = "toysounds"  # toysounds | debug | facebook/audiogen-medium | facebook/musicgen-* | local folder
+    name: str = "toysounds"  # toysounds | debug | debug-magnet | facebook/audiogen-medium | facebook/musicgen-* | folder
     duration: float | None = None  # seconds of audio to generate; None: the model's default
     device: str = "auto"  # where the model is loaded before Lightning moves it (auto: cuda when present)
-    top_k: int = 250  # sampling of the generated audio (the paper's setting)
-    temperature: float = 1.0
-    cfg_coef: float = 3.0
+    top_k: int | None = None  # sampling of the generated audio; None: the model's own (AudioGen: 250, the paper's)
+    top_p: float | None = None
+    temperature: float | None = None
+    cfg_coef: float | None = None  # classifier-free guidance (audiocraft LM; AudioGen: 3.0)
 
     def __post_init__(self) -> None:
         check_duration_value(self.duration)
-        if self.top_k < 0 or self.temperature < 0:
-            raise UserError(f"model.top_k and model.temperature must be >= 0; got {self.top_k}, {self.temperature}")
+        for key in ("top_k", "top_p", "temperature"):
+            if getattr(self, key) is not None and getattr(self, key) < 0:
+                raise UserError(f"model.{key} must be >= 0; got {getattr(self, key)}")
 
     def generation(self) -> dict:
-        return {"top_k": self.top_k, "temp": self.temperature, "cfg_coef": self.cfg_coef}
+        """The sampling overrides this section sets (the model's own values for the others)."""
+        values = {"top_k": self.top_k, "top_p": self.top_p, "temp": self.temperature, "cfg_coef": self.cfg_coef}
+        return {k: v for k, v in values.items() if v is not None}
 
     def load(self):
         """The TAG model this section names, on its device (auto: cuda when present), frozen."""
@@ -45,23 +57,13 @@ class PromptsConfig:
     def __post_init__(self) -> None:
         check_batch_size(self.batch_size)
 
+    @property
+    def given(self) -> bool:
+        return bool(self.file or self.texts)
 
-@dataclass
-class TrainerConfig:
-    accelerator: str = "auto"
-    devices: int | str = 1
-    num_nodes: int = 1
-    strategy: str = "auto"  # 'ddp' splits prompts across devices
-    precision: str = "32-true"
-    progress_bar: bool = True
-
-
-@dataclass
-class LoggerConfig:
-    wandb: bool = True
-    offline: bool = True  # W&B stays offline unless asked: `wandb sync` the run folder later
-    project: str = "lightning_agx"
-    name: str | None = None
+    def load(self) -> list[str]:
+        """The prompts, cleaned once here where they enter (duplicates and empty lines dropped, with a warning)."""
+        return load_prompts(self.file, self.texts)
 
 
 @dataclass
@@ -72,7 +74,7 @@ class EvaluationConfig:
         "audiogenx", "audiogenx_factual", "audiogenx_counterfactual", "random", "gradcam_a", "gradcam_e",
         "atman", "chefer", "attention"])
     method_options: dict = field(default_factory=dict)  # per method name, keyword options (e.g. atman: {chunk: 64})
-    classifier: str = "toysounds"  # toysounds | passt
+    classifier: str = "toysounds"  # toysounds | passt | debug | auto
     heldout_prompts: int = 40  # with no prompt file/texts and the toysounds model: this many held-out prompts
     repeats: int = 3  # factual and counterfactual generations per prompt and method
     ori_repeats: int = 5  # unmasked regenerations for the "Ori" lower bound
@@ -80,16 +82,95 @@ class EvaluationConfig:
 
 
 @dataclass
-class RunConfig:
+class ExplainRun:
+    """Task 'explain' (the main job): explain the prompts with AudioGenX, save each result as it finishes."""
+
     task: str = "explain"
     seed: int = 0  # the run's seed; prompt i gets its own seed from it and i (lightning_agx.seeding)
     output_dir: str = "outputs/explain"
     overwrite: bool = False  # replace results of another run identity in output_dir (else the run stops)
     figures: bool = True  # heatmap.png and bars.png next to each explanation
     save_audio: bool = True  # audio.wav and the waveform in the safetensors file
+    wandb: bool = True  # log to W&B (offline unless logger.offline is false)
     model: ModelConfig = field(default_factory=ModelConfig)
     prompts: PromptsConfig = field(default_factory=PromptsConfig)
     explainer: ExplainerConfig = field(default_factory=ExplainerConfig)
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    trainer: dict = field(default_factory=dict)  # lightning.Trainer arguments (lightning_agx.runner.TRAINER_DEFAULTS)
+    logger: dict = field(default_factory=dict)  # WandbLogger arguments (lightning_agx.runner.LOGGER_DEFAULTS)
+
+    def run(self):
+        from .api import run_explain
+        return run_explain(self)
+
+
+@dataclass
+class EvaluateRun(ExplainRun):
+    """Task 'evaluate': the paper's Table 1 and 2 for every method (lightning_agx.evaluation)."""
+
+    task: str = "evaluate"
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+    def run(self):
+        from .evaluation.run import run_evaluate
+        return run_evaluate(self)
+
+
+TASKS = {"explain": ExplainRun, "evaluate": EvaluateRun}
+
+
+# ---------------------------------------------------------------------------------------------- parsing
+def build_parser(cls, description: str | None = None):
+    """jsonargparse over dataclass `cls` (``--config file.yaml`` plus ``--a.b value`` overrides); its ``trainer``
+    and ``logger`` fields, when it has them, take Lightning's Trainer and WandbLogger arguments."""
+    from jsonargparse import ActionConfigFile, ArgumentParser
+
+    from . import runner
+    names = {f.name for f in fields(cls)}
+    passed = {"trainer", "logger"} & names
+    parser = ArgumentParser(description=description or cls.__doc__, default_config_files=[], exit_on_error=True)
+    parser.add_argument("--config", action=ActionConfigFile, help="YAML file with the values that differ from the defaults")
+    parser.add_class_arguments(cls, nested_key=None, fail_untyped=True, skip=passed)
+    if "trainer" in passed:
+        runner.add_trainer_arguments(parser, "trainer")
+    if "logger" in passed:
+        runner.add_logger_arguments(parser, "logger")
+    return parser
+
+
+def parse(cls=None, argv: list[str] | None = None, description: str | None = None):
+    """The run dataclass from the command line: `cls`, or for `train.py` (None) the task's class in `TASKS`."""
+    from . import runner
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if cls is None:
+        cls = TASKS.get(_task(argv))
+        if cls is None:
+            raise UserError(f"unknown task '{_task(argv)}'; available: {', '.join(sorted(TASKS))}")
+    parser = build_parser(cls, description)
+    namespace = parser.parse_args(argv)
+    namespace.pop("config", None)
+    values = parser.instantiate(namespace).as_dict()
+    if "trainer" in values:
+        values["trainer"] = runner.given(values["trainer"], runner.trainer_signature())
+    if "logger" in values:
+        values["logger"] = runner.given(values["logger"], runner.logger_signature())
+    return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
+
+
+def _task(argv: list[str]) -> str:
+    """The ``task`` of a command line: ``--task X`` / ``--task=X``, else the last ``--config`` file that sets it."""
+    import yaml
+    task = "explain"
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv) or arg.startswith("--config="):
+            path = argv[i + 1] if arg == "--config" else arg.split("=", 1)[1]
+            try:
+                with open(path) as handle:
+                    task = (yaml.safe_load(handle) or {}).get("task", task)
+            except OSError:
+                pass  # jsonargparse names the missing file
+    for i, arg in enumerate(argv):
+        if arg == "--task" and i + 1 < len(argv):
+            task = argv[i + 1]
+        elif arg.startswith("--task="):
+            task = arg.split("=", 1)[1]
+    return task

@@ -211,8 +211,8 @@ class MaskOptimization:
                                         self.generators)
         if not torch.isfinite(loss):
             prompts = ", ".join(repr(p[:40]) for p in self.generation.text.prompts[:3])
-            raise FloatingPointError(f"the AudioGenX loss is {loss.item()} for prompts {prompts}: lower explainer.lr, "
-                                     "or run the model in float32 (trainer.precision=32)")
+            raise FloatingPointError(f"the AudioGenX loss is {loss.item()} for prompts {prompts}; nothing of this chunk "
+                                     "was saved: lower explainer.lr, or run the model in float32 (trainer.precision=32)")
         (backward or torch.Tensor.backward)(loss)
         optimizer.step()
         return loss.detach(), terms, p.detach()

@@ -15,8 +15,9 @@ from dataclasses import asdict
 import lightning as L
 import torch
 from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
 
-from .data import plan_chunks
+from .data import StepSchedule, plan_chunks
 from .explainer import ExplainerConfig, MaskGenerator, MaskOptimization, make_optimizer
 from .explanation import Explanation, build_explanations
 from .methods.audiogenx import variant_name
@@ -59,6 +60,10 @@ class AudioGenXModule(L.LightningModule):
         steps = self.tag.num_steps(self.duration)
         self.explainer = MaskGenerator(self.batch_size, steps, self.tag.dim, self.config.hidden,
                                        self.config.per_step)
+
+    def train_dataloader(self) -> DataLoader:
+        """One item per optimisation step, ``(chunk, epoch)``, over this run's chunks (planned in `setup`)."""
+        return DataLoader(StepSchedule(len(self.chunks), self.config.epochs), batch_size=None, shuffle=False)
 
     def configure_optimizers(self):
         return make_optimizer(self.explainer, self.config)

@@ -3,13 +3,12 @@ import pytest
 import torch
 
 from lightning_agx.api import explain
-from lightning_agx.config import TrainerConfig
 from lightning_agx.explainer import ExplainerConfig
 from lightning_agx.models import CrossAttentionEdit
 from lightning_agx.seeding import prompt_seed
 
 FAST = ExplainerConfig(hidden=16, epochs=4)
-QUIET = TrainerConfig(progress_bar=False)
+QUIET = {"enable_progress_bar": False}  # lightning.Trainer arguments
 PROMPTS = ["a dog barks", "rain falls on a tin roof near the old river", "wind", "a bird sings at dawn",
            "thunder rolls", "a car passes by quickly", "bells", "a crowd cheers loudly at the stadium"]
 

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_ddp_on_two_processes_matches_one_process(tmp_path):
     common = ["--config", "configs/debug.yaml", "--explainer.epochs", "3", "--explainer.hidden", "16",
-              "--prompts.batch_size", "1", "--logger.wandb", "false", "--trainer.accelerator", "cpu"]
+              "--prompts.batch_size", "1", "--wandb", "false", "--trainer.accelerator", "cpu"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     for name, extra in (("ddp", ["--trainer.strategy", "ddp", "--trainer.devices", "2"]), ("single", [])):
         result = subprocess.run([sys.executable, "train.py", *common, "--output_dir", str(tmp_path / name), *extra],

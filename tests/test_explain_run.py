@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from lightning_agx.api import explain
-from lightning_agx.cli import main, parse
+from lightning_agx.cli import main
+from lightning_agx.config import parse
 from lightning_agx.errors import UserError
 from lightning_agx.explainer import ExplainerConfig
 from lightning_agx.explanation import Explanation
@@ -68,15 +69,15 @@ def test_a_batch_of_prompts_of_different_lengths(debug_tag):
 
 
 def test_nan_loss_stops_with_a_clear_error_and_no_files(debug_tag, tmp_path, monkeypatch):
-    import lightning_agx.module as module
+    import lightning_agx.explainer as explainer
 
-    real_step = module.audiogenx_step
+    real_step = explainer.audiogenx_step
 
     def nan_step(*args, **kwargs):
         loss, terms, p = real_step(*args, **kwargs)
         return loss * float("nan"), terms, p
 
-    monkeypatch.setattr(module, "audiogenx_step", nan_step)
+    monkeypatch.setattr(explainer, "audiogenx_step", nan_step)  # the one optimisation step both paths run
     with pytest.raises(FloatingPointError, match="loss is nan.*nothing of this chunk was saved"):
         explain(debug_tag, ["a dog barks"], output_dir=tmp_path, config=FAST, logger=None)
     assert not any(p.is_dir() for p in tmp_path.iterdir())
@@ -101,7 +102,7 @@ def test_config_errors_name_the_problem(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("explainer:\n  epochz: 3\n")
     with pytest.raises(SystemExit):
-        parse(["--config", str(bad)])
+        parse(None, ["--config", str(bad)])
     assert "epochz" in capsys.readouterr().err
     for argv, message in ((["--task", "nope"], "unknown task 'nope'; available: "),
                           (["--model.name", "nomodel"], "unknown model 'nomodel'; available")):
@@ -112,9 +113,31 @@ def test_config_errors_name_the_problem(tmp_path, capsys):
 
 
 def test_overrides_beat_the_yaml_and_defaults_are_the_authors():
-    run = parse(["--config", str(REPO / "configs/debug.yaml"), "--explainer.epochs", "7"])
+    run = parse(None, ["--config", str(REPO / "configs/debug.yaml"), "--explainer.epochs", "7"])
     assert run.explainer.epochs == 7 and run.model.name == "debug"
     defaults = ExplainerConfig()
     assert (defaults.beta, defaults.gamma, defaults.lr, defaults.weight_decay, defaults.epochs, defaults.tau) == \
         (1e-3, 1e-1, 1e-3, 1e-3, 50, 1.0)
-    assert run.logger.offline is True
+    assert run.logger["offline"] is True and run.wandb is True  # W&B on, offline unless asked
+
+
+def test_trainer_and_logger_sections_are_lightnings_own_arguments(tmp_path, capsys):
+    from lightning_agx.config import EvaluateRun, ExplainRun
+    from lightning_agx.errors import UserError
+    from lightning_agx.runner import make_trainer, wandb_logger
+    run = parse(None, ["--config", str(REPO / "configs/debug.yaml"), "--trainer.max_steps", "3",
+                       "--trainer.accelerator", "cpu", "--logger.name", "mine"])
+    assert isinstance(run, ExplainRun) and not isinstance(run, EvaluateRun)
+    assert run.trainer["max_steps"] == 3 and run.trainer["accelerator"] == "cpu" and run.logger["name"] == "mine"
+    assert "max_time" not in run.trainer, "only what differs from Lightning's defaults is kept"
+    trainer = make_trainer(run.trainer, None, tmp_path, [])
+    assert trainer.max_steps == 3 and trainer.max_epochs == 1
+    with pytest.raises(SystemExit):
+        parse(None, ["--config", str(REPO / "configs/debug.yaml"), "--trainer.max_stepz", "3"])
+    assert "max_stepz" in capsys.readouterr().err
+    with pytest.raises(UserError, match="trainer: callbacks is set by lightning_agx itself"):
+        make_trainer({"callbacks": []}, None, tmp_path, [])
+    with pytest.raises(UserError, match="logger: save_dir is set by lightning_agx itself"):
+        wandb_logger({"save_dir": "elsewhere"}, tmp_path)
+    evaluate = parse(None, ["--config", str(REPO / "configs/evaluate_debug.yaml")])
+    assert isinstance(evaluate, EvaluateRun) and evaluate.evaluation.classifier == "debug"

@@ -7,13 +7,12 @@ import pytest
 import torch
 
 from lightning_agx.api import explain
-from lightning_agx.config import TrainerConfig
 from lightning_agx.errors import UserError
 from lightning_agx.explainer import ExplainerConfig
 from lightning_agx.explanation import TENSORS_NAME
 
 FAST = ExplainerConfig(hidden=16, epochs=2)
-QUIET = TrainerConfig(progress_bar=False)
+QUIET = {"enable_progress_bar": False}  # lightning.Trainer arguments
 PROMPTS = ["a dog barks", "wind blows", "a bird sings"]
 
 
@@ -63,7 +62,9 @@ def test_a_corrupt_result_is_redone_with_a_message_naming_its_folder(debug_tag, 
         again = _run(debug_tag, out)
     assert "recomputing prompt 1: " in caplog.text and "0001_wind_blows is corrupt" in caplog.text
     assert "2 prompts found done, 1 redone, 0 new" in caplog.text
-    assert torch.equal(again[1].mask, first[1].mask) and torch.equal(again[1].codes, first[1].codes)
+    # redone alone, not beside prompt 0: the same codes, the mask up to the float rounding of GEMMs of another
+    # batch shape (the tolerance of tests/test_batch_invariance.py)
+    assert torch.equal(again[1].codes, first[1].codes) and (again[1].mask - first[1].mask).abs().max() < 1e-5
     after = _stamps(out)
     assert after["0000_a_dog_barks"] == before["0000_a_dog_barks"] and after["0001_wind_blows"] != before["0001_wind_blows"]
 

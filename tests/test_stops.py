@@ -21,7 +21,7 @@ def test_a_signal_stops_with_its_exit_code_after_saving(tmp_path, signum, code):
     proc = subprocess.Popen(
         [sys.executable, "train.py", "--config", "configs/debug.yaml", "--prompts.file", "null",
          "--prompts.texts", texts, "--prompts.batch_size", "1", "--explainer.epochs", "60", "--explainer.hidden", "16",
-         "--output_dir", str(out), "--logger.wandb", "false", "--trainer.progress_bar", "false", "--figures", "false"],
+         "--output_dir", str(out), "--wandb", "false", "--trainer.enable_progress_bar", "false", "--figures", "false"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not list(out.glob("0000_*/explanation.json")):

@@ -156,11 +156,10 @@ def test_checkpoint_loads_generates_and_keeps_its_weights(folders, states, solve
 
 def test_explain_runs_on_a_loaded_checkpoint(folders):
     import lightning_agx
-    from lightning_agx.config import TrainerConfig
     from lightning_agx.explainer import ExplainerConfig
     tag = load_model(str(folders["audiogen", "dictconfig"]), duration=DURATION)
     explanations = lightning_agx.explain(tag, ["a dog barks"], config=ExplainerConfig(epochs=2, hidden=8),
-                                         trainer=TrainerConfig(progress_bar=False), logger=None, figures=False)
+                                         trainer={"enable_progress_bar": False}, logger=None, figures=False)
     assert len(explanations) == 1
     assert explanations[0].mask.shape == (tag.num_steps(), len(explanations[0].tokens))
 
