@@ -1,5 +1,9 @@
 """The audiocraft LM family (AudioGen, MusicGen, the embedded ToySounds model) behind `TAGModel`.
 
+`AudiocraftModel` is what every audiocraft family shares (text conditioner and token strings, the codec,
+frame rate, decoding, the layers of the cascading randomisation); `AudiocraftLM` and
+`lightning_agx.models.audiocraft_magnet.AudiocraftMagnet` add their generation and reference forward.
+
 `AudiocraftLM` wraps an audiocraft ``BaseGenModel`` (its ``lm`` and ``compression_model``): the text token
 embeddings ``X`` and token strings of a prompt, generation that keeps the conditional latents ``h_t`` of every
 step, a teacher-forced forward over a whole generated sequence with an optional cross-attention edit (the
@@ -19,7 +23,6 @@ import torch
 from torch import nn
 
 from .._audiocraft import ensure_audiocraft
-from ..inputs import check_prompts
 from ..seeding import resolve_seeds, streams
 from .attention import CrossAttentionEdit, edit_cross_attention
 from .base import Generation, StepOutputs, TAGModel, TextConditioning
@@ -71,8 +74,9 @@ class LMGeneration(Generation):
         return LMGeneration(base.text, base.codes, base.num_steps, base.latents, base.seeds, self.sequence[index])
 
 
-class AudiocraftLM(TAGModel):
-    """A frozen audiocraft autoregressive LM text-to-audio model (AudioGen, MusicGen, ToySounds)."""
+class AudiocraftModel(TAGModel):
+    """What every frozen audiocraft text-to-audio model shares, whatever its LM: an audiocraft ``BaseGenModel``
+    (its ``lm`` and ``compression_model``), the text conditioner, the codec. Families subclass it."""
 
     def __init__(self, genmodel, name: str | None = None, duration: float | None = None):
         super().__init__(name or getattr(genmodel, "name", "audiocraft"),
@@ -81,7 +85,6 @@ class AudiocraftLM(TAGModel):
         self.compression_model = genmodel.compression_model
         object.__setattr__(self, "genmodel", genmodel)  # not a submodule: it only holds lm and codec
         self.generation_params = dict(genmodel.generation_params)
-        self.generation_params["two_step_cfg"] = False  # edits assume the batched [cond; uncond] layout
         self.requires_grad_(False)
         self.eval()
 
@@ -110,10 +113,6 @@ class AudiocraftLM(TAGModel):
         return getattr(self.genmodel, "max_duration", None)
 
     @property
-    def records_self_attention(self) -> bool:
-        return self_attention_supported(self.lm)
-
-    @property
     def text_conditioner(self) -> nn.Module:
         conditioners = self.lm.condition_provider.conditioners
         if TEXT_CONDITION not in conditioners:
@@ -131,10 +130,6 @@ class AudiocraftLM(TAGModel):
     def vocabulary(self) -> set[str] | None:
         stoi = getattr(getattr(self.text_conditioner, "tokenizer", None), "stoi", None)
         return None if stoi is None else set(stoi)
-
-    def num_steps(self, duration: float | None = None) -> int:
-        codes = torch.zeros(1, *self.output_shape(duration), dtype=torch.long)
-        return self.pattern_sequence(codes).shape[-1] - 1
 
     def output_shape(self, duration: float | None = None) -> tuple[int, ...]:
         return (self.lm.num_codebooks, self.num_frames(duration))
@@ -158,7 +153,6 @@ class AudiocraftLM(TAGModel):
 
     def encode_text(self, prompts: list[str]) -> LMText:
         """Tokenise and embed `prompts` (padded to the longest) in the CFG layout used for generation."""
-        prompts = check_prompts(prompts, clean=False)
         tokens = self.check_text(prompts)
         attributes = [ConditioningAttributes(text={TEXT_CONDITION: p}) for p in prompts]
         null_attributes = ClassifierFreeGuidanceDropout(p=1.0)(attributes)
@@ -173,6 +167,43 @@ class AudiocraftLM(TAGModel):
                 raise RuntimeError(f"token strings ({len(toks)}) and conditioner tokens ({int(valid[i].sum())}) "
                                    f"disagree for prompt {prompts[i]!r}")
         return LMText(prompts, tokens, embeddings[:b], valid, cfg_conditions)
+
+    # ------------------------------------------------------------------ audio
+    @torch.no_grad()
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Audio tokens ``[B, K, F]`` -> waveform ``[B, C, samples]`` at `sample_rate`."""
+        return self.compression_model.decode(codes, None).float()
+
+    # ------------------------------------------------------------------ analyses
+    def randomization_cascade(self) -> list[tuple[str, list[nn.Module]]]:
+        lm = self.lm
+        layers = list(lm.transformer.layers)
+        steps = [(f"layer {i}", [layers[i]]) for i in reversed(range(len(layers)))]
+        rest = [m for m in (lm.emb, lm.linears, lm.out_norm, lm.condition_provider, getattr(lm, "fuser", None))
+                if m is not None]
+        steps.append(("embeddings+heads+text", rest))
+        return steps
+
+    # ------------------------------------------------------------------ helpers
+    def _autocast(self):
+        autocast = getattr(self.genmodel, "autocast", None)
+        return autocast if autocast is not None else contextlib.nullcontext()
+
+
+class AudiocraftLM(AudiocraftModel):
+    """A frozen audiocraft autoregressive LM text-to-audio model (AudioGen, MusicGen, ToySounds)."""
+
+    def __init__(self, genmodel, name: str | None = None, duration: float | None = None):
+        super().__init__(genmodel, name, duration)
+        self.generation_params["two_step_cfg"] = False  # edits assume the batched [cond; uncond] layout
+
+    @property
+    def records_self_attention(self) -> bool:
+        return self_attention_supported(self.lm)
+
+    def num_steps(self, duration: float | None = None) -> int:
+        codes = torch.zeros(1, *self.output_shape(duration), dtype=torch.long)
+        return self.pattern_sequence(codes).shape[-1] - 1
 
     # ------------------------------------------------------------------ generation
     @torch.no_grad()
@@ -255,26 +286,6 @@ class AudiocraftLM(TAGModel):
         picked = logp.gather(-1, targets.clamp_max(logits.shape[-1] - 1).unsqueeze(-1)).squeeze(-1)
         return picked * real
 
-    # ------------------------------------------------------------------ audio
-    @torch.no_grad()
-    def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        """Audio tokens ``[B, K, F]`` -> waveform ``[B, C, samples]`` at `sample_rate`."""
-        return self.compression_model.decode(codes, None).float()
-
-    # ------------------------------------------------------------------ analyses
-    def randomization_cascade(self) -> list[tuple[str, list[nn.Module]]]:
-        lm = self.lm
-        layers = list(lm.transformer.layers)
-        steps = [(f"layer {i}", [layers[i]]) for i in reversed(range(len(layers)))]
-        rest = [m for m in (lm.emb, lm.linears, lm.out_norm, lm.condition_provider, getattr(lm, "fuser", None))
-                if m is not None]
-        steps.append(("embeddings+heads+text", rest))
-        return steps
-
     # ------------------------------------------------------------------ helpers
     def _final_module(self) -> nn.Module:
         return self.lm.out_norm if self.lm.out_norm is not None else self.lm.transformer
-
-    def _autocast(self):
-        autocast = getattr(self.genmodel, "autocast", None)
-        return autocast if autocast is not None else contextlib.nullcontext()

@@ -12,9 +12,9 @@ OmegaConf config (audiocraft PR #534 turns the check off). Here the two files of
 are read with ``weights_only=True`` under ``torch.serialization.safe_globals(SAFE_GLOBALS)``; ``cfg`` may be an
 OmegaConf ``DictConfig`` (the released checkpoints) or a YAML string (what ``audiocraft.utils.export.export_lm``
 / ``export_encodec`` write). The models are then built with ``audiocraft.models.builders`` exactly as the
-loaders do, and wrapped into ``AudioGen`` or ``MusicGen`` (`genmodel_class`). Every failure is one line,
-raised as `ModelLoadError` without a chained trace: not in the cache (offline or not downloadable), present
-but unreadable, wrong format, or T5 text encoder not in the cache.
+loaders do, and wrapped into ``AudioGen``, ``MusicGen`` or ``MAGNeT`` (`genmodel_class`). Every failure is one
+line, raised as `ModelLoadError` without a chained trace: not in the cache (offline or not downloadable),
+present but unreadable, wrong format, or T5 text encoder not in the cache.
 """
 from __future__ import annotations
 
@@ -77,11 +77,11 @@ class LoadedCheckpoint:
 
 
 def load_checkpoint(name: str, device: str | torch.device = "cpu") -> LoadedCheckpoint:
-    """Load the AudioGen / MusicGen `name` (a hub id such as ``facebook/audiogen-medium`` or a local folder with
-    ``state_dict.bin`` and ``compression_state_dict.bin``) on `device`, in eval mode.
+    """Load the AudioGen / MusicGen / MAGNeT `name` (a hub id such as ``facebook/audiogen-medium`` or a local
+    folder with ``state_dict.bin`` and ``compression_state_dict.bin``) on `device`, in eval mode.
 
-    Mirrors ``AudioGen.get_pretrained`` / ``MusicGen.get_pretrained`` (audiocraft/models/audiogen.py,
-    musicgen.py), with safe unpickling and one-line `ModelLoadError`s.
+    Mirrors ``AudioGen.get_pretrained`` / ``MusicGen.get_pretrained`` / ``MAGNeT.get_pretrained``
+    (audiocraft/models/audiogen.py, musicgen.py, magnet.py), with safe unpickling and one-line `ModelLoadError`s.
     """
     ensure_audiocraft()
     files = {key: checkpoint_file(name, key) for key in (LM_FILE, COMPRESSION_FILE)}
@@ -89,7 +89,7 @@ def load_checkpoint(name: str, device: str | torch.device = "cpu") -> LoadedChec
     lm_pkg = read_checkpoint(files[LM_FILE], name)
     compression_pkg = read_checkpoint(files[COMPRESSION_FILE], name)
     compression_model = build_compression_model(compression_pkg, files[COMPRESSION_FILE], name, device)
-    lm = build_lm_model(lm_pkg, files[LM_FILE], name, device)
+    lm = build_lm_model(lm_pkg, files[LM_FILE], name, device, frame_rate=int(compression_model.frame_rate))
     klass = genmodel_class(name, lm.cfg)
     conditioners = lm.condition_provider.conditioners
     if "self_wav" in conditioners:
@@ -99,19 +99,22 @@ def load_checkpoint(name: str, device: str | torch.device = "cpu") -> LoadedChec
         conditioners["self_wav"].match_len_on_eval = True  # as MusicGen.get_pretrained
         conditioners["self_wav"]._use_masking = False
     with _wrong_format(name, files[LM_FILE], "its config cannot build a generation model"):
-        genmodel = klass(name, compression_model, lm)  # max_duration: cfg.dataset.segment_duration
+        genmodel = klass(name=name, compression_model=compression_model, lm=lm)  # max: dataset.segment_duration
     return LoadedCheckpoint(genmodel, files, sha256)
 
 
 def genmodel_class(name: str, cfg: DictConfig):
-    """``MusicGen`` or ``AudioGen`` for the model `name` with LM config `cfg`.
+    """``MAGNeT``, ``MusicGen`` or ``AudioGen`` for the model `name` with LM config `cfg`.
 
+    0. ``cfg.lm_model`` 'transformer_lm_magnet' (audiocraft's MAGNeT LM, text to music or to sound) -> MAGNeT;
     1. ``cfg.solver``, which audiocraft's training writes ('audiogen' or 'musicgen':
        config/solver/{audiogen,musicgen}/default.yaml), so it is in every released or exported LM config;
     2. else the name: 'musicgen' in the hub id or the folder name -> MusicGen;
     3. else AudioGen (the text-to-sound model this project explains).
     """
-    from audiocraft.models import AudioGen, MusicGen
+    from audiocraft.models import MAGNeT, AudioGen, MusicGen
+    if cfg.get("lm_model") == "transformer_lm_magnet":
+        return MAGNeT
     solver = str(cfg.get("solver", "") or "").lower()
     if solver in ("audiogen", "musicgen"):
         return MusicGen if solver == "musicgen" else AudioGen
@@ -245,10 +248,14 @@ def build_compression_model(pkg: dict, path: Path, name: str, device):
     return model.eval()
 
 
-def build_lm_model(pkg: dict, path: Path, name: str, device):
+def build_lm_model(pkg: dict, path: Path, name: str, device, frame_rate: int | None = None):
     """As ``audiocraft.models.loaders.load_lm_model``: ``xp.cfg`` with the device, float32 on CPU else float16,
     three training-only keys removed (``_delete_param``), ``builders.get_lm_model``, ``best_state`` loaded,
-    eval mode, and ``model.cfg = cfg`` (``BaseGenModel`` reads ``cfg.dataset.segment_duration`` from it)."""
+    eval mode, and ``model.cfg = cfg`` (``BaseGenModel`` reads ``cfg.dataset.segment_duration`` from it).
+    A MAGNeT LM (``lm_model: transformer_lm_magnet``) also gets, as ``load_lm_model_magnet``, the codec's
+    `frame_rate`, the segment duration and the span length in ``transformer_lm``; audiocraft's switch to the
+    xformers backend is not made (`lightning_agx.models.audiocraft_magnet.stage_attention` applies the stage
+    masks under the 'torch' backend)."""
     from audiocraft.models import builders
     from audiocraft.models.loaders import _delete_param
     cfg = _config(pkg, path, name)
@@ -259,8 +266,11 @@ def build_lm_model(pkg: dict, path: Path, name: str, device):
     _delete_param(cfg, "conditioners.args.merge_text_conditions_p")
     _delete_param(cfg, "conditioners.args.drop_desc_p")
     if cfg.get("lm_model") == "transformer_lm_magnet":
-        raise ModelLoadError(f"could not load '{name}': wrong format: {path} is a MAGNeT LM, which is not "
-                             "supported (only AudioGen and MusicGen)") from None
+        with _wrong_format(name, path, "its MAGNeT config lacks dataset.segment_duration or masking.span_len"), \
+                open_dict(cfg):
+            cfg.transformer_lm.compression_model_framerate = int(frame_rate or 50)
+            cfg.transformer_lm.segment_duration = cfg.dataset.segment_duration
+            cfg.transformer_lm.span_len = cfg.masking.span_len
     t5 = _t5_names(cfg)
     for missing in (t for t in t5 if not in_hf_cache(t)):  # fail in seconds, not after transformers' retries
         why = "HF_HUB_OFFLINE is set" if hub_offline() else _download_error(missing)

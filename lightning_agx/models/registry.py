@@ -1,4 +1,4 @@
-"""Load a TAG model by name: the embedded ToySounds model, audiocraft's debug model, or real weights."""
+"""Load a TAG model by name: the embedded ToySounds model, audiocraft's debug models, or real weights."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,16 +8,21 @@ import torch
 from .._audiocraft import ensure_audiocraft
 from ..errors import ModelLoadError, UserError  # noqa: F401  ModelLoadError: re-exported by lightning_agx.models
 from .audiocraft_lm import AudiocraftLM
+from .audiocraft_magnet import AudiocraftMagnet
 from .base import TAGModel
 from .checkpoints import load_checkpoint
 
 REAL_MODELS = ("facebook/audiogen-medium", "facebook/musicgen-small", "facebook/musicgen-medium",
                "facebook/musicgen-large", "facebook/musicgen-melody")
 EMBEDDED_MODELS = ("toysounds", "debug")
+MAGNET_MODELS = ("debug-magnet", "facebook/audio-magnet-small", "facebook/audio-magnet-medium",
+                 "facebook/magnet-small-10secs", "facebook/magnet-medium-10secs", "facebook/magnet-small-30secs",
+                 "facebook/magnet-medium-30secs")  # audiocraft's MAGNeT: lightning_agx.models.audiocraft_magnet
+REAL_PREFIXES = ("facebook/audiogen", "facebook/musicgen", "facebook/magnet", "facebook/audio-magnet")
 
 
 def available_models() -> list[str]:
-    return [*EMBEDDED_MODELS, *REAL_MODELS]
+    return [*EMBEDDED_MODELS, *REAL_MODELS, *MAGNET_MODELS]
 
 
 def load_model(name: str = "toysounds", device: str | torch.device = "cpu", duration: float | None = None,
@@ -26,7 +31,10 @@ def load_model(name: str = "toysounds", device: str | torch.device = "cpu", dura
 
     - ``toysounds``: the embedded model trained by ``python -m lightning_agx.toyworld.build`` (default).
     - ``debug``: audiocraft's randomly initialised debug LM and codec (seeded), for tests.
-    - ``facebook/audiogen-medium``, ``facebook/musicgen-*`` or a local folder with audiocraft's
+    - ``debug-magnet``: a small randomly initialised audiocraft MAGNeT (``MagnetLMModel``) on the debug codec
+      (seeded), for tests (`lightning_agx.models.audiocraft_magnet`).
+    - ``facebook/audiogen-medium``, ``facebook/musicgen-*``, ``facebook/magnet-*``,
+      ``facebook/audio-magnet-*`` or a local folder with audiocraft's
       ``state_dict.bin`` and ``compression_state_dict.bin``: real weights, read safely and built with
       audiocraft's builders by `lightning_agx.models.checkpoints.load_checkpoint` (one-line `ModelLoadError`s).
 
@@ -35,6 +43,7 @@ def load_model(name: str = "toysounds", device: str | torch.device = "cpu", dura
     from the state dicts.
     """
     ensure_audiocraft()
+    from audiocraft.models.lm_magnet import MagnetLMModel
 
     weights_hash = None
     if name == "toysounds":
@@ -42,15 +51,19 @@ def load_model(name: str = "toysounds", device: str | torch.device = "cpu", dura
         genmodel = load_toysounds(device=device).genmodel
     elif name == "debug":
         genmodel = _debug_model(device, seed)
-    elif name.startswith("facebook/audiogen") or name.startswith("facebook/musicgen") or _is_local_dir(name):
+    elif name == "debug-magnet":
+        genmodel = _debug_magnet(device, seed)
+        duration = 1.0 if duration is None else duration
+    elif name.startswith(REAL_PREFIXES) or _is_local_dir(name):
         loaded = load_checkpoint(name, device=device)  # one-line ModelLoadError on any failure
         genmodel, weights_hash = loaded.genmodel, loaded.weights_hash
     else:
         raise UserError(f"unknown model '{name}'; available: {', '.join(available_models())} "
                          "(or a local folder with audiocraft weights)")
-    if duration is not None:
+    magnet = isinstance(genmodel.lm, MagnetLMModel)
+    if duration is not None and not magnet:  # MAGNeT's generation length is the adapter's (num_steps)
         genmodel.set_generation_params(duration=duration)
-    tag = AudiocraftLM(genmodel, name=name, duration=duration)
+    tag = (AudiocraftMagnet if magnet else AudiocraftLM)(genmodel, name=name, duration=duration)
     if name == "toysounds":
         from ..toyworld.truth import ToySoundsTruth
         tag.ground_truth = ToySoundsTruth()
@@ -76,4 +89,37 @@ def _debug_model(device, seed: int):
     finally:
         torch.random.set_rng_state(state)
     genmodel.set_generation_params(duration=1.0)
+    return genmodel
+
+
+def _debug_magnet(device, seed: int):
+    """A small audiocraft MAGNeT, seeded: ``MagnetLMModel`` with audiocraft's debug LM's text conditioner (LUT,
+    whitespace tokenizer), 2 layers, dim 16, 4 codebooks of 400 bins, non-causal, spans of 3 frames, stage > 0
+    self-attention restricted to 5 frames either side, segment (longest generation) 2 s; the debug codec at
+    16 kHz (25 Hz); generates 1 s by default with MAGNeT's default sampling but fewer decoding iterations."""
+    from audiocraft.models import MAGNeT
+    from audiocraft.models.builders import get_debug_compression_model
+    from audiocraft.models.lm_magnet import MagnetLMModel
+    from audiocraft.modules.codebooks_patterns import ParallelPatternProvider
+    from audiocraft.modules.conditioners import ConditionFuser, ConditioningProvider, LUTConditioner
+    from omegaconf import OmegaConf
+
+    dim, segment = 16, 2
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        compression = get_debug_compression_model(device, sample_rate=16000)
+        text = LUTConditioner(n_bins=128, dim=dim, output_dim=dim, tokenizer="whitespace")
+        lm = MagnetLMModel(
+            pattern_provider=ParallelPatternProvider(n_q=4),
+            condition_provider=ConditioningProvider({"description": text}),
+            fuser=ConditionFuser({"cross": ["description"], "prepend": [], "sum": [], "input_interpolate": []}),
+            n_q=4, card=400, dim=dim, num_heads=4, num_layers=2, custom=True, cross_attention=True, causal=False,
+            subcodes_context=5, span_len=3, compression_model_framerate=int(compression.frame_rate),
+            segment_duration=segment, device=device, dtype=torch.float32).to(device).eval()
+    finally:
+        torch.random.set_rng_state(state)
+    lm.cfg = OmegaConf.create({"dataset": {"segment_duration": segment}})  # MAGNeT reads its length there
+    genmodel = MAGNeT(name="debug-magnet", compression_model=compression, lm=lm)
+    genmodel.set_generation_params(decoding_steps=[8, 4, 4, 4])
     return genmodel
