@@ -102,6 +102,7 @@ class TAGModel(nn.Module, abc.ABC):
         self.name = name
         self.duration = float(duration)
         self.ground_truth = None
+        self.generation_params: dict = {}  # the sampling parameters `generate` uses unless overridden
 
     def train(self, mode: bool = True) -> "TAGModel":
         """The model is frozen: it always stays in eval mode (no dropout), whatever its parent does."""
