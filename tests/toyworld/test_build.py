@@ -1,10 +1,15 @@
-"""The build's LM training set: the world's mix, then extra overlap clips from training pairs only."""
+"""The ToySounds build: its LM training set (the world's mix, then extra overlap clips from training pairs only),
+its time budget, and a tiny build that gives the same weights straight and resumed, and as before the build
+became a package."""
+import hashlib
+import json
+import platform
 import shutil
 
 import pytest
 import torch
 
-from lightning_agx.toyworld.build import encode_codes
+from lightning_agx.toyworld.build.codes import encode_codes
 from lightning_agx.toyworld.grammar import CONNECTORS, heldout
 from lightning_agx.toyworld.load import ASSETS
 from lightning_agx.toyworld.models import ToyConfig
@@ -44,10 +49,10 @@ class FakeClock:
 
 def run_stage(monkeypatch, pace, steps: int, budget_s: float, start: int = 0):
     """Step a Budget on a fake clock, ``pace(step)`` seconds per step; returns (budget, last step, clock)."""
-    from lightning_agx.toyworld import build
+    from lightning_agx.toyworld.build import loop
     clock = FakeClock()
-    monkeypatch.setattr(build.time, "time", clock.time)
-    budget = build.Budget(steps=steps, budget_s=budget_s, start=start)
+    monkeypatch.setattr(loop.time, "time", clock.time)
+    budget = loop.Budget(steps=steps, budget_s=budget_s, start=start)
     step = start
     while budget.running(step):
         clock.now += pace(step)
@@ -57,7 +62,7 @@ def run_stage(monkeypatch, pace, steps: int, budget_s: float, start: int = 0):
 
 @pytest.mark.parametrize("start", [0, 300])
 def test_budget_shrinks_the_schedule_to_what_fits_and_completes_it(monkeypatch, start):
-    from lightning_agx.toyworld.build import lr_at
+    from lightning_agx.toyworld.build.loop import lr_at
     budget, step, _ = run_stage(monkeypatch, lambda step: 0.5, 10_000, 100.0, start)  # 200 steps fit in 100 s
     assert budget.total == start + 200, "planned total = what fits the budget"
     assert step == budget.total, "the stage ends on its planned last step (schedule annealed), not on the clock"
@@ -82,3 +87,57 @@ def test_stage_budget_hands_unused_time_to_later_stages():
     share = STAGE_SHARE["lm"] / (STAGE_SHARE["lm"] + STAGE_SHARE["decoder"])
     assert stage_budget("lm", pending, 1000.0) == pytest.approx(1000.0 * share)
     assert stage_budget("decoder", ["decoder"], 300.0) == pytest.approx(300.0), "the last stage gets all that is left"
+
+
+# The tiny build: every stage that trains weights, a few steps each, a time budget that never binds (so the
+# planned steps, and the weights, do not depend on the machine's pace). robust (it decodes 800 clips) and eval
+# (450 generated prompts) take a minute each on one thread and are left out.
+TINY = ["--threads", "1", "--minutes-budget", "100000", "--classifier-steps", "3", "--codec-steps", "3",
+        "--lm-steps", "3", "--decoder-steps", "3", "--lm-clips", "8", "--lm-overlap-clips", "4"]
+TINY_STAGES = "classifier,codec,codes,lm,decoder"
+TINY_FILES = ("classifier.safetensors", "codec.safetensors", "lm.safetensors", "_build/codes_train.pt")
+# sha256 of TINY_FILES after the tiny build, produced by the pre-refactor build (commit d65449e, when the build
+# was one module lightning_agx/toyworld/build.py) with the torch version and machine of PINNED_ON; float
+# results may differ on other CPUs or torch versions, where only the two runs below are compared.
+PINNED_ON = ("2.11.0+cu130", "x86_64")
+PINNED_SHA256 = {
+    "classifier.safetensors": "a5050deb789245c280594318319c8bbc4979195e68647e588c98dc85a13b5047",
+    "codec.safetensors": "d199cbe0137b2d154f53dde6091171c2dd723a88f11ecd7c5281782b6af4cf85",
+    "lm.safetensors": "5ef6e8d22f6f926f53862245ab547292c26899206f548baa2e6b2f46424ac295",
+    "_build/codes_train.pt": "40b6a847ec4da375df952c1b2921b2b1e75c8160e3f9d299d6d76a83e9da9da7",
+}
+
+
+def _sha256(out) -> dict[str, str]:
+    return {name: hashlib.sha256((out / name).read_bytes()).hexdigest() for name in TINY_FILES}
+
+
+@pytest.mark.slow
+def test_tiny_build_gives_the_same_weights_straight_resumed_and_as_before(tmp_path):
+    from lightning_agx.toyworld.build import main
+    torch.set_num_threads(1)
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    main(["--out", str(straight), *TINY, "--stages", TINY_STAGES])
+    main(["--out", str(resumed), *TINY, "--stages", "classifier,codec"])  # stopped after two stages ...
+    main(["--out", str(resumed), *TINY, "--stages", TINY_STAGES])  # ... and run again: those two are skipped
+    report = json.loads((resumed / "build_report.json").read_text())
+    assert list(report["stages"]) == TINY_STAGES.split(",")
+    assert report["stages"]["classifier"]["command"].endswith("--stages classifier,codec"), "skipped, not rerun"
+    lm = report["stages"]["lm"]
+    assert (lm["steps"], lm["planned_steps"], lm["requested_steps"]) == (3, 3, 3), "the budget did not bind"
+    assert _sha256(straight) == _sha256(resumed)
+    if (torch.__version__, platform.machine()) == PINNED_ON:
+        assert _sha256(straight) == PINNED_SHA256, "the weights differ from the pre-refactor build's"
+
+
+def test_the_build_runs_as_a_module_and_checks_its_stages_before_writing(tmp_path, monkeypatch):
+    import runpy
+    import sys
+
+    from lightning_agx.toyworld.build import STAGES
+    out = tmp_path / "out"
+    monkeypatch.setattr(sys, "argv", ["build", "--out", str(out), "--stages", "codec,nope"])
+    with pytest.raises(SystemExit, match=r"unknown stage\(s\) \['nope'\]; available: " + ", ".join(STAGES)):
+        runpy.run_module("lightning_agx.toyworld.build", run_name="__main__")  # python -m lightning_agx.toyworld.build
+    assert not out.exists()
+    assert ",".join(STAGES) == "classifier,codec,codes,lm,decoder,robust,eval"
