@@ -6,21 +6,13 @@ import torch
 import torchmetrics
 from torchmetrics.aggregation import MeanMetric
 
-from lightning_agx.metrics import (
-    CounterfactualFidelity,
-    CounterfactualKL,
-    FactualFidelity,
-    FactualKL,
-    MaskSize,
-    functional,
-)
+from lightning_agx.metrics import CounterfactualFidelity, CounterfactualKL, FactualFidelity, FactualKL, MaskSize
+from lightning_agx.metrics import functional
 from lightning_agx.metrics.functional import fidelity, kl, kl_divergence, mask_size
 
-# Two prompts, 3 classes, as probabilities; the two prompts have different values so a swap or a mean shows.
-P_ORIG = torch.tensor([[0.7, 0.2, 0.1],   # y = 0
-                       [0.1, 0.3, 0.6]], dtype=torch.float64)  # y = 2
-P_PERT = torch.tensor([[0.5, 0.3, 0.2],
-                       [0.3, 0.6, 0.1]], dtype=torch.float64)
+# Two prompts, 3 classes, as probabilities (y = 0 and y = 2); the prompts differ so a swap or a mean shows.
+P_ORIG, P_PERT = torch.tensor([[[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]],
+                               [[0.5, 0.3, 0.2], [0.3, 0.6, 0.1]]], dtype=torch.float64)
 
 
 def _close(actual, expected, tol=1e-12):
@@ -137,12 +129,17 @@ def test_classes_equal_functional_per_prompt_and_averaged(make, fn, probs, repea
     orig, pert = _inputs(probs, orig, pert)
     values = fn(orig, pert)  # [6]
     assert values.std() > 0  # distinct prompts, so a per-prompt mix-up would show
-    for j in range(6):  # one Metric per prompt, as the evaluation used to do
+    _assert_class_gives(make, values, orig, pert)
+
+
+def _assert_class_gives(make, values, *inputs):
+    """One Metric per prompt (as the evaluation used to do) gives each value; one over all gives their mean."""
+    for j in range(len(values)):
         m = make()
-        m.update(orig[j:j + 1], pert[j:j + 1])
+        m.update(*(x[j:j + 1] for x in inputs))
         torch.testing.assert_close(m.compute(), values[j], rtol=1e-15, atol=1e-15)
     m = make()
-    m.update(orig, pert)
+    m.update(*inputs)
     torch.testing.assert_close(m.compute(), values.mean(), rtol=1e-15, atol=1e-15)
 
 
@@ -150,14 +147,7 @@ def test_mask_size_class_equals_functional_per_explanation_and_averaged():
     torch.manual_seed(2)
     mask, valid = torch.rand(5, 4, 6), torch.rand(5, 6) > 0.3
     valid[:, 0] = True
-    values = mask_size(mask, valid)
-    for j in range(5):
-        m = MaskSize()
-        m.update(mask[j:j + 1], valid[j:j + 1])
-        torch.testing.assert_close(m.compute(), values[j], rtol=1e-15, atol=1e-15)
-    m = MaskSize()
-    m.update(mask, valid)
-    torch.testing.assert_close(m.compute(), values.mean(), rtol=1e-15, atol=1e-15)
+    _assert_class_gives(MaskSize, mask_size(mask, valid), mask, valid)
 
 
 @pytest.mark.parametrize("make,fn,probs", CLASSIFIER_METRICS)
