@@ -19,7 +19,7 @@ import torch
 from lightning_agx.inputs import load_prompts
 from lightning_agx.config import ModelConfig
 from lightning_agx.explainer import ExplainerConfig
-from lightning_agx.explanation import Explanation, load_explanations
+from lightning_agx.explanation import Explanation, build_explanations, load_explanations
 
 BASELINES = ("random", "gradcam_a", "gradcam_e", "atman", "chefer", "attention")
 
@@ -84,31 +84,6 @@ def load_tag(config: ModelConfig):
     return config.load()
 
 
-def load_classifier(name: str, model_name: str, device: str = "cpu"):
-    """The classifier that judges the generated audio: the embedded world's for toysounds/debug, else PaSST."""
-    from lightning_agx.classifiers import ToySoundsClassifier, get_classifier
-    if name == "auto":
-        name = "toysounds" if model_name in ("toysounds", "debug") else "passt"
-    if name == "toysounds":
-        # only the classifier's weights are needed (the debug model runs before the world's LM is trained)
-        from lightning_agx.toyworld.load import ASSETS, ToySoundsWeightsError, load_config, load_state
-        from lightning_agx.toyworld.models import EventClassifier, build_classifier
-        try:
-            module = build_classifier(load_config(ASSETS))
-            load_state(module, ASSETS / "classifier.safetensors")
-        except ToySoundsWeightsError:
-            if model_name != "debug":
-                raise
-            log("the ToySounds classifier weights are missing: the debug run uses a RANDOM classifier (numbers are "
-                "meaningless; only the pipeline is exercised)")
-            state = torch.random.get_rng_state()
-            torch.manual_seed(0)
-            module = EventClassifier()
-            torch.random.set_rng_state(state)
-        return ToySoundsClassifier(module.to(device).eval())
-    return get_classifier(name)
-
-
 @torch.no_grad()
 def event_probs(classifier, wav: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """``[B, C]`` per-label probabilities (sigmoid: the classifiers are multi-label, AudioSet-style)."""
@@ -131,13 +106,10 @@ def label_index(labels: list[str], word: str) -> int | None:
 
 # ---------------------------------------------------------------------------------------------- explaining
 def run_method(name: str, tag, generation, explainer: ExplainerConfig, seed: int | list[int]) -> torch.Tensor:
-    """``[B, T, N]`` importance of every text token for every LM step (AudioGenX with the analyses' explainer
-    config: epochs, width)."""
-    from lightning_agx.methods import get_method
-    if name == "audiogenx":
-        from lightning_agx.explainer import optimize_masks
-        return optimize_masks(tag, generation, explainer, seed=seed)
-    return get_method(name)(tag, generation, seed=seed)
+    """``[B, T, N]`` importance of every text token for every step (the AudioGenX methods with the analyses'
+    explainer config: epochs, width)."""
+    from lightning_agx.methods import is_audiogenx, run_method as run
+    return run(name, tag, generation, seed=seed, **({"config": explainer} if is_audiogenx(name) else {}))
 
 
 def explain_prompts(tag, prompts: list[str], common: Common, method: str | None = None,
@@ -152,13 +124,8 @@ def explain_prompts(tag, prompts: list[str], common: Common, method: str | None 
         chunk = prompts[start:start + common.batch_size]
         seeds = [prompt_seed(base, start + b) for b in range(len(chunk))]
         gen = tag.generate(chunk, seed=seeds, **common.model.generation())
-        masks = run_method(method, tag, gen, common.explainer, seeds).detach().float().cpu()  # [B, T, N]
-        audio = tag.decode(gen.codes).cpu()
-        for b, prompt in enumerate(chunk):
-            n = len(gen.text.tokens[b])
-            out.append(Explanation(prompt, list(gen.text.tokens[b]), masks[b, :, :n], tag.frame_rate, method,
-                                   codes=gen.codes[b].cpu(), audio=audio[b], sample_rate=tag.sample_rate,
-                                   metadata={"seed": seeds[b], "model": tag.name}))
+        masks = run_method(method, tag, gen, common.explainer, seeds)  # [B, T, N]
+        out += build_explanations(tag, gen, masks, method, {"model": tag.name}, tag.decode(gen.codes))
         log(f"{method}: explained {min(start + len(chunk), len(prompts))}/{len(prompts)} prompts")
     return out
 
@@ -175,11 +142,8 @@ def explanations_or_explain(tag, prompts: list[str], common: Common) -> list[Exp
 
 
 def generation_of(tag, explanations: list[Explanation]):
-    """Rebuild a `Generation` (text on `tag`, the explanations' codes) to re-explain the same audio."""
-    from lightning_agx.models import Generation
-    codes = torch.stack([e.codes for e in explanations]).to(tag.device)
-    text = tag.encode_text([e.prompt for e in explanations])
-    return Generation(text, codes, tag.pattern_sequence(codes), None, None)
+    """The `Generation` of the explanations' saved codes on `tag` (text re-encoded), to re-explain the same audio."""
+    return tag.generation_from_codes([e.prompt for e in explanations], torch.stack([e.codes for e in explanations]))
 
 
 def padded_masks(explanations: list[Explanation], text, fill: float = 1.0) -> torch.Tensor:
@@ -216,19 +180,6 @@ def analysis_prompts(config, split: str = "test") -> list[str]:
 def toy_clips(split: str, n: int, seed: int = 0, **kwargs):
     from lightning_agx.toyworld.dataset import make_split
     return make_split(split, n, seed=seed, **kwargs)
-
-
-def toy_role(word: str) -> str:
-    """Ground-truth role of a ToySounds word: sound / modifier / connector / filler."""
-    from lightning_agx.toyworld.grammar import CONNECTORS, LEVEL_WORDS, PITCH_WORDS
-    from lightning_agx.toyworld.synth import EVENTS
-    if word in EVENTS:
-        return "sound"
-    if word in LEVEL_WORDS or word in PITCH_WORDS:
-        return "modifier"
-    if any(word in phrase for group in CONNECTORS.values() for phrase in group):
-        return "connector"
-    return "filler"
 
 
 # ---------------------------------------------------------------------------------------------- tables

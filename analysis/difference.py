@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from analysis.common import (analysis_prompts, Common, event_probs, explanations_or_explain, generate_with_masks, load_classifier,
+from analysis.common import (analysis_prompts, Common, event_probs, explanations_or_explain, generate_with_masks,
                              load_tag, log, padded_masks, parse_config, setup, write_summary,
                              write_table)
+from lightning_agx.classifiers import load_classifier
 
 
 @dataclass
@@ -96,7 +97,7 @@ def listenable_run(config):
     classifier, the explanations, their original/factual/counterfactual audio and its event probabilities."""
     out = setup(config)
     tag = load_tag(config.model)
-    classifier = load_classifier(config.classifier, config.model.name)
+    classifier = load_classifier(config.classifier, model_name=config.model.name)
     explanations = explanations_or_explain(tag, analysis_prompts(config), config)
     audio, probs = listenable_probs(tag, classifier, explanations, config)
     return out, tag, classifier, explanations, audio, probs

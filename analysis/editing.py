@@ -36,8 +36,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from analysis.common import (Common, class_logits, event_probs, explanations_or_explain, generate_with_masks,  # noqa: E402
-                             label_index, load_classifier, load_tag, log, padded_masks, parse_config, run_method,
+                             label_index, load_tag, log, padded_masks, parse_config, run_method,
                              setup, toy_clips, write_summary, write_table)
+from lightning_agx.classifiers import load_classifier  # noqa: E402
 from analysis.token_ranking import normalize  # noqa: E402
 from lightning_agx.inputs import load_prompts  # noqa: E402
 from lightning_agx.seeding import prompt_seed  # noqa: E402
@@ -130,7 +131,7 @@ def run(config: EditingConfig) -> dict:
         raise ValueError(f"unknown mode '{config.mode}'; available: auto, manual")
     out = setup(config)
     tag = load_tag(config.model)
-    classifier = load_classifier(config.classifier, config.model.name)
+    classifier = load_classifier(config.classifier, model_name=config.model.name)
     value = config.value if config.value is not None else ACTIONS[config.action]
     return (run_auto if config.mode == "auto" else run_manual)(config, tag, classifier, value, out)
 

@@ -25,8 +25,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from analysis.common import (Common, event_probs, explain_prompts, label_index, load_classifier, load_tag, log,  # noqa: E402
+from analysis.common import (Common, event_probs, explain_prompts, label_index, load_tag, log,  # noqa: E402
                              parse_config, setup, write_summary, write_table)
+from lightning_agx.classifiers import load_classifier  # noqa: E402
 from analysis.token_ranking import merge_pieces, normalize  # noqa: E402
 
 DEFAULT_PAIRS = [["beep", "rumble"], ["buzz", "drip"], ["chirp", "knock"], ["click", "siren"], ["hiss", "whistle"],
@@ -55,7 +56,7 @@ def word_importance(explanation, word: str, last: bool = True) -> float | None:
 def run(config: NegationConfig) -> dict:
     out = setup(config)
     tag = load_tag(config.model)
-    classifier = load_classifier(config.classifier, config.model.name)
+    classifier = load_classifier(config.classifier, model_name=config.model.name)
     rows, prompts = [], []
     for x, y in config.pairs:
         for variant, template in VARIANTS.items():

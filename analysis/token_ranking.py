@@ -26,7 +26,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from analysis.common import (analysis_prompts, Common, explanations_or_explain, load_tag, log, parse_config, setup,  # noqa: E402
-                             toy_role, write_summary, write_table)
+                             write_summary, write_table)
+from lightning_agx.toyworld.truth import role  # noqa: E402
 
 WORD_START = "▁"  # sentencepiece's word-boundary marker (U+2581)
 SPECIAL = {"</s>", "<s>", "<pad>", "<unk>"}
@@ -164,7 +165,7 @@ def run(config: TokenRankingConfig) -> dict:
     world = config.model.name in ("toysounds", "debug") and not config.prompts_file and not config.prompts
     if world:
         for r in rows:
-            r["role"] = toy_role(r["word"])
+            r["role"] = role(r["word"])
     top, bottom = rows[:config.top], rows[::-1][:config.top]
     md_top = write_table(top, out, "top_words")
     md_bottom = write_table(bottom, out, "bottom_words")

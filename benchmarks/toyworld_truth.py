@@ -31,13 +31,12 @@ import numpy as np
 import torch
 
 from lightning_agx.api import explain
-from lightning_agx.config import TrainerConfig
-from lightning_agx.evaluation.auc import roc_auc
 from lightning_agx.explainer import ExplainerConfig
 from lightning_agx.explanation import prompt_folder_name
 from lightning_agx.models import load_model
 from lightning_agx.toyworld.dataset import make_clip, split_rng
 from lightning_agx.toyworld.synth import EVENTS
+from lightning_agx.toyworld.truth import auc, roles, sequence_truth
 
 SOUND_ROLES = ("sound", "modifier")
 
@@ -57,18 +56,11 @@ def heldout_clips(n: int, seed: int):
 
 def timing_ok(mask: torch.Tensor, clip) -> bool | None:
     """X more important while X sounds than while Y sounds, and Y the opposite (None if not a clean sequence)."""
-    words = [i for i, role in enumerate(clip.roles) if role == "sound"]
-    if clip.scene.kind != "sequence" or len(words) != 2:
+    truth = sequence_truth(clip, frames=mask.shape[0])
+    if truth is None or truth.only_first.sum() == 0 or truth.only_second.sum() == 0:
         return None
-    x, y = (EVENTS.index(clip.word_events[i]) for i in words)
-    act = torch.as_tensor(clip.activity)  # [events, frames]
-    frames = min(act.shape[1], mask.shape[0])
-    only_x = (act[x, :frames] > 0) & (act[y, :frames] == 0)
-    only_y = (act[y, :frames] > 0) & (act[x, :frames] == 0)
-    if only_x.sum() == 0 or only_y.sum() == 0:
-        return None
-    m = mask[:frames]
-    ix, iy = words
+    only_x, only_y, ix, iy = truth.only_first, truth.only_second, truth.first, truth.second
+    m = mask[:len(only_x)]
     return bool(m[only_x, ix].mean() > m[only_y, ix].mean() and m[only_y, iy].mean() > m[only_x, iy].mean())
 
 
@@ -87,16 +79,16 @@ def audio_order(tag, explanations, clips) -> list[bool | None]:
     classifier = load_toysounds().classifier.eval()
     results = []
     for clip, e in zip(clips, explanations):
-        words = [i for i, role in enumerate(clip.roles) if role == "sound"]
-        if clip.scene.kind != "sequence" or len(words) != 2:
+        truth = sequence_truth(clip)
+        if truth is None:
             results.append(None)
             continue
         with torch.no_grad():
             wav = tag.decode(e.codes[None].to(tag.device)).cpu()  # [1, 1, samples]
             half = wav.shape[-1] // 2
             p_first, p_second = torch.sigmoid(classifier(torch.cat([wav[..., :half], wav[..., half:2 * half]])))
-        x, y = (EVENTS.index(clip.word_events[i]) for i in words)
-        results.append(halves_ok(e.mask, x, y, *words, e.codes.shape[-1], p_first, p_second))
+        results.append(halves_ok(e.mask, truth.first_event, truth.second_event, truth.first, truth.second,
+                                 e.codes.shape[-1], p_first, p_second))
     return results
 
 
@@ -107,29 +99,30 @@ def explanation_truth(n_prompts: int, epochs: int, seed: int, work: Path, batch_
     start = time.perf_counter()
     explanations = explain(tag, [c.caption for c in clips], output_dir=work, config=ExplainerConfig(epochs=epochs),
                            batch_size=batch_size, seed=seed, logger=None, figures=False, save_audio=False,
-                           trainer=TrainerConfig(progress_bar=False), overwrite=True)
+                           trainer={"enable_progress_bar": False}, overwrite=True)
     seconds = time.perf_counter() - start
-    scores, positive, sound, roles, by_role, timings = [], [], [], [], defaultdict(list), []
+    scores, positive, sound, all_roles, by_role, timings = [], [], [], [], defaultdict(list), []
     for clip, e in zip(clips, explanations):
         if e.tokens != clip.words:
             raise RuntimeError(f"tokens {e.tokens} do not match the caption words {clip.words}")
         level = e.audio_level().numpy()
+        token_roles = roles(e.tokens)  # the lexical roles: the same as the grammar's clip.roles on its captions
         scores += level.tolist()
-        positive += [role in SOUND_ROLES for role in clip.roles]
-        sound += [role == "sound" for role in clip.roles]
-        roles += clip.roles
-        for role, value in zip(clip.roles, level):
+        positive += [role in SOUND_ROLES for role in token_roles]
+        sound += [role == "sound" for role in token_roles]
+        all_roles += token_roles
+        for role, value in zip(token_roles, level):
             by_role[role].append(float(value))
         timings.append(timing_ok(e.mask, clip))
     judged = [t for t in timings if t is not None]
     scores, positive, sound = np.array(scores), np.array(positive), np.array(sound)
-    not_connector = np.array([role != "connector" for role in roles])
+    not_connector = np.array([role != "connector" for role in all_roles])
     ordered = [t for t in audio_order(tag, explanations, clips) if t is not None]
     return {
         "prompts": len(clips), "epochs": epochs, "explained_now": todo, "seconds": round(seconds, 1),
-        "roc_auc_sound_vs_fillers": round(roc_auc(scores[not_connector], positive[not_connector]), 4),
-        "roc_auc_sound_words": round(roc_auc(scores, positive), 4),
-        "roc_auc_event_names_only": round(roc_auc(scores, sound), 4),
+        "roc_auc_sound_vs_fillers": round(auc(scores[not_connector], positive[not_connector]), 4),
+        "roc_auc_sound_words": round(auc(scores, positive), 4),
+        "roc_auc_event_names_only": round(auc(scores, sound), 4),
         "mean_importance_by_role": {r: round(float(np.mean(v)), 4) for r, v in sorted(by_role.items())},
         "sequence_prompts_judged": len(judged),
         "sequence_timing_correct": round(float(np.mean(judged)), 4) if judged else None,
@@ -154,8 +147,8 @@ def unknown_word_truth(n_prompts: int, epochs: int, seed: int, work: Path, batch
     tag = load_model("toysounds")
     explanations = explain(tag, prompts, output_dir=work, config=ExplainerConfig(epochs=epochs), batch_size=batch_size,
                            seed=seed, logger=None, figures=False, save_audio=False,
-                           trainer=TrainerConfig(progress_bar=False), overwrite=True)
-    vocab = set(tag.text_conditioner.tokenizer.stoi)
+                           trainer={"enable_progress_bar": False}, overwrite=True)
+    vocab = tag.vocabulary
     fillers = filler_words() & vocab
     values = defaultdict(list)
     for e in explanations[:len(clips)]:

@@ -1,25 +1,56 @@
-"""``get_classifier(name, **kw)``: classifiers by name."""
+"""``load_classifier(name, device, model_name)``: the one way to get the audio classifier that judges
+generated audio (the evaluation's faithfulness metrics, the analyses)."""
 from __future__ import annotations
 
-from typing import Callable
+import sys
 
+import torch
+
+from ..errors import UserError
 from .base import AudioClassifier
+from .debug import DebugClassifier
 from .passt import PaSSTClassifier
 from .toysounds import ToySoundsClassifier
 
-
-def _toysounds(module=None, **kw) -> ToySoundsClassifier:
-    """``module`` given: wrap it; otherwise load the trained toyworld classifier (``device``, ``directory``)."""
-    return ToySoundsClassifier(module, **kw) if module is not None else ToySoundsClassifier.from_toyworld(**kw)
+CLASSIFIERS = ("auto", "debug", "passt", "toysounds")
+TOYSOUNDS_MODELS = ("toysounds", "debug")  # the models "auto" judges with the ToySounds classifier
 
 
-CLASSIFIERS: dict[str, Callable[..., AudioClassifier]] = {
-    "passt": PaSSTClassifier,
-    "toysounds": _toysounds,
-}
+def load_classifier(name: str, device: str | torch.device = "cpu", model_name: str | None = None) -> AudioClassifier:
+    """The classifier `name` on `device`:
+
+    - ``debug``: `DebugClassifier`, a tiny fixed 8 kHz classifier for tests and smoke runs;
+    - ``toysounds``: the embedded world's trained 10-event classifier (`ToySoundsClassifier.from_toyworld`).
+      For the ``debug`` model (`model_name`), which runs before the world is trained, missing ToySounds
+      weights give a RANDOM classifier (seeded) and a loud line on stderr instead of an error;
+    - ``passt``: PaSST (AudioSet, 527 labels; `PaSSTClassifier`);
+    - ``auto``: ``toysounds`` for the toysounds and debug models, ``passt`` for any other `model_name`.
+    """
+    if name == "auto":
+        if model_name is None:
+            raise UserError("classifier 'auto' picks the classifier for a model: give the model name too")
+        name = "toysounds" if model_name in TOYSOUNDS_MODELS else "passt"
+    if name == "debug":
+        return DebugClassifier().to(device)
+    if name == "toysounds":
+        return _toysounds(device, random_if_missing=model_name == "debug")
+    if name == "passt":
+        return PaSSTClassifier().to(device)
+    raise UserError(f"unknown classifier {name!r}; available: {', '.join(CLASSIFIERS)}")
 
 
-def get_classifier(name: str, **kw) -> AudioClassifier:
-    if name not in CLASSIFIERS:
-        raise ValueError(f"unknown classifier {name!r}; available: {', '.join(sorted(CLASSIFIERS))}")
-    return CLASSIFIERS[name](**kw)
+def _toysounds(device, random_if_missing: bool) -> ToySoundsClassifier:
+    from lightning_agx.toyworld.load import ToySoundsWeightsError
+    try:
+        return ToySoundsClassifier.from_toyworld(device=str(device))
+    except ToySoundsWeightsError:
+        if not random_if_missing:
+            raise
+    print("[classifiers] WARNING: the ToySounds classifier weights are missing: the debug run uses a RANDOM "
+          "classifier (numbers are meaningless; only the pipeline is exercised)", file=sys.stderr, flush=True)
+    from lightning_agx.toyworld.models import EventClassifier
+    state = torch.random.get_rng_state()
+    torch.manual_seed(0)
+    module = EventClassifier()
+    torch.random.set_rng_state(state)
+    return ToySoundsClassifier(module.to(device).eval())

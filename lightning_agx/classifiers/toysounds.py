@@ -31,11 +31,16 @@ class ToySoundsClassifier(AudioClassifier):
 
     @classmethod
     def from_toyworld(cls, device: str = "cpu", directory: str | Path | None = None) -> "ToySoundsClassifier":
-        """The trained classifier shipped with the embedded world (``lightning_agx.toyworld.load``)."""
-        from lightning_agx.toyworld.load import load_toysounds  # lazy: the world loads codec and LM too
+        """The trained classifier shipped with the embedded world (``lightning_agx/assets/toysounds``, or
+        `directory`), in eval mode on `device`. Only its config and ``classifier.safetensors`` are read (the
+        codec and LM weights need not exist); `lightning_agx.toyworld.load.ToySoundsWeightsError` if they fail."""
+        from lightning_agx.toyworld.load import ASSETS, load_config, load_state
+        from lightning_agx.toyworld.models import build_classifier
 
-        module = load_toysounds(device=device, directory=directory).classifier
-        return cls(module)
+        directory = Path(directory) if directory is not None else ASSETS
+        module = build_classifier(load_config(directory))
+        load_state(module, directory / "classifier.safetensors")
+        return cls(module.to(device).eval())
 
     def _logits(self, wav: Tensor) -> Tensor:
         return self.module(wav.unsqueeze(1))  # [B, 1, samples] -> [B, C]

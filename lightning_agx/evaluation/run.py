@@ -31,22 +31,21 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..classifiers import load_classifier
 from ..explainer import ExplainerConfig, perturbation_masks
-from ..explanation import Explanation, prompt_folder_name
-from ..methods import check_methods, run_method, to_explanations
+from ..explanation import Explanation, build_explanations, prompt_folder_name
+from ..methods import check_methods, is_audiogenx, run_method
 from ..metrics.functional import fidelity, kl, mask_size
 from ..models import CrossAttentionEdit
-from ..models.adapter import Generation
+from ..models import Generation
 from ..resume import RESULTS_FORMAT, claim_folder
 from ..seeding import derived_seeds, prompt_seed
-from .auc import roc_auc, sound_word_labels
 from .memory import PeakMemory
-from .tables import ORI, TABLE1, TABLE2, summarise, write_table
+from .tables import ORI, TABLE1, TABLE2, summarise, table1_columns, write_table
 
 ORI_OFFSET, MASKED_OFFSET = 1000, 2000  # derived seeds of a prompt: Ori regenerations, masked regenerations
 
 ORIGINAL_JSON, ORIGINAL_TENSORS = "original.json", "original.safetensors"
-AUDIOGENX_METHODS = ("audiogenx", "audiogenx_factual", "audiogenx_counterfactual")
 
 
 @dataclass
@@ -80,11 +79,13 @@ def evaluate(tag, prompts: list[str], classifier, output_dir: str | Path, method
     folders = [output_dir / "prompts" / prompt_folder_name(i, p) for i, p in enumerate(prompts)]
     params = dict(generation or {})
     options = {name: dict((method_options or {}).get(name, {})) for name in methods}
-    for name in AUDIOGENX_METHODS:
-        if name in options and explainer is not None:
+    for name in methods:
+        if is_audiogenx(name) and explainer is not None:
             options[name].setdefault("config", explainer)
     result = EvaluationResult(output_dir, [], [], {m: 0 for m in methods})
     device = tag.device
+    truth = tag.ground_truth  # what the model's world knows must matter (Table 1's AUC), or None
+    columns1 = table1_columns(truth is not None)
     for start in range(0, len(prompts), batch_size):
         index = list(range(start, min(start + batch_size, len(prompts))))
         # the unit of work is (chunk, method); every prompt has its own seeds (lightning_agx.seeding), so a chunk
@@ -109,29 +110,33 @@ def evaluate(tag, prompts: list[str], classifier, output_dir: str | Path, method
                 importance = run_method(method, tag, sub, seed=sub.seeds, **options[method])
                 seconds = time.perf_counter() - begin
             factual, counterfactual = _masked_logits(tag, classifier, sub, importance, repeats, duration, params)
-            metrics = _faithfulness(original_logits[rows], factual, counterfactual, importance, sub, kl_direction)
-            for j, explanation in enumerate(to_explanations(tag, sub, importance, method)):
-                explanation.metadata = {**metrics[j], "seconds": seconds / len(items), "peak_mb": peak.megabytes,
-                                        "mb_per_explanation": peak.megabytes / len(items), "batch": len(items),
-                                        "seed": sub.seeds[j], "device": str(device)}
+            metrics = _faithfulness(original_logits[rows], factual, counterfactual, importance, sub, kl_direction,
+                                   truth)
+            metadata = [{**metrics[j], "seconds": seconds / len(items), "peak_mb": peak.megabytes,
+                         "mb_per_explanation": peak.megabytes / len(items), "batch": len(items),
+                         "seed": sub.seeds[j], "device": str(device)} for j in range(len(items))]
+            for j, explanation in enumerate(build_explanations(tag, sub, importance, method, metadata)):
                 explanation.save(folders[items[j]] / method)
             result.computed[method] += len(items)
-        _write_tables(result, methods, folders, len(prompts), repeats, ori_repeats, device)  # partial tables
-    _write_tables(result, methods, folders, len(prompts), repeats, ori_repeats, device)
+        _write_tables(result, methods, folders, len(prompts), repeats, ori_repeats, device, columns1)  # partial
+    _write_tables(result, methods, folders, len(prompts), repeats, ori_repeats, device, columns1)
     if logger is not None:
-        _log_to_wandb(logger, result)
+        _log_to_wandb(logger, result, columns1)
     return result
 
 
-def _write_tables(result: EvaluationResult, methods, folders, num_prompts, repeats, ori_repeats, device) -> None:
-    """Tables over every prompt finished so far (rewritten after each chunk, so an interrupted run has them)."""
+def _write_tables(result: EvaluationResult, methods, folders, num_prompts, repeats, ori_repeats, device,
+                  columns1=TABLE1) -> None:
+    """Tables over every prompt finished so far (rewritten after each chunk, so an interrupted run has them);
+    `columns1`: Table 1's columns (`tables.table1_columns`: the AUC only for a model with ground truth)."""
     output_dir = result.output_dir
-    result.table1, result.table2 = _tables(methods, folders)
+    result.table1, result.table2 = _tables(methods, folders, columns1)
     result.paths = {"table1_md": output_dir / "table1.md", "table2_md": output_dir / "table2.md",
                     "table1_csv": output_dir / "table1.csv", "table2_csv": output_dir / "table2.csv"}
-    write_table(result.table1, TABLE1, output_dir, "table1",
+    auc = "; AUC = audio-level importance vs ground-truth sound words" if any(c[1] == "auc" for c in columns1) else ""
+    write_table(result.table1, columns1, output_dir, "table1",
                 f"Table 1: faithfulness ({num_prompts} prompts, {repeats} factual/counterfactual samples each, "
-                f"Ori = {ori_repeats} unmasked regenerations; AUC = audio-level importance vs ground-truth sound words)")
+                f"Ori = {ori_repeats} unmasked regenerations{auc})")
     write_table(result.table2, TABLE2, output_dir, "table2",
                 f"Table 2: seconds and peak memory per explanation ({device}; peak_MB is per batch call)")
 
@@ -178,9 +183,8 @@ def _load_originals(tag, prompts, folders) -> tuple[Generation, torch.Tensor]:
         if info["prompt"] != prompt:
             raise ValueError(f"{folder} holds prompt {info['prompt']!r}, not {prompt!r}: this output_dir belongs to "
                              "another prompt set; choose a new --output_dir")
-    text = tag.encode_text(prompts)
-    codes = torch.stack([load_file(str(f / ORIGINAL_TENSORS))["codes"] for f in folders]).to(tag.device)
-    generation = Generation(text, codes, tag.pattern_sequence(codes), None, [info["seed"] for info in infos])
+    codes = torch.stack([load_file(str(f / ORIGINAL_TENSORS))["codes"] for f in folders])
+    generation = tag.generation_from_codes(prompts, codes, [info["seed"] for info in infos])
     return generation, torch.tensor([info["logits"] for info in infos])
 
 
@@ -203,7 +207,7 @@ def _masked_logits(tag, classifier, generation, importance, repeats, duration, p
 
 
 # ---------------------------------------------------------------------------------------------- metrics
-def _faithfulness(original, factual, counterfactual, importance, generation, kl_direction) -> list[dict]:
+def _faithfulness(original, factual, counterfactual, importance, generation, kl_direction, truth=None) -> list[dict]:
     """Per prompt: FidF, FidCF, KLF, KLCF (repeats averaged), Size over valid tokens, ground-truth AUC."""
     per_prompt = {"fid_f": fidelity(original, factual), "fid_cf": fidelity(original, counterfactual),
                   "kl_f": kl(original, factual, direction=kl_direction),
@@ -214,12 +218,12 @@ def _faithfulness(original, factual, counterfactual, importance, generation, kl_
         values = {key: float(v[j]) for key, v in per_prompt.items()}
         valid = generation.text.valid[j].cpu()
         audio_level = importance[j].cpu()[:, valid].mean(0)  # [N_j], Eq. 7
-        values["auc"] = roc_auc(audio_level, sound_word_labels(generation.text.tokens[j]))
+        values["auc"] = math.nan if truth is None else truth.auc(audio_level, generation.text.tokens[j])
         out.append(values)
     return out
 
 
-def _tables(methods, folders) -> tuple[list[dict], list[dict]]:
+def _tables(methods, folders, columns1=TABLE1) -> tuple[list[dict], list[dict]]:
     records: dict[str, list[dict]] = {ORI: []}
     for folder in folders:
         if (folder / ORIGINAL_JSON).is_file():
@@ -227,14 +231,14 @@ def _tables(methods, folders) -> tuple[list[dict], list[dict]]:
     for method in methods:
         records[method] = [json.loads((f / method / "explanation.json").read_text())["metadata"]
                            for f in folders if Explanation.is_complete(f / method)]
-    table1 = summarise(records, TABLE1)
+    table1 = summarise(records, columns1)
     table2 = summarise({m: records[m] for m in methods}, TABLE2)
     return table1, table2
 
 
-def _log_to_wandb(logger, result: EvaluationResult) -> None:
+def _log_to_wandb(logger, result: EvaluationResult, columns1=TABLE1) -> None:
     """Both tables as W&B tables, and their means as scalars ``{method}/{column}``."""
-    for name, rows, columns in (("table1", result.table1, TABLE1), ("table2", result.table2, TABLE2)):
+    for name, rows, columns in (("table1", result.table1, columns1), ("table2", result.table2, TABLE2)):
         header = ["method", "n"] + [c for column, _ in columns for c in (column, f"{column}_se")]
         logger.log_table(key=name, columns=header, data=[[_plain(row.get(h)) for h in header] for row in rows])
         logger.log_metrics({f"{row['method']}/{column}": row[column] for row in rows for column, _ in columns
@@ -250,22 +254,11 @@ def _log(message: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- CLI task
-def load_classifier(name: str, device: str | torch.device = "cpu"):
-    """'debug' (tiny 8 kHz classifier for tests), or any name of `lightning_agx.classifiers.get_classifier`."""
-    if name == "debug":
-        from .debug_classifier import DebugClassifier
-        return DebugClassifier().to(device)
-    from ..classifiers import get_classifier
-    if name == "toysounds":
-        return get_classifier(name, device=str(device))
-    return get_classifier(name).to(device)
-
-
 def run_evaluate(run) -> EvaluationResult:
     """``train.py --config configs/evaluate_*.yaml`` with task 'evaluate'."""
     from ..api import _wandb_logger
     from ..inputs import check_duration, ensure_writable, load_prompts
-    from .prompts import heldout_prompts
+    from ..toyworld.heldout import heldout_prompts
 
     ev = run.evaluation
     methods = check_methods(list(ev.methods))  # fail on a bad name before loading anything
@@ -280,7 +273,7 @@ def run_evaluate(run) -> EvaluationResult:
     tag = run.model.load()
     if run.model.duration is not None:
         check_duration(tag, run.model.duration)
-    classifier = load_classifier(ev.classifier, tag.device)
+    classifier = load_classifier(ev.classifier, tag.device, model_name=run.model.name)
     logger = _wandb_logger(run.logger, output_dir) if run.logger.wandb else None
     begin = time.perf_counter()
     result = evaluate(tag, prompts, classifier, output_dir, methods=methods, method_options=ev.method_options,

@@ -9,10 +9,15 @@ import csv
 import math
 from pathlib import Path
 
-TABLE1 = (("FidF", "fid_f"), ("FidCF", "fid_cf"), ("KLF", "kl_f"), ("KLCF", "kl_cf"), ("Size", "size"),
-          ("AUC", "auc"))
+TABLE1 = (("FidF", "fid_f"), ("FidCF", "fid_cf"), ("KLF", "kl_f"), ("KLCF", "kl_cf"), ("Size", "size"))
+AUC = ("AUC", "auc")  # Table 1's extra column, for a model with ground truth (``tag.ground_truth``)
 TABLE2 = (("seconds", "seconds"), ("peak_MB", "peak_mb"), ("MB_per_explanation", "mb_per_explanation"))
 ORI = "ori"
+
+
+def table1_columns(ground_truth: bool) -> tuple[tuple[str, str], ...]:
+    """Table 1's columns: the paper's, plus the AUC against the ground truth when the model has one."""
+    return TABLE1 + (AUC,) if ground_truth else TABLE1
 
 
 def mean_se(values) -> tuple[float, float, int]:

@@ -1,4 +1,4 @@
-"""Classifier adapters: resampling, accepted shapes, embeddings, registry errors, PaSST weight errors."""
+"""Classifier adapters: resampling, accepted shapes, embeddings, load_classifier by name, PaSST weight errors."""
 import math
 import os
 from pathlib import Path
@@ -7,7 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_agx.classifiers import AudioClassifier, ToySoundsClassifier, get_classifier
+from lightning_agx.classifiers import (CLASSIFIERS, AudioClassifier, DebugClassifier, ToySoundsClassifier,
+                                      load_classifier)
+from lightning_agx.errors import UserError
 
 LABELS = [f"event{i}" for i in range(10)]
 
@@ -102,11 +104,69 @@ def test_embed_falls_back_to_logits_without_linear():
     assert torch.equal(c.embed(wav, 16000), c.logits(wav, 16000))
 
 
-def test_registry():
-    c = get_classifier("toysounds", module=TinySpectralNet())
-    assert isinstance(c, ToySoundsClassifier)
-    with pytest.raises(ValueError, match="unknown classifier 'panns'; available: passt, toysounds"):
-        get_classifier("panns")
+ASSETS = Path(__file__).resolve().parents[2] / "lightning_agx" / "assets" / "toysounds"
+
+
+def _weights_built() -> bool:
+    return (ASSETS / "classifier.safetensors").exists()
+
+
+def test_load_classifier_unknown_name_is_a_one_line_user_error():
+    assert CLASSIFIERS == ("auto", "debug", "passt", "toysounds")
+    with pytest.raises(UserError, match=r"^unknown classifier 'panns'; available: auto, debug, passt, toysounds$"):
+        load_classifier("panns")
+    with pytest.raises(UserError, match="give the model name"):
+        load_classifier("auto")
+
+
+def test_load_classifier_debug():
+    c = load_classifier("debug")
+    assert isinstance(c, DebugClassifier) and c.sample_rate == 8000 and len(c.labels) == 10
+    assert torch.equal(c.weight, DebugClassifier().weight), "fixed (seeded) weights"
+    assert c.logits(torch.randn(2, 16000), 16000).shape == (2, 10)
+
+
+def test_load_classifier_toysounds():
+    if not _weights_built():
+        pytest.skip("toyworld weights are not built")
+    c = load_classifier("toysounds", "cpu")
+    assert isinstance(c, ToySoundsClassifier) and len(c.labels) == 10 and c.sample_rate == 16000
+    from lightning_agx.toyworld.load import load_toysounds
+    world = load_toysounds().classifier
+    assert all(torch.equal(a, b) for a, b in zip(c.module.state_dict().values(), world.state_dict().values())), \
+        "the same trained classifier as the whole world's"
+    assert not c.module.training
+
+
+def test_load_classifier_auto_picks_by_model(monkeypatch):
+    picked = []
+    import lightning_agx.classifiers.registry as registry
+    monkeypatch.setattr(registry, "_toysounds", lambda device, random_if_missing: picked.append("toysounds"))
+    monkeypatch.setattr(registry, "PaSSTClassifier", lambda: picked.append("passt") or nn.Identity())
+    for model in ("toysounds", "debug", "facebook/audiogen-medium", "debug-magnet"):
+        load_classifier("auto", model_name=model)
+    assert picked == ["toysounds", "toysounds", "passt", "passt"]
+
+
+def test_missing_toysounds_weights_random_classifier_only_for_the_debug_model(monkeypatch, capsys):
+    from lightning_agx.toyworld.load import ToySoundsWeightsError
+
+    def missing(**kwargs):
+        raise ToySoundsWeightsError("ToySounds weights file classifier.safetensors is missing")
+
+    monkeypatch.setattr(ToySoundsClassifier, "from_toyworld", staticmethod(missing))
+    with pytest.raises(ToySoundsWeightsError, match="missing"):
+        load_classifier("toysounds", model_name="toysounds")
+    with pytest.raises(ToySoundsWeightsError, match="missing"):
+        load_classifier("auto", model_name="toysounds")
+    state = torch.random.get_rng_state()
+    first = load_classifier("auto", model_name="debug")
+    assert torch.equal(torch.random.get_rng_state(), state), "the global RNG is left as it was"
+    second = load_classifier("toysounds", model_name="debug")
+    assert "RANDOM classifier" in capsys.readouterr().err
+    assert isinstance(first, ToySoundsClassifier) and len(first.labels) == 10
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values())), \
+        "seeded: the same random classifier every time"
 
 
 def test_real_toysounds_classifier():
@@ -119,7 +179,7 @@ def test_real_toysounds_classifier():
         load_toysounds()
     except Exception as e:  # module not there yet, or weights not built
         pytest.skip(f"toyworld weights do not load: {type(e).__name__}: {str(e)[:120]}")
-    c = get_classifier("toysounds")
+    c = load_classifier("toysounds")
     assert len(c.labels) == 10 and c.sample_rate == 16000
     assert c.logits(torch.randn(2, 1, 32000), 32000).shape == (2, 10)
     assert c.embed(torch.randn(2, 1, 32000), 32000).shape[0] == 2
@@ -144,7 +204,7 @@ def test_passt_failed_download_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(hear21passt.base, "get_basic_model", offline)
     monkeypatch.delenv("LIGHTNING_AGX_PASST_CKPT", raising=False)
     with pytest.raises(RuntimeError, match="PaSST weights could not be downloaded.*checkpoint=PATH"):
-        get_classifier("passt")
+        load_classifier("passt")
 
 
 @pytest.mark.slow
@@ -159,7 +219,7 @@ def test_passt_failed_download_through_hear21passt(monkeypatch):
     monkeypatch.setattr(vit_helpers, "download_cached_file", offline)
     monkeypatch.delenv("LIGHTNING_AGX_PASST_CKPT", raising=False)
     with pytest.raises(RuntimeError, match="PaSST weights could not be downloaded.*passt-s-f128-p16-s10"):
-        get_classifier("passt")
+        load_classifier("passt")
 
 
 @pytest.mark.slow
@@ -175,7 +235,7 @@ def test_passt_local_checkpoint_roundtrip(tmp_path, monkeypatch):
         net = get_model(arch="passt_s_swa_p16_128_ap476", pretrained=False)
     torch.save(net.state_dict(), tmp_path / "passt.pt")
     monkeypatch.setenv("LIGHTNING_AGX_PASST_CKPT", str(tmp_path / "passt.pt"))
-    c = get_classifier("passt")
+    c = load_classifier("passt")
     assert torch.equal(c.model.net.head[1].weight, net.head[1].weight)
     wav = torch.randn(2, 1, 16000)
     assert c.logits(wav, 16000).shape == (2, 527) and c.embed(wav, 16000).shape == (2, 768)
@@ -184,7 +244,7 @@ def test_passt_local_checkpoint_roundtrip(tmp_path, monkeypatch):
 @pytest.mark.real_weights
 @pytest.mark.skipif(not os.environ.get("LIGHTNING_AGX_PASST_CKPT"), reason="PaSST weights cannot be downloaded offline")
 def test_passt_real_weights():
-    c = get_classifier("passt")
+    c = load_classifier("passt")
     assert c.sample_rate == 32000 and len(c.labels) == 527
     wav = _sine(1000, 16000, seconds=2.0).repeat(2, 1)
     assert c.logits(wav, 16000).shape == (2, 527)

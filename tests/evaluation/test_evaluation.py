@@ -1,43 +1,21 @@
-"""The evaluation run on the debug model: tables, resume, bad input; and the helpers behind the extra column."""
+"""The evaluation run on the debug model: tables (the AUC column only with ground truth), resume, bad input."""
 import csv
 import math
 from pathlib import Path
 
 import pytest
 
-from lightning_agx.cli import parse, run_task
-from lightning_agx.evaluation import evaluate, roc_auc, sound_word_labels
-from lightning_agx.evaluation.debug_classifier import DebugClassifier
+from lightning_agx.config import parse
+from lightning_agx.classifiers import DebugClassifier
+from lightning_agx.evaluation import evaluate
 from lightning_agx.evaluation.tables import mean_se
+from lightning_agx.toyworld.truth import ToySoundsTruth
 
 CONFIG = str(Path(__file__).resolve().parents[2] / "configs" / "evaluate_debug.yaml")
 TABLE1_COLUMNS = ["method", "n", "FidF", "FidF_se", "FidCF", "FidCF_se", "KLF", "KLF_se", "KLCF", "KLCF_se",
-                  "Size", "Size_se", "AUC", "AUC_se"]
+                  "Size", "Size_se"]
 TABLE2_COLUMNS = ["method", "n", "seconds", "seconds_se", "peak_MB", "peak_MB_se", "MB_per_explanation",
                   "MB_per_explanation_se"]
-
-
-def test_roc_auc_on_hand_made_inputs():
-    assert roc_auc([0.9, 0.8, 0.1, 0.2], [1, 1, 0, 0]) == 1.0
-    assert roc_auc([0.1, 0.2, 0.9, 0.8], [1, 1, 0, 0]) == 0.0
-    assert roc_auc([0.5, 0.5, 0.5], [1, 0, 0]) == 0.5, "ties count one half"
-    assert roc_auc([0.9, 0.4, 0.6, 0.1], [1, 1, 0, 0]) == pytest.approx(3 / 4), "3 of 4 (pos, neg) pairs ordered"
-    assert math.isnan(roc_auc([0.3, 0.7], [1, 1])), "no negative: undefined, not 0 or 1"
-    with pytest.raises(ValueError, match="shape"):
-        roc_auc([0.1, 0.2], [1])
-
-
-def test_sound_word_labels_follow_the_toysounds_events():
-    assert sound_word_labels(["the", "sound", "of", "a", "beep", "then", "drip", "without", "hiss"]) == \
-        [False, False, False, False, True, False, True, False, True]
-
-
-def test_heldout_prompts_are_distinct_deterministic_and_have_sound_words():
-    from lightning_agx.evaluation.prompts import heldout_prompts
-    prompts = heldout_prompts(12, seed=0)
-    assert prompts == heldout_prompts(12, seed=0) and len(set(prompts)) == 12
-    assert prompts != heldout_prompts(12, seed=1)
-    assert all(any(sound_word_labels(p.split())) for p in prompts)
 
 
 def test_mean_and_standard_error():
@@ -46,8 +24,8 @@ def test_mean_and_standard_error():
 
 
 def _run(tmp_path, *extra):
-    run = parse(["--config", CONFIG, "--output_dir", str(tmp_path), "--logger.wandb", "false", *extra])
-    return run_task(run)
+    run = parse(None, ["--config", CONFIG, "--output_dir", str(tmp_path), "--wandb", "false", *extra])
+    return run.run()
 
 
 def _read_csv(path):
@@ -75,7 +53,8 @@ def test_evaluation_writes_both_tables_and_resumes(tmp_path, debug_tag):
     assert rows1[0]["FidCF"] == "" and float(rows1[0]["KLF"]) >= 0, "Ori only has factual-side values"
     assert all(float(r["seconds"]) >= 0 and float(r["peak_MB"]) >= 0 for r in rows2)
     md = (tmp_path / "table1.md").read_text()
-    assert "| method | n | FidF | FidCF | KLF | KLCF | Size | AUC |" in md and "| attention | 2 |" in md
+    assert "| method | n | FidF | FidCF | KLF | KLCF | Size |\n" in md and "| attention | 2 |" in md
+    assert "AUC" not in md, "the debug model has no ground truth: no AUC column"
     assert "| method | n | seconds | peak_MB | MB_per_explanation |" in (tmp_path / "table2.md").read_text()
 
     done = sorted(tmp_path.glob("prompts/*/*/explanation.json")) + sorted(tmp_path.glob("prompts/*/original.json"))
@@ -126,3 +105,20 @@ def test_a_rerun_with_another_seed_does_not_reuse_the_results(tmp_path, debug_ta
     result = evaluate(debug_tag, ["rain"], DebugClassifier(), tmp_path, methods=["random"], repeats=1, ori_repeats=1,
                       seed=3, overwrite=True)
     assert result.computed == {"random": 1}
+
+
+def test_a_model_with_ground_truth_gets_the_auc_column(tmp_path, debug_tag, monkeypatch):
+    monkeypatch.setattr(debug_tag, "ground_truth", ToySoundsTruth())
+    prompts = ["a loud beep then a drip", "rain"]  # the second has no sound word: its AUC is undefined
+    result = evaluate(debug_tag, prompts, DebugClassifier(), tmp_path, methods=["random"], repeats=1,
+                      ori_repeats=1, generation={"top_k": 250})
+    header, rows = _read_csv(tmp_path / "table1.csv")
+    assert header == TABLE1_COLUMNS + ["AUC", "AUC_se"]
+    assert "| method | n | FidF | FidCF | KLF | KLCF | Size | AUC |" in (tmp_path / "table1.md").read_text()
+    assert "ground-truth sound words" in (tmp_path / "table1.md").read_text()
+    import json
+    aucs = [json.loads(next(tmp_path.glob(f"prompts/000{i}_*/random/explanation.json")).read_text())["metadata"]["auc"]
+            for i in range(2)]
+    assert 0 <= aucs[0] <= 1 and math.isnan(aucs[1])
+    assert rows[0]["AUC"] == "" and float(rows[1]["AUC"]) == pytest.approx(aucs[0]), "Ori has no AUC; NaN left out"
+    assert result.table1[1]["AUC"] == pytest.approx(aucs[0])

@@ -1,12 +1,14 @@
-"""Prompt sets for the evaluation: a file/list (cleaned), or the ToySounds world's held-out prompts."""
+"""The ToySounds world's held-out prompts: captions of its "test" split (held-out templates and event pairs,
+`toyworld.grammar`), the prompt set of the evaluation on the toysounds model."""
 from __future__ import annotations
 
 import numpy as np
 
+from lightning_agx.toyworld.grammar import sample_scene
+
 
 def heldout_prompts(n: int, seed: int = 0) -> list[str]:
     """`n` distinct captions of the ToySounds held-out ("test") split, deterministic from `seed`."""
-    from lightning_agx.toyworld.grammar import sample_scene
     if n < 1:
         raise ValueError(f"need at least 1 held-out prompt; got {n}")
     rng = np.random.default_rng([seed, 4])

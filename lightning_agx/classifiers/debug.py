@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from lightning_agx.classifiers.base import AudioClassifier
+from .base import AudioClassifier
 
 
 class DebugClassifier(AudioClassifier):
