@@ -1,23 +1,22 @@
-"""What every analysis shares: config parsing, model/classifier loading, explaining, masked generation,
-ground truth of the embedded world, and writing tables.
+"""What every analysis shares: its command line, model loading, explaining, masked generation, the embedded
+world's prompts, figures and tables.
 
 An analysis is ``python -m analysis.<name> --config configs/analysis_<name>.yaml [--key value ...]``: a
-dataclass holds its defaults, the YAML says what differs, the command line overrides both (jsonargparse).
+dataclass holds its defaults (its model and explainer sections are the runs' own, `lightning_agx.config`), the
+YAML says what differs, the command line overrides both; `command` parses it as every run is parsed.
 """
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import sys
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from lightning_agx.inputs import load_prompts
-from lightning_agx.config import ModelConfig
+from lightning_agx.config import ModelConfig, parse
 from lightning_agx.explainer import ExplainerConfig
 from lightning_agx.explanation import Explanation, build_explanations, load_explanations
 
@@ -41,31 +40,20 @@ class Common:
     explainer: ExplainerConfig = field(default_factory=lambda: ExplainerConfig(epochs=30, hidden=64))
 
 
-def parse_config(cls, argv: list[str] | None = None, description: str = ""):
-    """jsonargparse over dataclass `cls` (``--config file.yaml`` plus ``--a.b value`` overrides)."""
-    from jsonargparse import ActionConfigFile, ArgumentParser
-
-    parser = ArgumentParser(description=description or cls.__doc__, exit_on_error=True)
-    parser.add_argument("--config", action=ActionConfigFile, help="YAML with the values that differ from the defaults")
-    parser.add_class_arguments(cls, nested_key=None, fail_untyped=True)
-    namespace = parser.parse_args(argv)
-    namespace.pop("config", None)
-    values = parser.instantiate_classes(namespace).as_dict()
-    return as_dataclass(cls, values)
+def command(cls, run):
+    """An analysis' ``main(argv)``: its dataclass `cls` parsed like every run (`lightning_agx.config.parse`:
+    ``--config file.yaml`` plus ``--a.b value`` overrides), then `run`."""
+    def main(argv: list[str] | None = None):
+        return run(parse(cls, argv))
+    return main
 
 
-def as_dataclass(cls, values):
-    """Nested dicts -> nested dataclasses (jsonargparse leaves nested dataclasses as dicts)."""
-    if dataclasses.is_dataclass(values) or not dataclasses.is_dataclass(cls):
-        return values
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in values:
-            continue
-        value, hint = values[f.name], hints[f.name]
-        kwargs[f.name] = as_dataclass(hint, value) if dataclasses.is_dataclass(hint) and isinstance(value, dict) else value
-    return cls(**kwargs)
+def save_figure(fig, path: Path, dpi: int = 110) -> None:
+    """Lay out, write and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
 
 
 def setup(common: Common) -> Path:

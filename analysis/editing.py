@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from analysis.common import (Common, class_logits, event_probs, explanations_or_explain, generate_with_masks,  # noqa: E402
-                             label_index, load_tag, log, padded_masks, parse_config, run_method,
+                             label_index, load_tag, log, padded_masks, command, save_figure, run_method,
                              setup, toy_clips, write_summary, write_table)
 from lightning_agx.classifiers import load_classifier  # noqa: E402
 from analysis.token_ranking import normalize  # noqa: E402
@@ -287,13 +287,10 @@ def figure(results: list[dict], path) -> None:
         ax.set_title(title, fontsize=9)
         ax.tick_params(axis="x", labelsize=8)
     axes[2].set_ylim(0, 1)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
-def main(argv: list[str] | None = None) -> None:
-    run(parse_config(EditingConfig, argv))
+main = command(EditingConfig, run)
 
 
 if __name__ == "__main__":

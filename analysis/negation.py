@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from analysis.common import (Common, event_probs, explain_prompts, label_index, load_tag, log,  # noqa: E402
-                             parse_config, setup, write_summary, write_table)
+                             command, save_figure, setup, write_summary, write_table)
 from lightning_agx.classifiers import load_classifier  # noqa: E402
 from analysis.token_ranking import merge_pieces, normalize  # noqa: E402
 
@@ -135,9 +135,7 @@ def figure(by_variant: list[dict], path) -> None:
     axes[1].set_ylabel("audio-level importance")
     axes[1].set_title("what the explanation says matters", fontsize=10)
     axes[1].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _unknown_words(tag, words: list[str]) -> list[str]:
@@ -154,8 +152,7 @@ def _mean(values) -> float:
     return sum(vals) / len(vals) if vals else float("nan")
 
 
-def main(argv: list[str] | None = None) -> None:
-    run(parse_config(NegationConfig, argv))
+main = command(NegationConfig, run)
 
 
 if __name__ == "__main__":

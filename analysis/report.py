@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from analysis.common import (Common, log,  # noqa: E402
-                             parse_config)
+                             command)
 from analysis.difference import describe_difference, listenable_run  # noqa: E402
 from lightning_agx.figures import bars_figure, heatmap_figure  # noqa: E402
 
@@ -239,8 +239,7 @@ def to_wandb(config: ReportConfig, explanations, audio, sentences, sample_rate, 
     run.finish()
 
 
-def main(argv: list[str] | None = None) -> None:
-    run(parse_config(ReportConfig, argv))
+main = command(ReportConfig, run)
 
 
 if __name__ == "__main__":

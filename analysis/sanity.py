@@ -31,7 +31,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from analysis.common import (analysis_prompts, BASELINES, Common, explanations_or_explain, generation_of, load_tag, log,  # noqa: E402
-                             parse_config, run_method, setup, write_summary, write_table)
+                             command, save_figure, run_method, setup, write_summary, write_table)
 
 REINITS = ("init", "normal")
 
@@ -191,13 +191,10 @@ def curve(rows: list[dict], methods: list[str], path) -> None:
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("re-initialised (cumulative, top first)", fontsize=8)
     axes[1].legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
-def main(argv: list[str] | None = None) -> None:
-    run(parse_config(SanityConfig, argv))
+main = command(SanityConfig, run)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from analysis.common import (analysis_prompts, Common, explanations_or_explain, load_tag, log, parse_config, setup,  # noqa: E402
+from analysis.common import (analysis_prompts, Common, explanations_or_explain, load_tag, log, command, save_figure, setup,  # noqa: E402
                              write_summary, write_table)
 from lightning_agx.toyworld.truth import role  # noqa: E402
 
@@ -148,9 +148,7 @@ def bar_chart(means: dict[str, tuple[float, int]], path: Path, title: str, xlabe
     ax.set_ylabel("mean audio-level importance")
     ax.set_xlabel(xlabel)
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def run(config: TokenRankingConfig) -> dict:
@@ -207,8 +205,7 @@ def run(config: TokenRankingConfig) -> dict:
     return summary
 
 
-def main(argv: list[str] | None = None) -> None:
-    run(parse_config(TokenRankingConfig, argv))
+main = command(TokenRankingConfig, run)
 
 
 if __name__ == "__main__":

@@ -255,26 +255,29 @@ def _log(message: str) -> None:
 
 # ---------------------------------------------------------------------------------------------- CLI task
 def run_evaluate(run) -> EvaluationResult:
-    """``train.py --config configs/evaluate_*.yaml`` with task 'evaluate'."""
-    from ..api import _wandb_logger
-    from ..inputs import check_duration, ensure_writable, load_prompts
+    """``train.py --config configs/evaluate_*.yaml`` (`lightning_agx.config.EvaluateRun`)."""
+    from ..errors import UserError
+    from ..inputs import check_duration
+    from ..models.text_check import check_text_before_loading
+    from ..runner import output_folder, wandb_logger
     from ..toyworld.heldout import heldout_prompts
 
     ev = run.evaluation
     methods = check_methods(list(ev.methods))  # fail on a bad name before loading anything
-    if run.prompts.file or run.prompts.texts:
-        prompts = load_prompts(run.prompts.file, run.prompts.texts)  # cleaned, with a warning on duplicates/empty
+    if run.prompts.given:
+        prompts = run.prompts.load()  # cleaned where they enter, with a warning on duplicates/empty
     elif run.model.name == "toysounds":
         prompts = heldout_prompts(ev.heldout_prompts, run.seed)
     else:
-        raise ValueError(f"no prompts for model '{run.model.name}': give prompts.file or prompts.texts "
-                         "(only 'toysounds' has a built-in held-out prompt set)")
-    output_dir = ensure_writable(run.output_dir)
+        raise UserError(f"no prompts for model '{run.model.name}': give prompts.file or prompts.texts "
+                        "(only 'toysounds' has a built-in held-out prompt set)")
+    check_text_before_loading(run.model.name, prompts)
+    output_dir = output_folder(run.output_dir)
     tag = run.model.load()
-    if run.model.duration is not None:
-        check_duration(tag, run.model.duration)
+    check_duration(tag, run.model.duration)
+    tag.check_text(prompts)  # every prompt, before the first chunk's work
     classifier = load_classifier(ev.classifier, tag.device, model_name=run.model.name)
-    logger = _wandb_logger(run.logger, output_dir) if run.logger.wandb else None
+    logger = wandb_logger(run.logger, output_dir) if run.wandb else None
     begin = time.perf_counter()
     result = evaluate(tag, prompts, classifier, output_dir, methods=methods, method_options=ev.method_options,
                       explainer=run.explainer, batch_size=run.prompts.batch_size, seed=run.seed,

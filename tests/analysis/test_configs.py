@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.common import parse_config
+from lightning_agx.config import parse as parse_config
 from analysis.editing import EditingConfig
 from analysis.negation import NegationConfig
 from analysis.report import ReportConfig
