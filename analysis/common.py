@@ -196,8 +196,13 @@ def markdown_table(rows: list[dict], digits: int = 4) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_summary(folder: Path, summary: dict) -> None:
+def write_summary(folder: Path, summary: dict, readme: str) -> dict:
+    """An analysis' results: ``README.md`` (what a reader sees) and ``summary.json`` (the numbers); returns
+    the summary."""
+    (folder / "README.md").write_text(readme)
     (folder / "summary.json").write_text(json.dumps(summary, indent=1, default=float))
+    log(f"{summary.get('analysis', 'analysis')} written to {folder}")
+    return summary
 
 
 def command_line(module: str) -> str:

@@ -114,11 +114,8 @@ def run(config: DifferenceConfig) -> dict:
                                                     config.threshold, config.present,
                                                     subject="With only the important tokens")})
     md = write_table(rows, out, "differences")
-    (out / "README.md").write_text(f"# Differences in words ({len(rows)} prompts)\n\n{md}")
     summary = {"analysis": "difference", "prompts": len(rows), "sentences": rows}
-    write_summary(out, summary)
-    log(f"differences written to {out}")
-    return summary
+    return write_summary(out, summary, f"# Differences in words ({len(rows)} prompts)\n\n{md}")
 
 
 main = command(DifferenceConfig, run)

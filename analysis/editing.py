@@ -232,12 +232,9 @@ def run_auto(config: EditingConfig, tag, classifier, value: float, out) -> dict:
             "Lower FAD/KL is better (reference = ground-truth audio of the prompt). `selection` is the sample in which "
             "the failure was found (biased: picked for failing); the other rows use the same fresh seeds.\n",
             md_results, "\n![editing](editing.png)\n", "\n## Cases\n", md_cases]
-    (out / "README.md").write_text("\n".join(text))
     summary = {"analysis": "editing", "mode": "auto", "cases": len(cases), "candidates": len(p_sel_all),
                "value": value, "results": results, "headline": headline}
-    write_summary(out, summary)
-    log(f"editing written to {out}")
-    return summary
+    return write_summary(out, summary, "\n".join(text))
 
 
 def run_manual(config: EditingConfig, tag, classifier, value: float, out) -> dict:
@@ -270,10 +267,8 @@ def run_manual(config: EditingConfig, tag, classifier, value: float, out) -> dic
     summary = {"analysis": "editing", "mode": "manual", "tokens": config.tokens, "value": value, "rows": rows}
     if len(rows) >= 2:
         summary.update(Judge(classifier, tag.sample_rate).measure(torch.cat(origs), torch.cat(eds), 1))
-    (out / "README.md").write_text(f"# Editing (Eq. 15), manual: {config.action} {config.tokens} over "
-                                   f"[{config.start}, {config.end}) s\n\nReference: the original audio.\n\n{md}")
-    write_summary(out, summary)
-    return summary
+    return write_summary(out, summary, f"# Editing (Eq. 15), manual: {config.action} {config.tokens} over "
+                                       f"[{config.start}, {config.end}) s\n\nReference: the original audio.\n\n{md}")
 
 
 def figure(results: list[dict], path) -> None:

@@ -98,11 +98,8 @@ def run(config: NegationConfig) -> dict:
     text = [f"# Negation ({len(config.pairs)} pairs, {config.samples} samples per prompt, {config.method})\n",
             verdict + "\n", note, "## Per variant (mean over pairs)\n", md_var, "\n![negation](negation.png)\n",
             "\n## Per prompt\n", md_all]
-    (out / "README.md").write_text("\n".join(text))
     summary = {"analysis": "negation", "by_variant": by_variant, "verdict": verdict, "unknown_words": unknown}
-    write_summary(out, summary)
-    log(f"negation written to {out}")
-    return summary
+    return write_summary(out, summary, "\n".join(text))
 
 
 def verdict_text(v: dict) -> str:

@@ -167,12 +167,9 @@ def run(config: SanityConfig) -> dict:
             "\n![curves](sanity_curves.png)\n", "\n## Every step\n", md_rows]
     if skipped:
         text += ["\n## Skipped methods\n"] + [f"- {m}: {why}" for m, why in skipped.items()]
-    (out / "README.md").write_text("\n".join(text) + "\n")
     summary = {"analysis": "sanity", "prompts": len(base), "verdicts": verdicts, "skipped": skipped,
                "steps": rows}
-    write_summary(out, summary)
-    log(f"sanity written to {out}")
-    return summary
+    return write_summary(out, summary, "\n".join(text) + "\n")
 
 
 def curve(rows: list[dict], methods: list[str], path) -> None:

@@ -199,10 +199,7 @@ def run(config: TokenRankingConfig) -> dict:
         text += ["\n## Mean importance per ground-truth role (embedded world)\n", role_md, "\n![roles](role_importance.png)\n"]
     text += ["\n## Word clouds (left: high importance, right: low importance)\n",
              "![high](wordcloud_high.png)\n![low](wordcloud_low.png)\n"]
-    (out / "README.md").write_text("\n".join(text))
-    write_summary(out, summary)
-    log(f"token ranking written to {out}")
-    return summary
+    return write_summary(out, summary, "\n".join(text))
 
 
 main = command(TokenRankingConfig, run)

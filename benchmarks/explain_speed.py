@@ -8,14 +8,13 @@ no logger) on that many distinct prompts in one batch. Prints a Markdown table a
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
-from pathlib import Path
 
 import torch
 
+from benchmark_output import print_table, write_result  # benchmarks/benchmark_output.py, beside this script
 from lightning_agx.api import explain
 from lightning_agx.evaluation.memory import PeakMemory
 from lightning_agx.explainer import ExplainerConfig
@@ -61,14 +60,10 @@ def main() -> None:
             "rows": rows}
     print(f"\nAudioGenX explanation speed: model={args.model} device={args.device} epochs={args.epochs} "
           f"T={info['steps']} threads={info['threads']}\n")
-    print("| prompts at once | total s | s / explanation | prompts / s | peak memory MB |")
-    print("|---:|---:|---:|---:|---:|")
-    for r in rows:
-        print(f"| {r['prompts']} | {r['seconds']} | {r['seconds_per_explanation']} | {r['prompts_per_second']} | {r['peak_mb']} |")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(info, indent=1))
-    print(f"\nwritten: {out}")
+    keys = ("prompts", "seconds", "seconds_per_explanation", "prompts_per_second", "peak_mb")
+    print_table(["prompts at once", "total s", "s / explanation", "prompts / s", "peak memory MB"],
+                [[r[k] for k in keys] for r in rows])
+    write_result(info, args.out)
 
 
 if __name__ == "__main__":

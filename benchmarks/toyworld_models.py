@@ -7,12 +7,12 @@ Prints one row per number with its target and writes everything (per-event F1 in
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import torch
 
+from benchmark_output import write_result  # benchmarks/benchmark_output.py, beside this script
 from lightning_agx.toyworld.evaluate import TARGETS, evaluate_all
 from lightning_agx.toyworld.load import ASSETS
 
@@ -40,9 +40,8 @@ def main() -> None:
     print("F1 on codec-decoded audio: " + ", ".join(f"{k} {v:.3f}" for k, v in res["codec_f1_decoded"].items()))
     print(f"sequence: X prob (1st half, 2nd half) {res['lm_sequence_x_prob_first_second_half']}, "
           f"Y prob {res['lm_sequence_y_prob_first_second_half']}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=1))
-    print(f"wrote {args.out} ({res['seconds']:.0f} s)")
+    write_result(res, args.out)
+    print(f"({res['seconds']:.0f} s)")
 
 
 if __name__ == "__main__":

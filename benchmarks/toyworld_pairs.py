@@ -10,13 +10,12 @@ Prints a table, writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmark_output import write_result  # benchmarks/benchmark_output.py, beside this script
 from lightning_agx.toyworld.dataset import render_scene
 from lightning_agx.toyworld.evaluate import generate, predict
 from lightning_agx.toyworld.grammar import sample_scene
@@ -83,10 +82,7 @@ def main() -> None:
             worst = min(res[name]["by_pair"].items(), key=lambda kv: kv[1])
             print(f"| real {split} pair clips, {name}: both in top 3 | {res[name]['all']['value']} "
                   f"(lowest {worst[0]} {worst[1]}) |")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    print(f"\nwritten: {out}")
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

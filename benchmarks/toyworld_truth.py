@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmark_output import write_result  # benchmarks/benchmark_output.py, beside this script
 from lightning_agx.api import explain
 from lightning_agx.explainer import ExplainerConfig
 from lightning_agx.explanation import prompt_folder_name
@@ -215,10 +216,7 @@ def main() -> None:
             se = f" ± {models[key + '_se']:.3f}" if key + "_se" in models else ""
             print(f"| model: {key} | {round(models[key], 4)}{se} | >= {target} |")
         print(f"| model: codec agreement, whole clip | {round(models['codec_agreement_clip'], 4)} | |")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    print(f"\nwritten: {out}")
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

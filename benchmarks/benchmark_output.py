@@ -1,0 +1,22 @@
+"""What the benchmark scripts share: their tables and where their numbers are written."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def print_table(header: list[str], rows: list[list], align: str = "---:") -> None:
+    """A Markdown table on stdout (first column left-aligned)."""
+    print("| " + " | ".join(header) + " |")
+    print("|---|" + "|".join([align] * (len(header) - 1)) + "|")
+    for row in rows:
+        print("| " + " | ".join(str(cell) for cell in row) + " |")
+
+
+def write_result(result: dict, path: str | Path) -> Path:
+    """Everything the benchmark measured, as JSON at `path` (folders created)."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    print(f"\nwritten: {out}")
+    return out
