@@ -7,7 +7,6 @@ YAML says what differs, the command line overrides both; `command` parses it as 
 """
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from lightning_agx.inputs import load_prompts
 from lightning_agx.config import ModelConfig, parse
 from lightning_agx.explainer import ExplainerConfig
 from lightning_agx.explanation import Explanation, build_explanations, load_explanations
+from lightning_agx.tables import markdown_table, write_csv
 
 BASELINES = ("random", "gradcam_a", "gradcam_e", "atman", "chefer", "attention")
 
@@ -173,27 +173,8 @@ def toy_clips(split: str, n: int, seed: int = 0, **kwargs):
 # ---------------------------------------------------------------------------------------------- tables
 def write_table(rows: list[dict], folder: Path, name: str, digits: int = 4) -> str:
     """Write ``name.csv`` and return the same table as Markdown."""
-    if not rows:
-        (folder / f"{name}.csv").write_text("")
-        return "_(empty)_\n"
-    columns = list(rows[0])
-    with (folder / f"{name}.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    return markdown_table(rows, digits)
-
-
-def markdown_table(rows: list[dict], digits: int = 4) -> str:
-    columns = list(rows[0])
-
-    def cell(v):
-        if isinstance(v, float):
-            return f"{v:.{digits}f}"
-        return str(v).replace("|", "\\|")
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(r[c]) for c in columns) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    write_csv(rows, folder / f"{name}.csv")
+    return markdown_table(rows, digits=digits) if rows else "_(empty)_\n"
 
 
 def write_summary(folder: Path, summary: dict, readme: str) -> dict:

@@ -5,9 +5,10 @@ undefined (NaN, e.g. the AUC of a prompt without a non-sound word) are left out 
 """
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
+
+from ..tables import markdown_table, write_csv
 
 TABLE1 = (("FidF", "fid_f"), ("FidCF", "fid_cf"), ("KLF", "kl_f"), ("KLCF", "kl_cf"), ("Size", "size"))
 AUC = ("AUC", "auc")  # Table 1's extra column, for a model with ground truth (``tag.ground_truth``)
@@ -49,17 +50,10 @@ def write_table(rows: list[dict], columns, folder: Path, name: str, title: str) 
     folder.mkdir(parents=True, exist_ok=True)
     header = ["method", "n"] + [c for column, _ in columns for c in (column, f"{column}_se")]
     csv_path, md_path = folder / f"{name}.csv", folder / f"{name}.md"
-    with csv_path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=header)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _csv(row.get(k)) for k in header})
-    lines = [f"### {title}", "", "| method | n | " + " | ".join(c for c, _ in columns) + " |",
-             "|" + "---|" * (len(columns) + 2)]
-    for row in rows:
-        cells = [_md(row[c], row[f"{c}_se"]) for c, _ in columns]
-        lines.append(f"| {row['method']} | {row['n']} | " + " | ".join(cells) + " |")
-    md_path.write_text("\n".join(lines) + "\n")
+    write_csv([{k: _csv(row.get(k)) for k in header} for row in rows], csv_path, header)
+    cells = [{"method": row["method"], "n": row["n"], **{c: _md(row[c], row[f"{c}_se"]) for c, _ in columns}}
+             for row in rows]
+    md_path.write_text(f"### {title}\n\n" + markdown_table(cells, ["method", "n", *(c for c, _ in columns)]))
     return md_path, csv_path
 
 

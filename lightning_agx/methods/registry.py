@@ -2,13 +2,11 @@
 importance (0 at padding tokens); adding one is one file and one line in `METHODS`."""
 from __future__ import annotations
 
-import time
 from functools import partial
 from typing import Callable
 
 import torch
 
-from ..explanation import Explanation, build_explanations
 from .atman import atman
 from .attention import attention
 from .audiogenx import VARIANTS, audiogenx
@@ -61,12 +59,3 @@ def run_method(name: str, tag, generation, seed: int = 0, **options) -> torch.Te
     if not torch.isfinite(importance).all():
         raise FloatingPointError(f"method '{name}' returned non-finite importance")
     return importance * generation.text.valid[:, None, :]
-
-
-def explain_with(name: str, tag, generation, seed: int = 0, **options) -> list[Explanation]:
-    """Run method `name` on a generation and wrap the result as one `Explanation` per prompt."""
-    start = time.perf_counter()
-    importance = run_method(name, tag, generation, seed=seed, **options)
-    seconds = time.perf_counter() - start
-    return build_explanations(tag, generation, importance, name,
-                              {"seconds_per_explanation": seconds / len(generation.text), "seed": seed})

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .._audiocraft import ensure_audiocraft
+from ._audiocraft import ensure_audiocraft
 from ..seeding import resolve_seeds, streams
 from .attention import CrossAttentionEdit, edit_cross_attention
 from .base import Generation, StepOutputs, TAGModel, TextConditioning

@@ -51,7 +51,7 @@ import types
 import torch
 from torch import nn
 
-from .._audiocraft import ensure_audiocraft
+from ._audiocraft import ensure_audiocraft
 from ..errors import UserError
 from ..seeding import resolve_seeds, stream
 from .attention import (CrossAttentionEdit, _KeyMask, attend_out, cross_attention_modules, edit_cross_attention,

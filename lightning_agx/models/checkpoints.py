@@ -35,7 +35,7 @@ from omegaconf.base import ContainerMetadata, Metadata
 from omegaconf.errors import OmegaConfBaseException
 from omegaconf.nodes import AnyNode
 
-from .._audiocraft import ensure_audiocraft
+from ._audiocraft import ensure_audiocraft
 from ..errors import ModelLoadError
 
 LM_FILE = "state_dict.bin"

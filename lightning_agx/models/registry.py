@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from .._audiocraft import ensure_audiocraft
+from ._audiocraft import ensure_audiocraft
 from ..errors import ModelLoadError, UserError  # noqa: F401  ModelLoadError: re-exported by lightning_agx.models
 from .audiocraft_lm import AudiocraftLM
 from .audiocraft_magnet import AudiocraftMagnet

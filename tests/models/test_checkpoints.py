@@ -88,7 +88,7 @@ def _cpu(cfg: dict) -> dict:
 
 def build_states(solver: str, seed: int = 0) -> tuple[dict, dict]:
     """Random LM and codec state dicts built by audiocraft's builders from the configs above."""
-    from lightning_agx._audiocraft import ensure_audiocraft
+    from lightning_agx.models._audiocraft import ensure_audiocraft
     ensure_audiocraft()
     from audiocraft.models import builders
     torch.manual_seed(seed)
