@@ -37,7 +37,7 @@ from lightning_agx.explanation import prompt_folder_name
 from lightning_agx.models import load_model
 from lightning_agx.toyworld.dataset import make_clip, split_rng
 from lightning_agx.toyworld.synth import EVENTS
-from lightning_agx.toyworld.truth import auc, roles, sequence_truth
+from lightning_agx.toyworld.truth import auc, roles, sequence_truth, timing_ok
 
 SOUND_ROLES = ("sound", "modifier")
 
@@ -53,16 +53,6 @@ def heldout_clips(n: int, seed: int):
             seen.add(clip.caption)
             clips.append(clip)
     return clips
-
-
-def timing_ok(mask: torch.Tensor, clip) -> bool | None:
-    """X more important while X sounds than while Y sounds, and Y the opposite (None if not a clean sequence)."""
-    truth = sequence_truth(clip, frames=mask.shape[0])
-    if truth is None or truth.only_first.sum() == 0 or truth.only_second.sum() == 0:
-        return None
-    only_x, only_y, ix, iy = truth.only_first, truth.only_second, truth.first, truth.second
-    m = mask[:len(only_x)]
-    return bool(m[only_x, ix].mean() > m[only_y, ix].mean() and m[only_y, iy].mean() > m[only_x, iy].mean())
 
 
 def halves_ok(mask: torch.Tensor, x: int, y: int, ix: int, iy: int, frames: int, p_first, p_second) -> bool | None:

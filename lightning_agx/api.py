@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import lightning as L
@@ -12,7 +13,8 @@ from .errors import RunStopped
 from .explainer import ExplainerConfig
 from .explanation import Explanation, prompt_folder_name
 from .inputs import check_batch_size, check_duration, check_duration_value, check_prompts
-from .methods.audiogenx import variant_name
+from .methods import check_methods
+from .methods.audiogenx import VARIANTS, variant_name
 from .models import TAGModel, load_model
 from .models.text_check import check_text_before_loading
 from .module import AudioGenXModule
@@ -27,8 +29,10 @@ def explain(model: str | TAGModel, prompts: list[str], output_dir: str | Path | 
             config: ExplainerConfig | None = None, batch_size: int = 8, seed: int = 0,
             duration: float | None = None, trainer: dict | None = None, logger: dict | None = None,
             wandb: bool = False, figures: bool = True, save_audio: bool = True,
-            generation: dict | None = None, overwrite: bool = False) -> list[Explanation]:
-    """Explain `prompts` on `model` (a name or a loaded `TAGModel`) with AudioGenX.
+            generation: dict | None = None, overwrite: bool = False, method: str = "audiogenx",
+            method_options: dict | None = None) -> list[Explanation]:
+    """Explain `prompts` on `model` (a name or a loaded `TAGModel`) with `method` (AudioGenX by default; any name
+    of `lightning_agx.methods`, e.g. ``audiogenx_amortized`` with ``method_options={"refine_steps": 5}``).
 
     Prompt i is explained with its own seed, ``lightning_agx.seeding.prompt_seed(seed, i)``: its result does
     not depend on the batch size or on the other prompts. With `output_dir`, each explanation is saved as it
@@ -43,31 +47,41 @@ def explain(model: str | TAGModel, prompts: list[str], output_dir: str | Path | 
         check_text_before_loading(model, prompts)
     check_duration_value(duration)
     check_batch_size(batch_size)
+    check_methods([method])
     output_dir = output_folder(output_dir)
     tag = model if isinstance(model, TAGModel) else load_model(model, duration=duration)
     return explain_prompts(tag, prompts, output_dir, config, batch_size, seed, duration, trainer,
-                           logger if wandb else None, figures, save_audio, generation, overwrite)
+                           logger if wandb else None, figures, save_audio, generation, overwrite, method,
+                           method_options)
 
 
 def run_explain(run) -> list[Explanation]:
     """``train.py --config ...`` with task 'explain' (`lightning_agx.config.ExplainRun`)."""
     prompts = run.prompts.load()  # cleaned where they enter
     check_text_before_loading(run.model.name, prompts)
+    check_methods([run.method])
     output_dir = output_folder(run.output_dir)
+    options = run.amortized.options() if run.method == "audiogenx_amortized" else None
     return explain_prompts(run.model.load(), prompts, output_dir, run.explainer, run.prompts.batch_size, run.seed,
                            run.model.duration, run.trainer, run.logger if run.wandb else None, run.figures,
-                           run.save_audio, run.model.generation(), run.overwrite)
+                           run.save_audio, run.model.generation(), run.overwrite, run.method, options)
 
 
 def explain_prompts(tag: TAGModel, prompts: list[str], output_dir: Path | None, config: ExplainerConfig | None,
                     batch_size: int, seed: int, duration: float | None, trainer: dict | None, logger: dict | None,
-                    figures: bool, save_audio: bool, generation: dict | None, overwrite: bool) -> list[Explanation]:
+                    figures: bool, save_audio: bool, generation: dict | None, overwrite: bool,
+                    method: str = "audiogenx", method_options: dict | None = None) -> list[Explanation]:
     """`explain` on a loaded model and cleaned prompts (`logger`: WandbLogger arguments, None: no W&B)."""
     config = config or ExplainerConfig()
     check_batch_size(batch_size)
     check_duration(tag, duration)
     tokens = tag.check_text(prompts)  # fail on bad prompts before any work (length limit, tokenizer)
-    identity = run_identity(tag, variant_name(config.objective), config, seed, duration, generation)
+    if method in VARIANTS:  # per-prompt AudioGenX: the method is the objective's, its options the config
+        method, options = variant_name(config.objective) if method == "audiogenx" else method, {}
+        config = replace(config, objective=VARIANTS[method])
+    else:
+        options = _method_options(tag, method, method_options, config)
+    identity = run_identity(tag, method, config, seed, duration, generation, _identity_options(tag, method, options))
     if output_dir is None:
         plan = ResumePlan(new=list(range(len(prompts))))
     else:
@@ -86,10 +100,11 @@ def explain_prompts(tag: TAGModel, prompts: list[str], output_dir: Path | None, 
             if plan.todo and stop.signum is None:
                 module = AudioGenXModule(tag, prompts, config, batch_size=batch_size, seed=seed, duration=duration,
                                          todo=plan.todo, keep_audio=save_audio, generation=generation,
-                                         identity=identity)
+                                         identity=identity, method=method, options=options)
                 with warnings.catch_warnings():
                     warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")  # the frozen TAG
                     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+                    warnings.filterwarnings("ignore", message=".*configure_optimizers.*returned `None`.*")  # one pass
                     pl_trainer.fit(module)
         except SystemExit:  # Lightning's SIGTERMException, raised after the step that saw the signal
             if stop.signum is None:
@@ -107,6 +122,29 @@ def explain_prompts(tag: TAGModel, prompts: list[str], output_dir: Path | None, 
     if output_dir is None:
         return [e for _, e in sorted(writer.kept, key=lambda item: item[0])]
     return [Explanation.load(output_dir / prompt_folder_name(i, p)) for i, p in enumerate(prompts)]
+
+
+def _method_options(tag, method: str, options: dict | None, config: ExplainerConfig) -> dict:
+    """A method's options, checked before any work: the amortised explainer is loaded (and checked against the
+    model) here, and refines with the run's explainer config."""
+    options = dict(options or {})
+    if method == "audiogenx_amortized":
+        from .methods.audiogenx_amortized import amortized_explainer
+        amortized_explainer(tag, options.get("checkpoint"))  # a missing or mismatched checkpoint stops here
+        options.setdefault("config", config)
+    return options
+
+
+def _identity_options(tag, method: str, options: dict) -> dict:
+    """The options a result depends on, as recorded in the run identity (the explainer's weights by hash)."""
+    if method != "audiogenx_amortized":
+        return {k: v for k, v in options.items() if k != "config"}
+    import hashlib
+    from .methods.audiogenx_amortized import amortized_explainer
+    _, info = amortized_explainer(tag, options.get("checkpoint"))
+    weights = Path(info["path"]).with_suffix(".safetensors") if not info["path"].endswith(".ckpt") else Path(info["path"])
+    return {"explainer_weights": hashlib.sha256(weights.read_bytes()).hexdigest(),
+            "refine_steps": options.get("refine_steps", 0), "refine_lr": options.get("refine_lr", 0.05)}
 
 
 __all__ = ["explain", "explain_prompts", "run_explain"]

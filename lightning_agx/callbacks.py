@@ -76,6 +76,7 @@ class ExplanationProgressBar(TQDMProgressBar):
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         chunk, epoch = (int(x) for x in batch)
         chunks = pl_module.chunks
-        done = sum(len(s) for c in chunks[:chunk + (epoch == pl_module.config.epochs - 1)] for s in c)
+        steps = pl_module.steps_per_chunk
+        done = sum(len(s) for c in chunks[:chunk + (epoch == steps - 1)] for s in c)
         self.train_progress_bar.set_description(
-            f"prompts {done}/{pl_module.num_prompts_todo} | epoch {epoch + 1}/{pl_module.config.epochs}")
+            f"prompts {done}/{pl_module.num_prompts_todo} | epoch {epoch + 1}/{steps}")

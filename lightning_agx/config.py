@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field, fields
+from typing import ClassVar
 
+from .amortized.data import DataConfig
+from .amortized.training import NetworkConfig
 from .errors import UserError
 from .explainer import ExplainerConfig
 from .inputs import check_batch_size, check_duration_value, load_prompts
@@ -82,8 +85,25 @@ class EvaluationConfig:
 
 
 @dataclass
+class AmortizedConfig:
+    """The ``audiogenx_amortized`` method: which trained explainer, and how many per-prompt refinement steps."""
+
+    checkpoint: str | None = None  # None: the model's shipped explainer (ToySounds); else a .safetensors or .ckpt
+    refine_steps: int = 0  # k steps of the per-prompt objective (Eq. 6) started from the amortised prediction
+    refine_lr: float = 0.05  # Adam's learning rate on the per-prompt keep logits while refining
+
+    def __post_init__(self) -> None:
+        if self.refine_steps < 0 or self.refine_lr <= 0:
+            raise UserError(f"amortized.refine_steps must be >= 0 and refine_lr > 0; got {self.refine_steps}, "
+                            f"{self.refine_lr}")
+
+    def options(self) -> dict:
+        return {"checkpoint": self.checkpoint, "refine_steps": self.refine_steps, "refine_lr": self.refine_lr}
+
+
+@dataclass
 class ExplainRun:
-    """Task 'explain' (the main job): explain the prompts with AudioGenX, save each result as it finishes."""
+    """Task 'explain' (the main job): explain the prompts (AudioGenX by default), save each result as it finishes."""
 
     task: str = "explain"
     seed: int = 0  # the run's seed; prompt i gets its own seed from it and i (lightning_agx.seeding)
@@ -92,9 +112,11 @@ class ExplainRun:
     figures: bool = True  # heatmap.png and bars.png next to each explanation
     save_audio: bool = True  # audio.wav and the waveform in the safetensors file
     wandb: bool = True  # log to W&B (offline unless logger.offline is false)
+    method: str = "audiogenx"  # any name of lightning_agx.methods (audiogenx_amortized: one forward per prompt)
     model: ModelConfig = field(default_factory=ModelConfig)
     prompts: PromptsConfig = field(default_factory=PromptsConfig)
     explainer: ExplainerConfig = field(default_factory=ExplainerConfig)
+    amortized: AmortizedConfig = field(default_factory=AmortizedConfig)
     trainer: dict = field(default_factory=dict)  # lightning.Trainer arguments (lightning_agx.runner.TRAINER_DEFAULTS)
     logger: dict = field(default_factory=dict)  # WandbLogger arguments (lightning_agx.runner.LOGGER_DEFAULTS)
 
@@ -115,7 +137,30 @@ class EvaluateRun(ExplainRun):
         return run_evaluate(self)
 
 
-TASKS = {"explain": ExplainRun, "evaluate": EvaluateRun}
+@dataclass
+class AmortizedTrainRun:
+    """Task 'train_amortized': train the amortised AudioGenX explainer across prompts (a Lightning fit)."""
+
+    fit: ClassVar[bool] = True  # the trainer section is a training run's (epochs, checkpoints)
+    task: str = "train_amortized"
+    seed: int = 0
+    output_dir: str = "outputs/amortized"
+    ckpt_path: str | None = None  # resume from this checkpoint (e.g. <output_dir>/checkpoints/last.ckpt)
+    export: str | None = None  # where the trained explainer is written (default <output_dir>/amortized.safetensors)
+    wandb: bool = True
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    explainer: ExplainerConfig = field(default_factory=ExplainerConfig)  # the objective: tau, hard, beta, gamma
+    trainer: dict = field(default_factory=dict)  # lightning.Trainer arguments (lightning_agx.runner.FIT_DEFAULTS)
+    logger: dict = field(default_factory=dict)
+
+    def run(self):
+        from .amortized.training import run_train_amortized
+        return run_train_amortized(self)
+
+
+TASKS = {"explain": ExplainRun, "evaluate": EvaluateRun, "train_amortized": AmortizedTrainRun}
 
 
 # ---------------------------------------------------------------------------------------------- parsing
@@ -131,7 +176,7 @@ def build_parser(cls, description: str | None = None):
     parser.add_argument("--config", action=ActionConfigFile, help="YAML file with the values that differ from the defaults")
     parser.add_class_arguments(cls, nested_key=None, fail_untyped=True, skip=passed)
     if "trainer" in passed:
-        runner.add_trainer_arguments(parser, "trainer")
+        runner.add_trainer_arguments(parser, "trainer", fit=getattr(cls, "fit", False))
     if "logger" in passed:
         runner.add_logger_arguments(parser, "logger")
     return parser

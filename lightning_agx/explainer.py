@@ -149,17 +149,24 @@ def audiogenx_loss(target: torch.Tensor, factual: torch.Tensor, counterfactual: 
 
 def audiogenx_step(tag, explainer: MaskGenerator, generation, target: torch.Tensor, config: ExplainerConfig,
                    generators: list[torch.Generator] | None = None) -> tuple[torch.Tensor, LossTerms, torch.Tensor]:
-    """One forward of the objective for the B prompts of `generation`: returns (loss, terms, p).
+    """One forward of the objective for the B prompts of `generation`: returns (loss, terms, p)."""
+    p = explainer(generation.text.embeddings.detach())  # [B, T, N]
+    loss, terms = masked_objective(tag, generation, target, p, config, generators)
+    return loss, terms, p
+
+
+def masked_objective(tag, generation, target: torch.Tensor, p: torch.Tensor, config: ExplainerConfig,
+                     generators: list[torch.Generator] | None = None) -> tuple[torch.Tensor, LossTerms]:
+    """Eq. 6 for keep probabilities ``p [B, T, N]`` (from any explainer): returns (sum over prompts, terms).
 
     `target` is the unperturbed latents ``[B, T, D]``. The factual and counterfactual passes run as ONE
-    teacher-forced forward over all T steps with 2B rows (only the pass the objective needs, otherwise).
+    reference forward over all T steps with 2B rows (only the pass the objective needs, otherwise).
     `generators` (one per prompt) draw each prompt's Gumbel noise; None: torch's global stream.
     """
     from .models import CrossAttentionEdit
 
     text = generation.text
     n = len(text)
-    p = explainer(text.embeddings.detach())  # [B, T, N]
     noise = None
     if generators is not None:
         noise = gumbel_noise(generators, p.shape[1], [len(t) for t in text.tokens], p.shape[2], p.device)
@@ -173,7 +180,7 @@ def audiogenx_step(tag, explainer: MaskGenerator, generation, target: torch.Tens
     h_factual = parts.get("factual", target)  # a missing pass contributes a constant (no gradient)
     h_counterfactual = parts.get("counterfactual", target)
     terms = audiogenx_loss(target, h_factual, h_counterfactual, p, text.valid)
-    return terms.total(config.beta, config.gamma, config.objective).sum(), terms, p
+    return terms.total(config.beta, config.gamma, config.objective).sum(), terms
 
 
 def make_optimizer(explainer: MaskGenerator, config: ExplainerConfig) -> torch.optim.Optimizer:

@@ -1,10 +1,13 @@
-"""The LightningModule: a frozen TAG model and the AudioGenX explainer, L = L_F + L_CF + beta L1 + gamma L2.
+"""The LightningModule of an explanation run: a frozen TAG model and a method, AudioGenX by default.
 
-Prompts are explained in chunks of `batch_size` prompts per device. A chunk is generated once, then
-optimised for `epochs` steps; each step is ONE teacher-forced forward + backward over all T steps with the
-factual and counterfactual masks batched together ([factual; counterfactual] = 2B rows). Under DDP each
-rank explains its own prompts: gradients are rank-local (the explainers of different prompts share
-nothing), so the backward runs under ``no_sync``; results are gathered on disk by the writer callback.
+Prompts are explained in chunks of `batch_size` prompts per device. A chunk is generated once. With
+per-prompt AudioGenX (L = L_F + L_CF + beta L1 + gamma L2) it is then optimised for `epochs` steps; each step
+is ONE reference forward + backward over all T steps with the factual and counterfactual masks batched
+together ([factual; counterfactual] = 2B rows). Any other method (``audiogenx_amortized``, the baselines)
+explains the chunk in one step. Under DDP each rank explains its own prompts: gradients are rank-local (the
+explainers of different prompts share nothing), so the backward runs under ``no_sync``; results are
+gathered on disk by the writer callback. Every explanation records ``seconds_generation`` and
+``seconds_mask`` (its share of the chunk's generation and mask time).
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ from torch.utils.data import DataLoader
 from .data import StepSchedule, plan_chunks
 from .explainer import ExplainerConfig, MaskGenerator, MaskOptimization, make_optimizer
 from .explanation import Explanation, build_explanations
-from .methods.audiogenx import variant_name
+from .methods import run_method
+from .methods.audiogenx import VARIANTS, variant_name
 from .models import TAGModel
 from .seeding import prompt_seed
 
@@ -29,7 +33,7 @@ class AudioGenXModule(L.LightningModule):
     def __init__(self, tag: TAGModel, prompts: list[str], config: ExplainerConfig | None = None,
                  batch_size: int = 8, seed: int = 0, duration: float | None = None,
                  todo: list[int] | None = None, keep_audio: bool = True, generation: dict | None = None,
-                 identity: dict | None = None):
+                 identity: dict | None = None, method: str | None = None, options: dict | None = None):
         super().__init__()
         self.tag = tag  # frozen: requires_grad False, always in eval mode (TAGModel.train is a no-op)
         self.prompts = list(prompts)
@@ -41,32 +45,39 @@ class AudioGenXModule(L.LightningModule):
         self.identity = dict(identity or {})  # the run's identity, stored with every result (lightning_agx.resume)
         self.keep_audio = keep_audio
         self.generation_overrides = dict(generation or {})
+        self.method = method or variant_name(self.config.objective)
+        self.options = dict(options or {})  # the method's options (not per-prompt AudioGenX: its config is `config`)
+        self.optimizes = self.method in VARIANTS  # per-prompt AudioGenX: `epochs` optimisation steps per chunk
+        self.steps_per_chunk = self.config.epochs if self.optimizes else 1
         self.automatic_optimization = False
         self.save_hyperparameters({"explainer": asdict(self.config), "batch_size": batch_size, "seed": seed,
-                                   "duration": duration, "model": tag.name, "num_prompts": len(prompts)})
+                                   "duration": duration, "model": tag.name, "num_prompts": len(prompts),
+                                   "method": self.method})
         self.explainer: MaskGenerator | None = None
         self.chunks: list[list[list[int]]] = []
         self.finished: list[tuple[int, Explanation]] = []  # (prompt index, explanation), popped by the writer
         self._chunk = -1
         self._indices: list[int] = []
-        self._run: MaskOptimization | None = None  # the chunk being explained
-        self._chunk_started = 0.0
+        self._run: MaskOptimization | None = None  # the chunk being explained (per-prompt AudioGenX)
+        self._generation = None  # the chunk being explained (any other method)
+        self._chunk_started = self._mask_started = 0.0
 
     # ------------------------------------------------------------------ set-up
     def setup(self, stage: str) -> None:
         world, rank = self.trainer.world_size, self.trainer.global_rank
         self.chunks = plan_chunks(self.todo, self.batch_size, world)
         self.rank = rank
-        steps = self.tag.num_steps(self.duration)
-        self.explainer = MaskGenerator(self.batch_size, steps, self.tag.dim, self.config.hidden,
-                                       self.config.per_step)
+        if self.optimizes:
+            steps = self.tag.num_steps(self.duration)
+            self.explainer = MaskGenerator(self.batch_size, steps, self.tag.dim, self.config.hidden,
+                                           self.config.per_step)
 
     def train_dataloader(self) -> DataLoader:
-        """One item per optimisation step, ``(chunk, epoch)``, over this run's chunks (planned in `setup`)."""
-        return DataLoader(StepSchedule(len(self.chunks), self.config.epochs), batch_size=None, shuffle=False)
+        """One item per step, ``(chunk, epoch)``, over this run's chunks (planned in `setup`)."""
+        return DataLoader(StepSchedule(len(self.chunks), self.steps_per_chunk), batch_size=None, shuffle=False)
 
     def configure_optimizers(self):
-        return make_optimizer(self.explainer, self.config)
+        return make_optimizer(self.explainer, self.config) if self.optimizes else None
 
     @property
     def num_prompts_todo(self) -> int:
@@ -84,6 +95,10 @@ class AudioGenXModule(L.LightningModule):
         seeds = [prompt_seed(self.seed, i) for i in self._indices]  # each prompt's own seed and streams
         with torch.no_grad():
             generation = self.tag.generate(prompts, duration=self.duration, seed=seeds, **self.generation_overrides)
+        self._mask_started = time.perf_counter()
+        if not self.optimizes:
+            self._generation = generation
+            return
         self._run = MaskOptimization(self.tag, generation, self.config, seeds, explainer=self.explainer)
         self.optimizers().optimizer.state.clear()
 
@@ -91,6 +106,12 @@ class AudioGenXModule(L.LightningModule):
         chunk, epoch = (int(x) for x in batch)
         if chunk != self._chunk:
             self._start_chunk(chunk)
+        if not self.optimizes:
+            if self._indices:
+                gen = self._generation
+                importance = run_method(self.method, self.tag, gen, seed=gen.seeds, **self.options)
+                self._finish_chunk(gen, importance, None)
+            return None
         opt = self.optimizers()
         if self._run is None:
             opt.zero_grad()
@@ -102,7 +123,7 @@ class AudioGenXModule(L.LightningModule):
                        "loss/l2": terms.l2.mean(), "mask/mean_p": self._mean_valid(p.detach(), gen.text.valid)},
                       prog_bar=False, batch_size=n)
         if epoch == self.config.epochs - 1:
-            self._finish_chunk(terms)
+            self._finish_chunk(gen, self._run.keep_probabilities(), terms)
         return loss
 
     def _backward(self, loss: torch.Tensor) -> None:
@@ -117,20 +138,24 @@ class AudioGenXModule(L.LightningModule):
         return p[weights].mean()
 
     @torch.no_grad()
-    def _finish_chunk(self, terms) -> None:
-        run, n = self._run, len(self._indices)
-        gen = run.generation
-        p = run.keep_probabilities()  # the explanation: keep probabilities
+    def _finish_chunk(self, gen, importance: torch.Tensor, terms) -> None:
+        """The chunk's explanations (importance ``[B, T, N]``; AudioGenX: the keep probabilities p)."""
+        n = len(self._indices)
+        mask_seconds = time.perf_counter() - self._mask_started
         audio = self.tag.decode(gen.codes).cpu() if self.keep_audio else None
         seconds = (time.perf_counter() - self._chunk_started) / n
+        losses = [{} if terms is None else {"loss_factual": float(terms.factual[row]),
+                                             "loss_counterfactual": float(terms.counterfactual[row])}
+                  for row in range(n)]
         metadata = [{"seed": gen.seeds[row], "run_seed": self.seed, "model": self.tag.name,
-                     "explainer": asdict(self.config), **self.identity_metadata(),
-                     "loss_factual": float(terms.factual[row]), "loss_counterfactual": float(terms.counterfactual[row]),
-                     "seconds": round(seconds, 3), "prompt_index": index, "rank": self.rank}
+                     "explainer": asdict(self.config), **self.identity_metadata(), **losses[row],
+                     "seconds": round(seconds, 3), "prompt_index": index, "rank": self.rank,
+                     "seconds_generation": round((self._mask_started - self._chunk_started) / n, 4),
+                     "seconds_mask": round(mask_seconds / n, 4)}
                     for row, index in enumerate(self._indices)]
-        explanations = build_explanations(self.tag, gen, p, variant_name(self.config.objective), metadata, audio)
+        explanations = build_explanations(self.tag, gen, importance, self.method, metadata, audio)
         self.finished.extend(zip(self._indices, explanations))
-        self._run = None
+        self._run = self._generation = None
 
     def identity_metadata(self) -> dict:
         return {"run": self.identity} if self.identity else {}

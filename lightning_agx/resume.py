@@ -42,12 +42,17 @@ _PROMPT_FOLDER = re.compile(r"^(\d{4,}_.*|prompts)$")  # explanation folders; th
 log = logging.getLogger("lightning_agx")
 
 
-def run_identity(tag, method: str, explainer, seed: int, duration: float | None, generation: dict | None) -> dict:
-    """What the results of a run depend on, besides the prompts (JSON-ready)."""
+def run_identity(tag, method: str, explainer, seed: int, duration: float | None, generation: dict | None,
+                 options: dict | None = None) -> dict:
+    """What the results of a run depend on, besides the prompts (JSON-ready); `options`: the method's (e.g. the
+    amortised explainer's checkpoint and its weights' hash), recorded when there are any."""
     params = {**tag.generation_params, **(generation or {})}
-    return {"results_format": RESULTS_FORMAT, "model": tag.name, "weights": tag.weights_hash, "method": method,
-            "explainer": asdict(explainer), "seed": int(seed), "duration": float(duration or tag.duration),
-            "generation": {k: params[k] for k in SAMPLING_KEYS if k in params}}
+    identity = {"results_format": RESULTS_FORMAT, "model": tag.name, "weights": tag.weights_hash, "method": method,
+                "explainer": asdict(explainer), "seed": int(seed), "duration": float(duration or tag.duration),
+                "generation": {k: params[k] for k in SAMPLING_KEYS if k in params}}
+    if options:
+        identity["method_options"] = json.loads(json.dumps(options, default=str))
+    return identity
 
 
 def differences(old: dict, new: dict, prefix: str = "") -> list[str]:

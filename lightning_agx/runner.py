@@ -20,6 +20,9 @@ from .inputs import ensure_writable
 TRAINER_DEFAULTS = {"accelerator": "auto", "devices": 1, "precision": "32-true", "enable_progress_bar": True}
 TRAINER_FIXED = ("max_epochs", "logger", "callbacks", "enable_checkpointing", "enable_model_summary",
                  "use_distributed_sampler", "num_sanity_val_steps", "log_every_n_steps", "default_root_dir")
+FIT_DEFAULTS = {"accelerator": "auto", "devices": 1, "precision": "32-true", "enable_progress_bar": True,
+                "max_epochs": 20, "log_every_n_steps": 10}  # training an amortised explainer (a real fit)
+FIT_FIXED = ("logger", "callbacks", "default_root_dir")
 LOGGER_DEFAULTS = {"offline": True, "project": "lightning_agx"}  # W&B stays offline unless asked
 LOGGER_FIXED = ("save_dir", "dir", "log_model", "experiment", "checkpoint_name")
 
@@ -33,10 +36,12 @@ def logger_signature() -> inspect.Signature:
     return inspect.signature(WandbLogger)
 
 
-def add_trainer_arguments(parser, key: str = "trainer") -> None:
-    """``--trainer.*``: the Trainer's own arguments (less `TRAINER_FIXED`), defaults `TRAINER_DEFAULTS`."""
-    parser.add_class_arguments(L.Trainer, key, instantiate=False, skip=set(TRAINER_FIXED), fail_untyped=False)
-    parser.set_defaults({f"{key}.{k}": v for k, v in TRAINER_DEFAULTS.items()})
+def add_trainer_arguments(parser, key: str = "trainer", fit: bool = False) -> None:
+    """``--trainer.*``: the Trainer's own arguments (less `TRAINER_FIXED`, or `FIT_FIXED` for a training run),
+    defaults `TRAINER_DEFAULTS` (`FIT_DEFAULTS`)."""
+    fixed, defaults = (FIT_FIXED, FIT_DEFAULTS) if fit else (TRAINER_FIXED, TRAINER_DEFAULTS)
+    parser.add_class_arguments(L.Trainer, key, instantiate=False, skip=set(fixed), fail_untyped=False)
+    parser.set_defaults({f"{key}.{k}": v for k, v in defaults.items()})
 
 
 def add_logger_arguments(parser, key: str = "logger") -> None:
@@ -76,6 +81,13 @@ def make_trainer(trainer: dict | None, logger, output_dir: Path | None, callback
     return L.Trainer(**args, max_epochs=1, logger=[logger] if logger is not None else False, callbacks=callbacks,
                      enable_checkpointing=False, enable_model_summary=False, use_distributed_sampler=False,
                      num_sanity_val_steps=0, log_every_n_steps=1, default_root_dir=str(output_dir or "."))
+
+
+def make_fit_trainer(trainer: dict | None, logger, output_dir: Path, callbacks: list) -> L.Trainer:
+    """The Trainer of a training run (the amortised explainer): `FIT_DEFAULTS` updated by `trainer`."""
+    args = {**FIT_DEFAULTS, **check_arguments(trainer or {}, trainer_signature(), FIT_FIXED, "trainer")}
+    return L.Trainer(**args, logger=[logger] if logger is not None else False, callbacks=callbacks,
+                     default_root_dir=str(output_dir))
 
 
 def progress_bar(trainer: dict | None) -> bool:

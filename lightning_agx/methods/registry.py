@@ -10,6 +10,7 @@ import torch
 from .atman import atman
 from .attention import attention
 from .audiogenx import VARIANTS, audiogenx
+from .audiogenx_amortized import audiogenx_amortized
 from .chefer import chefer
 from .gradcam_a import gradcam_a
 from .gradcam_e import gradcam_e
@@ -17,6 +18,7 @@ from .random_mask import random_mask
 
 METHODS: dict[str, Callable[..., torch.Tensor]] = {
     **{name: partial(audiogenx, objective=objective) for name, objective in VARIANTS.items()},
+    "audiogenx_amortized": audiogenx_amortized,
     "random": random_mask,
     "gradcam_a": gradcam_a,
     "gradcam_e": gradcam_e,
@@ -37,8 +39,8 @@ def get_method(name: str) -> Callable[..., torch.Tensor]:
 
 
 def is_audiogenx(name: str) -> bool:
-    """Whether method `name` is AudioGenX (it then takes the explainer's `config`)."""
-    return name in VARIANTS
+    """Whether method `name` is AudioGenX, per prompt or amortised (it then takes the explainer's `config`)."""
+    return name in VARIANTS or name == "audiogenx_amortized"
 
 
 def check_methods(names: list[str]) -> list[str]:

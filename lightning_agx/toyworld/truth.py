@@ -109,6 +109,17 @@ def sequence_truth(clip, frames: int | None = None) -> SequenceTruth | None:
     return SequenceTruth(words[0], words[1], x, y, only_x, only_y)
 
 
+def timing_ok(mask, clip) -> bool | None:
+    """"X followed by Y": X more important while X sounds than while Y sounds, and Y the opposite, in a
+    ``[T, N]`` mask (None when the clip is not a clean sequence)."""
+    truth = sequence_truth(clip, frames=mask.shape[0])
+    if truth is None or truth.only_first.sum() == 0 or truth.only_second.sum() == 0:
+        return None
+    only_x, only_y, ix, iy = truth.only_first, truth.only_second, truth.first, truth.second
+    m = torch.as_tensor(mask)[:len(only_x)]
+    return bool(m[only_x, ix].mean() > m[only_y, ix].mean() and m[only_y, iy].mean() > m[only_x, iy].mean())
+
+
 # ---------------------------------------------------------------------------------------------- the model's truth
 class ToySoundsTruth:
     """The ground truth a ToySounds model carries (``tag.ground_truth``): which tokens must matter, their roles,
@@ -131,4 +142,5 @@ class ToySoundsTruth:
         return "ToySoundsTruth()"
 
 
-__all__ = ["SequenceTruth", "ToySoundsTruth", "auc", "role", "roles", "sequence_truth", "sound_word_labels"]
+__all__ = ["SequenceTruth", "ToySoundsTruth", "auc", "role", "roles", "sequence_truth", "sound_word_labels",
+           "timing_ok"]

@@ -1,0 +1,142 @@
+"""Training the amortised explainer: a real Lightning fit of `AmortizedExplainer` on the AudioGenX objective.
+
+Each step takes a batch of cached generations (`data.AmortizedData`), runs the unmasked reference pass (the
+target latents h_t and the explainer's inputs, `network.step_context`), predicts p for every step and token,
+samples the Gumbel-softmax mask and runs the factual and counterfactual passes as one batch: L = L_F + L_CF +
+beta L1 + gamma L2 (Eq. 6), averaged over prompts (`explainer.masked_objective`, the per-prompt explainer's
+own objective). Validation logs the loss terms with a fixed Gumbel noise per prompt, and, for a model with
+ground truth, the mean per-prompt AUC of the audio-level importance (Eq. 7) against the sound words and the
+"X followed by Y" timing check. ModelCheckpoint keeps the best validation objective; ``--ckpt_path`` resumes;
+at the end the best explainer is exported (`store.save_explainer`) for the ``audiogenx_amortized`` method.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from ..explainer import ExplainerConfig, masked_objective
+from ..seeding import streams
+from .network import AmortizedExplainer, step_context
+from .store import model_identity
+
+
+@dataclass
+class NetworkConfig:
+    hidden: int = 128  # width H of the token and step embeddings and of the head
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+
+
+class AmortizedTraining(L.LightningModule):
+    """The frozen TAG model (not a submodule: never in a checkpoint) and the amortised explainer it trains."""
+
+    def __init__(self, tag, network: NetworkConfig, objective: ExplainerConfig, val_clips: list | None = None):
+        super().__init__()
+        object.__setattr__(self, "tag", tag)
+        self.explainer = AmortizedExplainer(tag.dim, network.hidden)
+        self.network, self.objective = network, objective
+        self.val_clips = list(val_clips or [])
+        self.save_hyperparameters({"hidden": network.hidden, "network": asdict(network),
+                                   "objective": asdict(objective), "identity": model_identity(tag)})
+        self._val: dict[str, list] = {}
+
+    def setup(self, stage: str) -> None:
+        self.tag.to(self.device)
+
+    def configure_optimizers(self):
+        return torch.optim.AdamW(self.explainer.parameters(), lr=self.network.lr,
+                                 weight_decay=self.network.weight_decay)
+
+    def _objective(self, batch, generators=None):
+        index, prompts, seeds, codes = batch
+        generation = self.tag.generation_from_codes(prompts, codes, seeds)
+        context = step_context(self.tag, generation)
+        p = self.explainer(generation.text.embeddings, context, generation.text.valid)
+        loss, terms = masked_objective(self.tag, generation, context.latents, p, self.objective, generators)
+        return loss / len(prompts), terms, p, generation
+
+    def _log_terms(self, split: str, loss, terms, p, generation) -> None:
+        valid = generation.text.valid[:, None, :].expand_as(p)
+        self.log_dict({f"{split}/loss": loss, f"{split}/factual": terms.factual.mean(),
+                       f"{split}/counterfactual": terms.counterfactual.mean(), f"{split}/l1": terms.l1.mean(),
+                       f"{split}/l2": terms.l2.mean(), f"{split}/mean_p": p.detach()[valid].mean()},
+                      prog_bar=split == "val", batch_size=len(generation.text), on_epoch=True,
+                      on_step=split == "train")
+
+    def training_step(self, batch, batch_idx):
+        loss, terms, p, generation = self._objective(batch)
+        self._log_terms("train", loss, terms, p, generation)
+        return loss
+
+    def on_validation_epoch_start(self) -> None:
+        self._val = {"auc": [], "timing": []}
+
+    def validation_step(self, batch, batch_idx):
+        index, _, seeds, _ = batch
+        loss, terms, p, generation = self._objective(batch, streams(seeds, "explainer", self.device))
+        self._log_terms("val", loss, terms, p, generation)
+        truth = self.tag.ground_truth
+        for row, i in enumerate(index):
+            tokens, valid = generation.text.tokens[row], generation.text.valid[row]
+            mask = p[row][:, valid].float().cpu()  # [T, N_b]
+            if truth is not None:
+                self._val["auc"].append(truth.auc(mask.mean(0), tokens))
+            if i < len(self.val_clips):
+                from ..toyworld.truth import timing_ok
+                self._val["timing"].append(timing_ok(mask, self.val_clips[i]))
+
+    def on_validation_epoch_end(self) -> None:
+        aucs = [a for a in self._val["auc"] if not math.isnan(a)]
+        timings = [t for t in self._val["timing"] if t is not None]
+        if aucs:
+            self.log("val/auc", sum(aucs) / len(aucs), prog_bar=True)
+        if timings:
+            self.log("val/timing", sum(timings) / len(timings), prog_bar=True)
+
+
+def run_train_amortized(run):
+    """``train.py --config configs/amortized_toysounds.yaml`` (`lightning_agx.config.AmortizedTrainRun`)."""
+    from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+
+    from ..runner import make_fit_trainer, output_folder, progress_bar, wandb_logger
+    from .data import AmortizedData
+    from .store import save_explainer
+
+    output_dir = output_folder(run.output_dir)
+    if run.ckpt_path is not None and not Path(run.ckpt_path).is_file():
+        from ..errors import UserError
+        raise UserError(f"--ckpt_path {run.ckpt_path} does not exist; give a checkpoint of this run "
+                        f"({output_dir / 'checkpoints'}) or drop --ckpt_path to start anew")
+    L.seed_everything(run.seed, workers=True, verbose=False)
+    tag = run.model.load()
+    data = AmortizedData(tag, run.data, run.seed, run.model.duration, run.model.generation(),
+                         Path(run.data.cache_dir or output_dir / "generations"))
+    data.check()  # every prompt's tokens before any generation
+    module = AmortizedTraining(tag, run.network, run.explainer, data.val_clips)
+    checkpoint = ModelCheckpoint(dirpath=output_dir / "checkpoints", monitor="val/loss", mode="min", save_last=True,
+                                 filename="epoch{epoch:03d}-val{val/loss:.4f}", auto_insert_metric_name=False)
+    callbacks = [checkpoint] + ([TQDMProgressBar()] if progress_bar(run.trainer) else [])
+    logger = wandb_logger(run.logger, output_dir) if run.wandb else None
+    trainer = make_fit_trainer(run.trainer, logger, output_dir, callbacks)
+    begin = time.perf_counter()
+    trainer.fit(module, datamodule=data, ckpt_path=run.ckpt_path)
+    seconds = time.perf_counter() - begin
+    best = checkpoint.best_model_path or checkpoint.last_model_path
+    state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+    module.explainer.load_state_dict({k[len("explainer."):]: v for k, v in state.items() if k.startswith("explainer.")})
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+    info = {"seed": run.seed, "checkpoint": str(best), "best_val_loss": float(checkpoint.best_model_score or math.nan),
+            "epochs": trainer.current_epoch, "steps": trainer.global_step, "fit_seconds": round(seconds, 1),
+            "train_prompts": len(data.prompts["train"]), "val_prompts": len(data.prompts["val"]),
+            "last_val": metrics, "objective": asdict(run.explainer), "network": asdict(run.network),
+            "data": asdict(run.data), "trainer": dict(run.trainer),
+            "command": "python train.py " + " ".join(sys.argv[1:])}
+    path = save_explainer(module.explainer, run.export or output_dir / "amortized", tag, info)
+    print(f"lightning_agx: amortised explainer written to {path} (best val/loss {info['best_val_loss']:.4f})")
+    return path

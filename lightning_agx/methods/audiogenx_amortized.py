@@ -1,0 +1,51 @@
+"""Amortised AudioGenX: the keep probabilities p ``[B, T, N]`` of a trained `AmortizedExplainer` in one forward.
+
+The explainer reads the unmasked reference pass (`lightning_agx.amortized.step_context`: the latents h_t and
+the cross-attention); `checkpoint` None is the model's shipped explainer (ToySounds). With `refine_steps` k,
+today's per-prompt objective (Eq. 6, the same Gumbel-softmax mask and regularisers, the explainer config's
+tau, beta, gamma) runs k Adam steps on per-prompt offsets of the keep logits, starting from the amortised
+prediction (offsets 0), with each prompt's own Gumbel noise stream (`lightning_agx.seeding`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..explainer import ExplainerConfig, masked_objective
+from ..seeding import resolve_seeds, streams
+
+_LOADED: dict[tuple, tuple] = {}  # (checkpoint, model name, weights, device) -> (explainer, info)
+
+
+def amortized_explainer(tag, checkpoint: str | Path | None = None):
+    """The trained explainer for `tag` (loaded once per checkpoint and model), and what it was trained for."""
+    from ..amortized.store import load_explainer
+    key = (str(checkpoint), tag.name, tag.weights_hash, str(tag.device))
+    if key not in _LOADED:
+        _LOADED[key] = load_explainer(checkpoint, tag)
+    return _LOADED[key]
+
+
+def audiogenx_amortized(tag, generation, seed: int | list[int] = 0, checkpoint: str | None = None,
+                        refine_steps: int = 0, refine_lr: float = 0.05,
+                        config: ExplainerConfig | dict | None = None) -> torch.Tensor:
+    from ..amortized.network import step_context
+    explainer, _ = amortized_explainer(tag, checkpoint)
+    text = generation.text
+    context = step_context(tag, generation)
+    with torch.no_grad():
+        logits = explainer.logits(text.embeddings, context, text.valid)  # [B, T, N]
+    if refine_steps:
+        config = ExplainerConfig(**config) if isinstance(config, dict) else (config or ExplainerConfig())
+        offsets = torch.zeros_like(logits, requires_grad=True)
+        optimizer = torch.optim.Adam([offsets], lr=refine_lr)
+        generators = streams(resolve_seeds(seed, len(text)), "explainer", logits.device)
+        for _ in range(refine_steps):
+            optimizer.zero_grad()
+            p = torch.sigmoid(logits + offsets) * text.valid[:, None, :]
+            loss, _ = masked_objective(tag, generation, context.latents, p, config, generators)
+            loss.backward()
+            optimizer.step()
+        logits = logits + offsets.detach()
+    return torch.sigmoid(logits) * text.valid[:, None, :]
