@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from lightning_agx.inputs import load_prompts
-from lightning_agx.config import ModelConfig, parse
+from lightning_agx.config import AmortizedConfig, ModelConfig, parse
 from lightning_agx.explainer import ExplainerConfig
 from lightning_agx.explanation import Explanation, build_explanations, load_explanations
 from lightning_agx.tables import markdown_table, write_csv
@@ -34,10 +34,12 @@ class Common:
     classifier: str = "auto"  # auto: toysounds for the embedded/debug models, passt for real AudioGen
     explanations: str | None = None  # a folder written by `explain`: reuse its explanations, skip the explainer
     batch_size: int = 8  # prompts generated/explained at once
-    method: str = "audiogenx"  # explanation method (lightning_agx.methods registry; audiogenx built in)
+    # explanation method (lightning_agx.methods): the amortised AudioGenX explainer by default, one forward per
+    # prompt, so the analyses run at the authors' explainer size; audiogenx: the per-prompt optimisation
+    method: str = "audiogenx_amortized"
     model: ModelConfig = field(default_factory=ModelConfig)
-    # many prompts on 2 CPU cores: 30 steps and a 64-wide MLP per step (the authors: 50 steps, 512 wide)
-    explainer: ExplainerConfig = field(default_factory=lambda: ExplainerConfig(epochs=30, hidden=64))
+    explainer: ExplainerConfig = field(default_factory=ExplainerConfig)  # authors' settings (per prompt, refining)
+    amortized: AmortizedConfig = field(default_factory=AmortizedConfig)  # which amortised explainer, refinement
 
 
 def command(cls, run):
@@ -93,11 +95,14 @@ def label_index(labels: list[str], word: str) -> int | None:
 
 
 # ---------------------------------------------------------------------------------------------- explaining
-def run_method(name: str, tag, generation, explainer: ExplainerConfig, seed: int | list[int]) -> torch.Tensor:
-    """``[B, T, N]`` importance of every text token for every step (the AudioGenX methods with the analyses'
-    explainer config: epochs, width)."""
+def run_method(name: str, tag, generation, common: Common, seed: int | list[int]) -> torch.Tensor:
+    """``[B, T, N]`` importance of every text token for every step (the AudioGenX methods with the analysis'
+    explainer config, the amortised one with its `amortized` section)."""
     from lightning_agx.methods import is_audiogenx, run_method as run
-    return run(name, tag, generation, seed=seed, **({"config": explainer} if is_audiogenx(name) else {}))
+    options = {"config": common.explainer} if is_audiogenx(name) else {}
+    if name == "audiogenx_amortized":
+        options.update(common.amortized.options())
+    return run(name, tag, generation, seed=seed, **options)
 
 
 def explain_prompts(tag, prompts: list[str], common: Common, method: str | None = None,
@@ -112,7 +117,7 @@ def explain_prompts(tag, prompts: list[str], common: Common, method: str | None 
         chunk = prompts[start:start + common.batch_size]
         seeds = [prompt_seed(base, start + b) for b in range(len(chunk))]
         gen = tag.generate(chunk, seed=seeds, **common.model.generation())
-        masks = run_method(method, tag, gen, common.explainer, seeds)  # [B, T, N]
+        masks = run_method(method, tag, gen, common, seeds)  # [B, T, N]
         out += build_explanations(tag, gen, masks, method, {"model": tag.name}, tag.decode(gen.codes))
         log(f"{method}: explained {min(start + len(chunk), len(prompts))}/{len(prompts)} prompts")
     return out

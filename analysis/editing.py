@@ -155,7 +155,7 @@ def run_auto(config: EditingConfig, tag, classifier, value: float, out) -> dict:
                 failing.append((b, clip, min(present, key=lambda ev: probs[b, label_index(classifier.labels, ev)])))
         if failing:
             sub = gen.select([b for b, _, _ in failing])
-            masks = run_method(config.method, tag, sub, config.explainer, sub.seeds)
+            masks = run_method(config.method, tag, sub, config, sub.seeds)
             explained = build_explanations(tag, sub, masks, config.method, audio=audio[[b for b, _, _ in failing]])
             for (b, clip, missed), e in zip(failing, explained):
                 cases.append({"clip": clip, "missed": missed, "explanation": e,

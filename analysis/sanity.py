@@ -41,7 +41,7 @@ class SanityConfig(Common):
     """Cascading randomisation of the LM; how much each method's explanation changes."""
 
     output_dir: str = "outputs/analysis/sanity"
-    methods: list[str] = field(default_factory=lambda: ["audiogenx", *BASELINES])
+    methods: list[str] = field(default_factory=lambda: ["audiogenx", "audiogenx_amortized", *BASELINES])
     prompts_file: str | None = None
     prompts: list[str] = field(default_factory=list)
     num_prompts: int = 4  # embedded world: test-split captions when no prompts are given
@@ -128,14 +128,14 @@ def run(config: SanityConfig) -> dict:
     originals = {}
     for method in config.methods:
         try:
-            originals[method] = run_method(method, tag, generation, config.explainer, config.seed).float().cpu()
+            originals[method] = run_method(method, tag, generation, config, config.seed).float().cpu()
             methods.append(method)
         except Exception as error:  # a baseline that does not apply to this model is reported, not fatal
             skipped[method] = f"{type(error).__name__}: {str(error)[:160]}"
             log(f"sanity: skipping {method} ({skipped[method]})")
     valid = generation.text.valid.cpu()
     # noise floor: the same method on the trained model with another seed (AudioGenX's Gumbel noise and init)
-    floors = {m: compare(originals[m], run_method(m, tag, generation, config.explainer, config.seed + 1).float().cpu(),
+    floors = {m: compare(originals[m], run_method(m, tag, generation, config, config.seed + 1).float().cpu(),
                          valid) for m in methods}
     rows = [{"step": 0, "randomised": "none", "method": m, **compare(originals[m], originals[m], valid)} for m in methods]
     model = copy.deepcopy(tag)  # the trained model stays intact
@@ -145,7 +145,7 @@ def run(config: SanityConfig) -> dict:
             reinitialize(module, config.reinit, generator)
         gen_k = generation_of(model, base)  # same codes; text re-encoded by the randomised conditioner
         for method in methods:
-            mask = run_method(method, model, gen_k, config.explainer, config.seed).float().cpu()
+            mask = run_method(method, model, gen_k, config, config.seed).float().cpu()
             rows.append({"step": k, "randomised": f"up to {name}", "method": method, **compare(originals[method], mask, valid)})
         log(f"sanity: step {k} ({name}) done")
     last = max(r["step"] for r in rows)

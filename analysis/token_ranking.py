@@ -41,7 +41,7 @@ class TokenRankingConfig(Common):
     output_dir: str = "outputs/analysis/token_ranking"
     prompts_file: str | None = None  # .txt/.csv prompts; none: captions of the embedded world's `split`
     prompts: list[str] = field(default_factory=list)
-    num_prompts: int = 200  # embedded world: how many captions to draw
+    num_prompts: int = 2000  # embedded world: how many captions to draw (a file: every caption in it)
     split: str = "val"
     min_count: int = 10  # keep words seen at least this often
     top: int = 50  # rows of the top and bottom tables

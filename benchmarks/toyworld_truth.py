@@ -35,24 +35,11 @@ from lightning_agx.api import explain
 from lightning_agx.explainer import ExplainerConfig
 from lightning_agx.explanation import prompt_folder_name
 from lightning_agx.models import load_model
-from lightning_agx.toyworld.dataset import make_clip, split_rng
 from lightning_agx.toyworld.synth import EVENTS
+from lightning_agx.toyworld.heldout import heldout_clips
 from lightning_agx.toyworld.truth import auc, roles, sequence_truth, timing_ok
 
 SOUND_ROLES = ("sound", "modifier")
-
-
-def heldout_clips(n: int, seed: int):
-    """Held-out clips: half sequences ("X followed by/then Y"), a quarter singles, a quarter overlaps."""
-    rng = split_rng("test", seed)
-    kinds = ["sequence", "single", "sequence", "overlap"]
-    clips, seen = [], set()
-    while len(clips) < n:
-        clip = make_clip(rng, "test", kind=kinds[len(clips) % len(kinds)])
-        if clip.caption not in seen:
-            seen.add(clip.caption)
-            clips.append(clip)
-    return clips
 
 
 def halves_ok(mask: torch.Tensor, x: int, y: int, ix: int, iy: int, frames: int, p_first, p_second) -> bool | None:

@@ -74,9 +74,11 @@ class EvaluationConfig:
     """The faithfulness evaluation (task 'evaluate', lightning_agx/evaluation): the paper's Eq. 8-12."""
 
     methods: list[str] = field(default_factory=lambda: [
-        "audiogenx", "audiogenx_factual", "audiogenx_counterfactual", "random", "gradcam_a", "gradcam_e",
-        "atman", "chefer", "attention"])
-    method_options: dict = field(default_factory=dict)  # per method name, keyword options (e.g. atman: {chunk: 64})
+        "audiogenx", "audiogenx_factual", "audiogenx_counterfactual", "audiogenx_amortized", "random", "gradcam_a",
+        "gradcam_e", "atman", "chefer", "attention"])
+    # per row, keyword options (e.g. atman: {chunk: 64}); a row of its own names its method, e.g.
+    # refine5: {method: audiogenx_amortized, refine_steps: 5}
+    method_options: dict = field(default_factory=dict)
     classifier: str = "toysounds"  # toysounds | passt | debug | auto
     heldout_prompts: int = 40  # with no prompt file/texts and the toysounds model: this many held-out prompts
     repeats: int = 3  # factual and counterfactual generations per prompt and method

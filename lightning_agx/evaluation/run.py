@@ -64,9 +64,14 @@ def evaluate(tag, prompts: list[str], classifier, output_dir: str | Path, method
              generation: dict | None = None, kl_direction: str = "authors", logger=None,
              overwrite: bool = False) -> EvaluationResult:
     """Evaluate `methods` on `prompts` (already cleaned) with `classifier`; resumes from `output_dir` when it
-    holds results of the same identity (lightning_agx.resume: else it stops, or `overwrite` replaces them)."""
+    holds results of the same identity (lightning_agx.resume: else it stops, or `overwrite` replaces them).
+
+    A row may be a label of its own whose `method_options` name the method it runs, e.g. ``refine5:
+    {method: audiogenx_amortized, refine_steps: 5}``."""
     from ..methods import available_methods
-    methods = check_methods(list(methods or available_methods()))
+    methods = list(methods or available_methods())
+    bases = {label: (method_options or {}).get(label, {}).get("method", label) for label in methods}
+    check_methods(list(bases.values()))
     if repeats < 1 or ori_repeats < 1 or batch_size < 1:
         raise ValueError(f"repeats, ori_repeats and batch_size must be >= 1; got {repeats}, {ori_repeats}, {batch_size}")
     output_dir = Path(output_dir)
@@ -78,10 +83,14 @@ def evaluate(tag, prompts: list[str], classifier, output_dir: str | Path, method
     claim_folder(output_dir, identity, overwrite)
     folders = [output_dir / "prompts" / prompt_folder_name(i, p) for i, p in enumerate(prompts)]
     params = dict(generation or {})
-    options = {name: dict((method_options or {}).get(name, {})) for name in methods}
+    options = {name: {k: v for k, v in (method_options or {}).get(name, {}).items() if k != "method"}
+               for name in methods}
     for name in methods:
-        if is_audiogenx(name) and explainer is not None:
+        if is_audiogenx(bases[name]) and explainer is not None:
             options[name].setdefault("config", explainer)
+        if bases[name] == "audiogenx_amortized":  # a missing or mismatched explainer stops before any work
+            from ..methods.audiogenx_amortized import amortized_explainer
+            amortized_explainer(tag, options[name].get("checkpoint"))
     result = EvaluationResult(output_dir, [], [], {m: 0 for m in methods})
     device = tag.device
     truth = tag.ground_truth  # what the model's world knows must matter (Table 1's AUC), or None
@@ -98,7 +107,8 @@ def evaluate(tag, prompts: list[str], classifier, output_dir: str | Path, method
             _original(tag, classifier, [prompts[i] for i in missing_original], [folders[i] for i in missing_original],
                       [prompt_seed(seed, i) for i in missing_original], duration, params, ori_repeats, kl_direction)
             result.originals_generated += len(missing_original)
-        chunk, original_logits = _load_originals(tag, [prompts[i] for i in index], [folders[i] for i in index])
+        chunk, original_logits, generation_seconds = _load_originals(tag, [prompts[i] for i in index],
+                                                                     [folders[i] for i in index])
         for method, items in todo.items():
             if not items:
                 continue
@@ -107,12 +117,13 @@ def evaluate(tag, prompts: list[str], classifier, output_dir: str | Path, method
             _log(f"[evaluate] prompts {items[0]}-{items[-1]}: {method}")
             with PeakMemory(device) as peak:
                 begin = time.perf_counter()
-                importance = run_method(method, tag, sub, seed=sub.seeds, **options[method])
+                importance = run_method(bases[method], tag, sub, seed=sub.seeds, **options[method])
                 seconds = time.perf_counter() - begin
             factual, counterfactual = _masked_logits(tag, classifier, sub, importance, repeats, duration, params)
             metrics = _faithfulness(original_logits[rows], factual, counterfactual, importance, sub, kl_direction,
                                    truth)
-            metadata = [{**metrics[j], "seconds": seconds / len(items), "peak_mb": peak.megabytes,
+            metadata = [{**metrics[j], "seconds": seconds / len(items), "seconds_mask": seconds / len(items),
+                         "seconds_generation": generation_seconds[rows[j]], "peak_mb": peak.megabytes,
                          "mb_per_explanation": peak.megabytes / len(items), "batch": len(items),
                          "seed": sub.seeds[j], "device": str(device)} for j in range(len(items))]
             for j, explanation in enumerate(build_explanations(tag, sub, importance, method, metadata)):
@@ -159,7 +170,9 @@ def _original(tag, classifier, prompts, folders, seeds, duration, params, ori_re
     """Generate x once, classify it, run the Ori regenerations, and save per prompt (JSON last).
     Prompt j's seed is ``seeds[j]``; its r-th Ori regeneration uses ``derived_seeds(seeds, ORI_OFFSET + r)[j]``."""
     _log(f"[evaluate] original audio + Ori floor for {len(prompts)} prompt(s)")
+    begin = time.perf_counter()
     original = tag.generate(prompts, duration=duration, seed=seeds, **params)
+    seconds = (time.perf_counter() - begin) / len(prompts)
     logits = _classify(tag, classifier, original.codes)  # [b, C]
     ori_seeds = [s for r in range(ori_repeats) for s in derived_seeds(seeds, ORI_OFFSET + r)]
     ori = tag.generate(prompts * ori_repeats, duration=duration, seed=ori_seeds, **params)
@@ -169,15 +182,16 @@ def _original(tag, classifier, prompts, folders, seeds, duration, params, ori_re
         folder.mkdir(parents=True, exist_ok=True)
         save_file({"codes": original.codes[j].cpu().contiguous()}, str(folder / ORIGINAL_TENSORS))
         info = {"prompt": prompts[j], "tokens": original.text.tokens[j], "logits": logits[j].tolist(),
-                "label": int(logits[j].argmax()), "seed": seeds[j],
+                "label": int(logits[j].argmax()), "seed": seeds[j], "seconds_generation": round(seconds, 4),
                 ORI: {"fid_f": float(fid_f[j]), "kl_f": float(kl_f[j])}}
         tmp = folder / f".{ORIGINAL_JSON}.tmp"
         tmp.write_text(json.dumps(info, indent=1))
         os.replace(tmp, folder / ORIGINAL_JSON)
 
 
-def _load_originals(tag, prompts, folders) -> tuple[Generation, torch.Tensor]:
-    """The chunk's original generation rebuilt from saved codes (teacher forcing needs no latents)."""
+def _load_originals(tag, prompts, folders) -> tuple[Generation, torch.Tensor, list]:
+    """The chunk's original generation rebuilt from saved codes (teacher forcing needs no latents), its
+    classifier logits and the seconds each prompt took to generate."""
     infos = [json.loads((f / ORIGINAL_JSON).read_text()) for f in folders]
     for info, prompt, folder in zip(infos, prompts, folders):
         if info["prompt"] != prompt:
@@ -185,7 +199,7 @@ def _load_originals(tag, prompts, folders) -> tuple[Generation, torch.Tensor]:
                              "another prompt set; choose a new --output_dir")
     codes = torch.stack([load_file(str(f / ORIGINAL_TENSORS))["codes"] for f in folders])
     generation = tag.generation_from_codes(prompts, codes, [info["seed"] for info in infos])
-    return generation, torch.tensor([info["logits"] for info in infos])
+    return generation, torch.tensor([info["logits"] for info in infos]), [info.get("seconds_generation") for info in infos]
 
 
 def _masked_logits(tag, classifier, generation, importance, repeats, duration, params):
@@ -263,7 +277,8 @@ def run_evaluate(run) -> EvaluationResult:
     from ..toyworld.heldout import heldout_prompts
 
     ev = run.evaluation
-    methods = check_methods(list(ev.methods))  # fail on a bad name before loading anything
+    methods = list(ev.methods)  # a bad name fails before loading anything
+    check_methods([ev.method_options.get(m, {}).get("method", m) for m in methods])
     if run.prompts.given:
         prompts = run.prompts.load()  # cleaned where they enter, with a warning on duplicates/empty
     elif run.model.name == "toysounds":

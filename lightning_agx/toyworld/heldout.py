@@ -20,3 +20,18 @@ def heldout_prompts(n: int, seed: int = 0) -> list[str]:
         if len(prompts) == n:
             return prompts
     raise RuntimeError(f"the held-out split gave only {len(prompts)} distinct prompts, fewer than {n}")
+
+
+def heldout_clips(n: int, seed: int):
+    """`n` distinct held-out clips (with their ground truth): half sequences ("X followed by/then Y"), a
+    quarter singles, a quarter overlaps, deterministic from `seed` (the README's ground-truth benchmarks)."""
+    from lightning_agx.toyworld.dataset import make_clip, split_rng
+    rng = split_rng("test", seed)
+    kinds = ["sequence", "single", "sequence", "overlap"]
+    clips, seen = [], set()
+    while len(clips) < n:
+        clip = make_clip(rng, "test", kind=kinds[len(clips) % len(kinds)])
+        if clip.caption not in seen:
+            seen.add(clip.caption)
+            clips.append(clip)
+    return clips

@@ -169,3 +169,15 @@ def test_shipped_toysounds_explainer_is_small_and_matches_the_model():
     assert path.stat().st_size < 10e6
     explainer, info = load_explainer(None, load_model("toysounds"))
     assert info["same_weights"] and info["seed"] == 0 and "fit_seconds" in info
+
+
+def test_the_sanity_check_degrades_the_amortised_explainer(trained, tmp_path):
+    from analysis.sanity import SanityConfig, run
+    _, path = trained
+    config = SanityConfig(output_dir=str(tmp_path), methods=["audiogenx_amortized"], num_prompts=1)
+    config.model.name = "debug"
+    config.amortized.checkpoint = str(path)
+    summary = run(config)
+    final = summary["verdicts"][0]
+    assert final["method"] == "audiogenx_amortized" and not summary["skipped"]
+    assert final["final_spearman"] < 0.9, "the explanation must move once the model is random"

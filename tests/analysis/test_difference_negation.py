@@ -47,7 +47,9 @@ def test_negation_run_on_debug_model(tmp_path):
     from analysis.negation import run
     config = NegationConfig(output_dir=str(tmp_path), pairs=[["beep", "hiss"]], samples=1, batch_size=4)
     config.model.name = "debug"
+    config.method = "audiogenx"  # the debug model has no shipped amortised explainer
     config.explainer.epochs = 1
+    config.explainer.hidden = 64
     summary = run(config)
     variants = [r["variant"] for r in summary["by_variant"]]
     assert variants == ["X", "Y", "Y without X", "Y without no X"]

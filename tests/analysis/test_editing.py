@@ -40,7 +40,9 @@ def test_auto_editing_on_debug_model(tmp_path):
     config = EditingConfig(output_dir=str(tmp_path), num_prompts=4, max_cases=3, samples=1, batch_size=4,
                            present=1.01)  # every prompted event counts as missed: failure cases guaranteed
     config.model.name = "debug"
+    config.method = "audiogenx"  # the debug model has no shipped amortised explainer
     config.explainer.epochs = 1
+    config.explainer.hidden = 64
     summary = run(config)
     assert summary["cases"] == 3
     conditions = [r["condition"] for r in summary["results"]]

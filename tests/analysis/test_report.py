@@ -48,7 +48,9 @@ def report_page(tmp_path_factory):
     (analysis / "README.md").write_text("# Negation\n\n| variant | p_x |\n|---|---|\n| X | 0.9 |\n\n![n](negation.png)\n")
     config = ReportConfig(output_dir=str(root / "out"), num_prompts=2, analyses_dir=str(root / "analysis"))
     config.model.name = "debug"
+    config.method = "audiogenx"  # the debug model has no shipped amortised explainer
     config.explainer.epochs = 1
+    config.explainer.hidden = 64
     return run(config)
 
 

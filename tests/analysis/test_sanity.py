@@ -47,7 +47,9 @@ def test_sanity_run_flags_model_independent_method(tmp_path, debug_tag):
     from analysis.sanity import run
     config = SanityConfig(output_dir=str(tmp_path), methods=["audiogenx", "random", "attention"], num_prompts=1)
     config.model.name = "debug"
+    config.method = "audiogenx"  # the debug model has no shipped amortised explainer
     config.explainer.epochs = 2
+    config.explainer.hidden = 64
     summary = run(config)
     verdicts = {v["method"]: v for v in summary["verdicts"]}
     # a seeded random mask does not depend on the model: identical after full randomisation -> fails

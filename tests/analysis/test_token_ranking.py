@@ -95,7 +95,9 @@ def test_run_on_debug_model_writes_report(tmp_path):
     from analysis.token_ranking import run
     config = TokenRankingConfig(output_dir=str(tmp_path), num_prompts=6, min_count=2, batch_size=6, top=5)
     config.model.name = "debug"
+    config.method = "audiogenx"  # the debug model has no shipped amortised explainer
     config.explainer.epochs = 2
+    config.explainer.hidden = 64
     summary = run(config)
     for name in ("README.md", "top_words.csv", "bottom_words.csv", "wordcloud_high.png", "wordcloud_low.png",
                  "pos_importance.png", "summary.json"):
