@@ -181,3 +181,22 @@ def test_the_sanity_check_degrades_the_amortised_explainer(trained, tmp_path):
     final = summary["verdicts"][0]
     assert final["method"] == "audiogenx_amortized" and not summary["skipped"]
     assert final["final_spearman"] < 0.9, "the explanation must move once the model is random"
+
+
+def test_the_explain_config_selects_the_amortised_method_and_a_missing_checkpoint_is_one_line(trained, tmp_path,
+                                                                                               capsys):
+    from lightning_agx.cli import main
+    from lightning_agx.explanation import load_explanations
+    _, path = trained
+    argv = ["--config", "configs/debug.yaml", "--prompts.texts", "[a dog barks, rain]", "--prompts.file", "null",
+            "--method", "audiogenx_amortized", "--wandb", "false", "--trainer.enable_progress_bar", "false"]
+    main([*argv, "--amortized.checkpoint", str(path), "--output_dir", str(tmp_path / "ok")])
+    found = load_explanations(tmp_path / "ok")
+    assert [e.method for e in found] == ["audiogenx_amortized"] * 2
+    identity = json.loads((tmp_path / "ok" / "run.json").read_text())
+    assert identity["method"] == "audiogenx_amortized" and identity["method_options"]["refine_steps"] == 0
+    assert len(identity["method_options"]["explainer_weights"]) == 64, "the explainer's weights are part of it"
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--amortized.checkpoint", str(tmp_path / "nope"), "--output_dir", str(tmp_path / "bad")])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "no amortised explainer at" in err and "Traceback" not in err
