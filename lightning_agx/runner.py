@@ -83,11 +83,10 @@ def make_trainer(trainer: dict | None, logger, output_dir: Path | None, callback
                      num_sanity_val_steps=0, log_every_n_steps=1, default_root_dir=str(output_dir or "."))
 
 
-def make_fit_trainer(trainer: dict | None, logger, output_dir: Path, callbacks: list) -> L.Trainer:
+def make_fit_trainer(trainer: dict | None, loggers: list, output_dir: Path, callbacks: list) -> L.Trainer:
     """The Trainer of a training run (the amortised explainer): `FIT_DEFAULTS` updated by `trainer`."""
     args = {**FIT_DEFAULTS, **check_arguments(trainer or {}, trainer_signature(), FIT_FIXED, "trainer")}
-    return L.Trainer(**args, logger=[logger] if logger is not None else False, callbacks=callbacks,
-                     default_root_dir=str(output_dir))
+    return L.Trainer(**args, logger=loggers or False, callbacks=callbacks, default_root_dir=str(output_dir))
 
 
 def progress_bar(trainer: dict | None) -> bool:

@@ -88,3 +88,19 @@ def _from_lightning(path: Path) -> tuple[dict, dict]:
     meta = dict(checkpoint.get("hyper_parameters", {}).get("identity", {}))
     meta["hidden"] = checkpoint["hyper_parameters"]["hidden"]
     return state, meta
+
+
+def record_in_build_report(path: str | Path, info: dict) -> Path | None:
+    """When the explainer is exported beside a model's ``build_report.json`` (the ToySounds assets), record its
+    training there too, as the other ToySounds weights are (stage ``amortized``: command, seed, seconds)."""
+    report = Path(path).with_suffix(".safetensors").parent / "build_report.json"
+    if not report.is_file():
+        return None
+    data = json.loads(report.read_text())
+    data.setdefault("stages", {})["amortized"] = {
+        "command": info.get("command"), "seed": info.get("seed"), "seconds": info.get("fit_seconds"),
+        "epochs": info.get("epochs"), "steps": info.get("steps"), "train_prompts": info.get("train_prompts"),
+        "val_prompts": info.get("val_prompts"), "best_val_loss": info.get("best_val_loss"),
+        "last_val": info.get("last_val"), "file": Path(path).with_suffix(".safetensors").name}
+    report.write_text(json.dumps(data, indent=1))
+    return report

@@ -103,10 +103,11 @@ class AmortizedTraining(L.LightningModule):
 def run_train_amortized(run):
     """``train.py --config configs/amortized_toysounds.yaml`` (`lightning_agx.config.AmortizedTrainRun`)."""
     from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+    from lightning.pytorch.loggers import CSVLogger
 
     from ..runner import make_fit_trainer, output_folder, progress_bar, wandb_logger
     from .data import AmortizedData
-    from .store import save_explainer
+    from .store import record_in_build_report, save_explainer
 
     output_dir = output_folder(run.output_dir)
     if run.ckpt_path is not None and not Path(run.ckpt_path).is_file():
@@ -119,11 +120,14 @@ def run_train_amortized(run):
                          Path(run.data.cache_dir or output_dir / "generations"))
     data.check()  # every prompt's tokens before any generation
     module = AmortizedTraining(tag, run.network, run.explainer, data.val_clips)
-    checkpoint = ModelCheckpoint(dirpath=output_dir / "checkpoints", monitor="val/loss", mode="min", save_last=True,
-                                 filename="epoch{epoch:03d}-val{val/loss:.4f}", auto_insert_metric_name=False)
-    callbacks = [checkpoint] + ([TQDMProgressBar()] if progress_bar(run.trainer) else [])
-    logger = wandb_logger(run.logger, output_dir) if run.wandb else None
-    trainer = make_fit_trainer(run.trainer, logger, output_dir, callbacks)
+    checkpoint = ModelCheckpoint(dirpath=output_dir / "checkpoints", monitor="val/loss", mode="min",
+                                 filename="best-epoch{epoch:03d}-val{val/loss:.4f}", auto_insert_metric_name=False)
+    latest = ModelCheckpoint(dirpath=output_dir / "checkpoints", filename="last", enable_version_counter=False)
+    callbacks = [checkpoint, latest] + ([TQDMProgressBar()] if progress_bar(run.trainer) else [])
+    loggers = [CSVLogger(output_dir, name="metrics", version="")]  # the curves, also without W&B
+    if run.wandb:
+        loggers.append(wandb_logger(run.logger, output_dir))
+    trainer = make_fit_trainer(run.trainer, loggers, output_dir, callbacks)
     begin = time.perf_counter()
     trainer.fit(module, datamodule=data, ckpt_path=run.ckpt_path)
     seconds = time.perf_counter() - begin
@@ -138,5 +142,6 @@ def run_train_amortized(run):
             "data": asdict(run.data), "trainer": dict(run.trainer),
             "command": "python train.py " + " ".join(sys.argv[1:])}
     path = save_explainer(module.explainer, run.export or output_dir / "amortized", tag, info)
+    record_in_build_report(path, info)
     print(f"lightning_agx: amortised explainer written to {path} (best val/loss {info['best_val_loss']:.4f})")
     return path
