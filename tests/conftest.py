@@ -40,3 +40,17 @@ def shared_dir():
     if not SHARED.is_dir():
         pytest.skip("../shared is absent (a fresh clone): data-backed test skipped")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def untrained_amortized(tmp_path_factory):
+    """An amortised explainer file for a model with none shipped: the network at its seeded initialisation
+    (what the method's contract needs: shape, range, padding; `tests/amortized` trains real ones)."""
+    def make(tag):
+        from lightning_agx.amortized import AmortizedExplainer, save_explainer
+        state = torch.random.get_rng_state()
+        torch.manual_seed(0)
+        explainer = AmortizedExplainer(tag.dim, hidden=16)
+        torch.random.set_rng_state(state)
+        return str(save_explainer(explainer, tmp_path_factory.mktemp(f"amortized_{tag.name}") / "init", tag))
+    return make

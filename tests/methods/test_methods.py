@@ -10,6 +10,11 @@ from lightning_agx.models import CrossAttentionEdit
 FAST = {"audiogenx": {"epochs": 3}, "audiogenx_factual": {"epochs": 3}, "audiogenx_counterfactual": {"epochs": 3}}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def amortized_checkpoint(debug_tag, untrained_amortized):
+    FAST["audiogenx_amortized"] = {"checkpoint": untrained_amortized(debug_tag)}  # no shipped one for debug
+
+
 @pytest.fixture(scope="module")
 def outputs(debug_tag, debug_generation):
     return {name: run_method(name, debug_tag, debug_generation, seed=0, **FAST.get(name, {})) for name in METHODS}
