@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark_output import print_table, write_result  # benchmarks/benchmark_output.py, beside this script
+from benchmark_output import heldout_arguments, print_table, write_result  # benchmarks/benchmark_output.py, beside this script
 from lightning_agx.classifiers import load_classifier
 from lightning_agx.evaluation import evaluate
 from lightning_agx.evaluation.tables import mean_se
@@ -64,9 +64,7 @@ def row_values(label: str, clips, folders) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prompts", type=int, default=48)
-    parser.add_argument("--seed", type=int, default=2024)
-    parser.add_argument("--batch-size", type=int, default=8)
+    heldout_arguments(parser)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--checkpoint", default=None, help="amortised explainer (default: the shipped one)")
     parser.add_argument("--work", default="outputs/benchmarks/amortized")

@@ -5,6 +5,13 @@ import json
 from pathlib import Path
 
 
+def heldout_arguments(parser) -> None:
+    """The README's held-out ToySounds prompt set (`toyworld.heldout.heldout_clips`): how many, its seed, batching."""
+    parser.add_argument("--prompts", type=int, default=48)
+    parser.add_argument("--seed", type=int, default=2024)
+    parser.add_argument("--batch-size", type=int, default=8)
+
+
 def print_table(header: list[str], rows: list[list], align: str = "---:") -> None:
     """A Markdown table on stdout (first column left-aligned)."""
     print("| " + " | ".join(header) + " |")

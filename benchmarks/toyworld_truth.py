@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark_output import write_result  # benchmarks/benchmark_output.py, beside this script
+from benchmark_output import heldout_arguments, write_result  # benchmarks/benchmark_output.py, beside this script
 from lightning_agx.api import explain
 from lightning_agx.explainer import ExplainerConfig
 from lightning_agx.explanation import prompt_folder_name
@@ -152,10 +152,8 @@ def model_quality(seed: int, lm_prompts: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prompts", type=int, default=48)
+    heldout_arguments(parser)
     parser.add_argument("--epochs", type=int, default=50)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--lm-prompts", type=int, default=400, help="held-out prompts per LM check (kind)")
     parser.add_argument("--skip-models", action="store_true", help="only the explanation checks")
     parser.add_argument("--unknown-prompts", type=int, default=24, help="held-out prompts for the unknown-word check")
