@@ -26,7 +26,7 @@ import lightning as L
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..errors import UserError
 from ..inputs import check_prompts, read_prompt_file
@@ -156,6 +156,24 @@ class GenerationSet(Dataset):
         return i, self.prompts[i], self.seeds[i], self.codes[i]
 
 
+class EpochShuffle(Sampler):
+    """A permutation of the prompts per epoch, drawn from (seed, epoch) alone: a resumed fit sees the orders an
+    uninterrupted one would (Lightning calls `set_epoch` before every epoch)."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(int(prompt_seed(self.seed, self.epoch)) >> 1)
+        return iter(torch.randperm(self.n, generator=generator).tolist())
+
+
 def collate(items):
     index, prompts, seeds, codes = zip(*items)
     return list(index), list(prompts), list(seeds), torch.stack(codes)
@@ -191,9 +209,8 @@ class AmortizedData(L.LightningDataModule):
             self.sets[split] = GenerationSet(prompts, cache.seeds, cache.build())
 
     def train_dataloader(self) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.seed)  # the epoch order: from the run's seed
-        return DataLoader(self.sets["train"], batch_size=self.config.batch_size, shuffle=True, collate_fn=collate,
-                          generator=generator)
+        return DataLoader(self.sets["train"], batch_size=self.config.batch_size, collate_fn=collate,
+                          sampler=EpochShuffle(len(self.sets["train"]), self.seed))
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.sets["val"], batch_size=self.config.batch_size, shuffle=False, collate_fn=collate)

@@ -8,6 +8,8 @@ own objective). Validation logs the loss terms with a fixed Gumbel noise per pro
 ground truth, the mean per-prompt AUC of the audio-level importance (Eq. 7) against the sound words and the
 "X followed by Y" timing check. ModelCheckpoint keeps the best validation objective; ``--ckpt_path`` resumes;
 at the end the best explainer is exported (`store.save_explainer`) for the ``audiogenx_amortized`` method.
+The epoch order and every prompt's Gumbel noise come from the run's seed, the prompt and the epoch, so a fit
+resumed from a checkpoint gives the weights an uninterrupted one does.
 """
 from __future__ import annotations
 
@@ -21,7 +23,9 @@ import lightning as L
 import torch
 
 from ..explainer import ExplainerConfig, masked_objective
-from ..seeding import streams
+from ..seeding import derived_seeds, streams
+
+TRAIN_NOISE = 10_000  # training noise of epoch e: derived seed TRAIN_NOISE + e of each prompt (validation: its own)
 from .network import AmortizedExplainer, step_context
 from .store import model_identity
 
@@ -70,7 +74,10 @@ class AmortizedTraining(L.LightningModule):
                       on_step=split == "train")
 
     def training_step(self, batch, batch_idx):
-        loss, terms, p, generation = self._objective(batch)
+        # each prompt's Gumbel noise from its own seed and the epoch: a resumed fit draws what an uninterrupted
+        # one would (the global RNG is not part of a checkpoint)
+        seeds = derived_seeds(batch[2], TRAIN_NOISE + self.current_epoch)
+        loss, terms, p, generation = self._objective(batch, streams(seeds, "explainer", self.device))
         self._log_terms("train", loss, terms, p, generation)
         return loss
 

@@ -200,3 +200,15 @@ def test_the_explain_config_selects_the_amortised_method_and_a_missing_checkpoin
         main([*argv, "--amortized.checkpoint", str(tmp_path / "nope"), "--output_dir", str(tmp_path / "bad")])
     err = capsys.readouterr().err
     assert stop.value.code == 2 and "no amortised explainer at" in err and "Traceback" not in err
+
+
+def test_a_resumed_fit_gives_the_weights_of_an_uninterrupted_one(tmp_path):
+    from safetensors.torch import load_file
+    (tmp_path / "a").mkdir()
+    straight = Path(parse(None, _train_argv(tmp_path / "a", "--trainer.max_epochs", "2")).run())
+    (tmp_path / "b").mkdir()
+    parse(None, _train_argv(tmp_path / "b", "--trainer.max_epochs", "1")).run()
+    resumed = Path(parse(None, _train_argv(tmp_path / "b", "--trainer.max_epochs", "2", "--ckpt_path",
+                                            str(tmp_path / "b" / "run" / "checkpoints" / "last.ckpt"))).run())
+    a, b = load_file(str(straight)), load_file(str(resumed))
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a), "the same orders and noise after the resume"
