@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 
 from analysis.common import (analysis_prompts, Common, event_probs, explanations_or_explain, generate_with_masks,
-                             load_tag, log, padded_masks, command, setup, write_summary,
+                             load_tag, padded_masks, command, setup, write_summary,
                              write_table)
 from lightning_agx.classifiers import load_classifier
 

@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from analysis.common import (Common, event_probs, explain_prompts, label_index, load_tag, log,  # noqa: E402
+from analysis.common import (Common, event_probs, explain_prompts, label_index, load_tag,  # noqa: E402
                              command, save_figure, setup, write_summary, write_table)
 from lightning_agx.classifiers import load_classifier  # noqa: E402
 from analysis.token_ranking import merge_pieces, normalize  # noqa: E402

@@ -25,7 +25,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from analysis.common import (analysis_prompts, Common, explanations_or_explain, load_tag, log, command, save_figure, setup,  # noqa: E402
+from analysis.common import (analysis_prompts, Common, explanations_or_explain, load_tag, command, save_figure, setup,  # noqa: E402
                              write_summary, write_table)
 from lightning_agx.toyworld.truth import role  # noqa: E402
 
