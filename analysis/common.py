@@ -17,6 +17,7 @@ import torch
 from lightning_agx.inputs import load_prompts
 from lightning_agx.config import AmortizedConfig, ModelConfig, parse
 from lightning_agx.explainer import ExplainerConfig
+from lightning_agx.editing import generate_with_masks, padded_masks  # noqa: F401  re-exported for the analyses
 from lightning_agx.explanation import Explanation, build_explanations, load_explanations
 from lightning_agx.tables import markdown_table, write_csv
 
@@ -137,26 +138,6 @@ def explanations_or_explain(tag, prompts: list[str], common: Common) -> list[Exp
 def generation_of(tag, explanations: list[Explanation]):
     """The `Generation` of the explanations' saved codes on `tag` (text re-encoded), to re-explain the same audio."""
     return tag.generation_from_codes([e.prompt for e in explanations], torch.stack([e.codes for e in explanations]))
-
-
-def padded_masks(explanations: list[Explanation], text, fill: float = 1.0) -> torch.Tensor:
-    """``[B, T, N_batch]`` masks laid out like `text` (padding tokens get `fill`)."""
-    b, n = text.valid.shape
-    t = max(e.num_steps for e in explanations)
-    out = torch.full((b, t, n), fill)
-    for i, e in enumerate(explanations):
-        out[i, :e.num_steps, :e.mask.shape[1]] = e.mask.float()
-    return out
-
-
-@torch.no_grad()
-def generate_with_masks(tag, prompts: list[str], masks: torch.Tensor | None, seed: int | list[int],
-                        generation: dict) -> torch.Tensor:
-    """Audio ``[B, C, samples]`` generated with ``A * mask`` in every cross-attention (None: unmasked)."""
-    from lightning_agx.models import CrossAttentionEdit
-    edit = None if masks is None else CrossAttentionEdit(post_softmax=masks.to(tag.device))
-    gen = tag.generate(prompts, seed=seed, edit=edit, **generation)
-    return tag.decode(gen.codes).cpu()
 
 
 # ---------------------------------------------------------------------------------------------- the embedded world

@@ -39,6 +39,7 @@ from analysis.common import (Common, class_logits, event_probs, explanations_or_
                              label_index, load_tag, log, padded_masks, command, save_figure, run_method,
                              setup, toy_clips, write_summary, write_table)
 from lightning_agx.classifiers import load_classifier  # noqa: E402
+from lightning_agx.editing import edit_mask  # noqa: E402,F401  Eq. 15 lives in the library
 from analysis.token_ranking import normalize  # noqa: E402
 from lightning_agx.inputs import load_prompts  # noqa: E402
 from lightning_agx.seeding import prompt_seed  # noqa: E402
@@ -71,18 +72,6 @@ class EditingConfig(Common):
     tokens: list[str] = field(default_factory=list)
     start: float = 0.0
     end: float | None = None
-
-
-def edit_mask(explanation: Explanation, token_indices: list[int], start: float, end: float | None,
-              value: float) -> torch.Tensor:
-    """Eq. 15: the mask ``[T, N]`` with entries (token i, steps of [start, end) s) set to `value`."""
-    mask = explanation.mask.float().clone()
-    steps = explanation.steps(start, end if end is not None else explanation.duration)
-    for i in token_indices:
-        if not 0 <= i < mask.shape[1]:
-            raise IndexError(f"token index {i} outside 0..{mask.shape[1] - 1} for {explanation.prompt!r}")
-        mask[steps, i] = value
-    return mask
 
 
 def token_indices(explanation: Explanation, words: list[str]) -> list[int]:
