@@ -164,6 +164,8 @@ def build_explanations(tag, generation, importance: torch.Tensor, method: str,
         info = dict(per_prompt[b])
         if generation.seeds is not None:
             info.setdefault("seed", generation.seeds[b])
+        if getattr(tag, "random_weights", False):  # arch: models: the explanation of random weights means nothing
+            info["random_weights"] = True
         out.append(Explanation(prompt=generation.text.prompts[b], tokens=list(tokens), mask=importance[b][:, valid],
                                frame_rate=tag.frame_rate, method=method, codes=generation.codes[b].cpu(),
                                audio=None if audio is None else audio[b].cpu(), sample_rate=tag.sample_rate,

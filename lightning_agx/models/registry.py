@@ -7,6 +7,7 @@ import torch
 
 from ._audiocraft import ensure_audiocraft
 from ..errors import ModelLoadError, UserError  # noqa: F401  ModelLoadError: re-exported by lightning_agx.models
+from .architectures import ARCH_PREFIX, architecture_names, build_architecture
 from .audiocraft_lm import AudiocraftLM
 from .audiocraft_magnet import AudiocraftMagnet
 from .base import TAGModel
@@ -22,11 +23,11 @@ REAL_PREFIXES = ("facebook/audiogen", "facebook/musicgen", "facebook/magnet", "f
 
 
 def available_models() -> list[str]:
-    return [*EMBEDDED_MODELS, *REAL_MODELS, *MAGNET_MODELS]
+    return [*EMBEDDED_MODELS, *REAL_MODELS, *MAGNET_MODELS, *architecture_names()]
 
 
 def load_model(name: str = "toysounds", device: str | torch.device = "cpu", duration: float | None = None,
-               seed: int = 0) -> TAGModel:
+               seed: int = 0, performance=None) -> TAGModel:
     """Load the TAG model `name` on `device`, frozen, behind the `TAGModel` interface.
 
     - ``toysounds``: the embedded model trained by ``python -m lightning_agx.toyworld.build`` (default).
@@ -37,6 +38,12 @@ def load_model(name: str = "toysounds", device: str | torch.device = "cpu", dura
       ``facebook/audio-magnet-*`` or a local folder with audiocraft's
       ``state_dict.bin`` and ``compression_state_dict.bin``: real weights, read safely and built with
       audiocraft's builders by `lightning_agx.models.checkpoints.load_checkpoint` (one-line `ModelLoadError`s).
+    - ``arch:audiogen-medium``, ``arch:musicgen-small`` ... (`lightning_agx.models.architectures`): audiocraft's
+      real architectures and codecs with RANDOM weights drawn from `seed`, to measure cost; ``tag.random_weights``
+      is True and every explanation's metadata says so.
+
+    `performance` (a `lightning_agx.performance.Performance`; None: its defaults, all off on CPU) sets the speed
+    and memory options of the model's teacher-forced passes (``tag.performance``, changeable at any time).
 
     For real weights, ``tag.weights_hash`` (a sha256 hex id of the weights) is set from the sha256 of the two
     checkpoint files (`LoadedCheckpoint.weights_hash`); the other models keep `TAGModel`'s own, computed
@@ -54,6 +61,8 @@ def load_model(name: str = "toysounds", device: str | torch.device = "cpu", dura
     elif name == "debug-magnet":
         genmodel = _debug_magnet(device, seed)
         duration = 1.0 if duration is None else duration
+    elif name.startswith(ARCH_PREFIX):
+        genmodel = build_architecture(name, device, seed)  # unknown names: one line listing the architectures
     elif name.startswith(REAL_PREFIXES) or _is_local_dir(name):
         loaded = load_checkpoint(name, device=device)  # one-line ModelLoadError on any failure
         genmodel, weights_hash = loaded.genmodel, loaded.weights_hash
@@ -67,6 +76,9 @@ def load_model(name: str = "toysounds", device: str | torch.device = "cpu", dura
     if name == "toysounds":
         from ..toyworld.truth import ToySoundsTruth
         tag.ground_truth = ToySoundsTruth()
+    tag.random_weights = name.startswith(ARCH_PREFIX)
+    if performance is not None:
+        tag.performance = performance
     if weights_hash is not None:
         tag.weights_hash = weights_hash  # TAGModel.weights_hash's setter; else it hashes the state dicts
     return tag
