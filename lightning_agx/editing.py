@@ -36,10 +36,12 @@ def padded_masks(explanations: list[Explanation], text, fill: float = 1.0) -> to
 @torch.no_grad()
 def generate_with_masks(tag, prompts: list[str], masks: torch.Tensor | None, seed: int | list[int],
                         generation: dict | None = None, duration: float | None = None) -> torch.Tensor:
-    """Audio ``[B, C, samples]`` generated with ``A * mask`` in every cross-attention (None: unmasked)."""
+    """Audio ``[B, C, samples]`` generated with ``A * mask`` in every cross-attention (None: unmasked);
+    `generation`: sampling overrides (a ``duration`` among them, or `duration`)."""
     from .models import CrossAttentionEdit
     edit = None if masks is None else CrossAttentionEdit(post_softmax=masks.to(tag.device))
-    gen = tag.generate(prompts, duration=duration, seed=seed, edit=edit, **(generation or {}))
+    params = {**(generation or {}), **({} if duration is None else {"duration": duration})}
+    gen = tag.generate(prompts, seed=seed, edit=edit, **params)
     return tag.decode(gen.codes).cpu()
 
 

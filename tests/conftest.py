@@ -35,6 +35,17 @@ def debug_generation(debug_tag):
     return debug_tag.generate(["a dog barks loudly near a river", "rain"], seed=0)
 
 
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's headless Chromium (installed by scripts/setup.sh on CI), or the test is skipped."""
+    import shutil
+    for name in ("/usr/bin/chromium", "chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.skip("chromium is absent (apt-get install -y chromium; scripts/setup.sh does it on CI)")
+
+
 @pytest.fixture
 def shared_dir():
     if not SHARED.is_dir():

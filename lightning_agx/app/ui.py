@@ -36,15 +36,15 @@ MODEL_QUEUE = "model"  # every event that runs the model shares this queue, one 
 def build_app(explorer: Explorer) -> gr.Blocks:
     """The page over `explorer`; launch with `launch` (localhost, no share link, analytics off)."""
     tag = explorer.tag
-    longest = explorer.max_duration
     step = round(1.0 / tag.frame_rate, 4)
+    longest = round(tag.num_steps(explorer.max_duration) * step, 4)  # an explanation's span: every LM step
     with gr.Blocks(title="lightning_agx explorer", analytics_enabled=False) as app:
         state = gr.State(None)
         gr.Markdown(_header(explorer))
         with gr.Row(equal_height=True):
             prompt = gr.Textbox(label="Prompt", value=_example(explorer), scale=4, max_lines=2, elem_id="prompt")
             seed = gr.Number(label="Seed", value=0, precision=0, minimum=0, scale=1, elem_id="seed")
-            duration = gr.Slider(step * 2, longest, value=explorer.duration, step=step, label="Duration (s)",
+            duration = gr.Slider(step * 2, explorer.max_duration, value=explorer.duration, step=step, label="Duration (s)",
                                  scale=2, elem_id="duration")
             explain = gr.Button("Explain", variant="primary", scale=1, elem_id="explain")
         message = gr.Markdown(elem_id="message")

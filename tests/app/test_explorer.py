@@ -1,0 +1,153 @@
+"""The explorer's callbacks against the library: the same mask and audio as `explain()`, Eq. 7 intervals,
+Eq. 15 edits, refinement, and bad input as one-line `UserError`s."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from lightning_agx.api import explain
+from lightning_agx.app import ui
+from lightning_agx.editing import edit_mask
+from lightning_agx.errors import UserError
+
+PROMPT = "a knock followed by a siren"
+QUIET = {"enable_progress_bar": False}
+
+
+@pytest.fixture(scope="module")
+def result(explorer):
+    return explorer.explain(PROMPT, seed=3)
+
+
+def test_explain_is_the_librarys_explanation(explorer, result):
+    assert explorer.method == "audiogenx_amortized"  # the fast default where a shipped explainer exists
+    ref = explain(explorer.tag, [PROMPT], seed=3, method="audiogenx_amortized", trainer=QUIET)[0]
+    assert torch.equal(result.explanation.codes, ref.codes)
+    assert torch.equal(result.explanation.mask, ref.mask)
+    assert torch.allclose(result.audio.wav, ref.audio)
+    assert result.tokens == ref.tokens == PROMPT.split()
+    other = explorer.explain(PROMPT, seed=4)
+    assert not torch.equal(other.explanation.codes, result.explanation.codes)  # the seed matters
+
+
+def test_regenerations_and_labels(explorer, result):
+    shape = result.audio.wav.shape
+    assert result.factual.wav.shape == shape and result.counterfactual.wav.shape == shape
+    assert not torch.equal(result.factual.wav, result.counterfactual.wav)
+    for audio in (result.audio, result.factual, result.counterfactual):
+        assert len(audio.labels) == 5 and set(audio.labels) <= set(explorer.classifier.labels)
+        assert all(0 <= p <= 1 for p in audio.labels.values())
+        assert list(audio.labels.values()) == sorted(audio.labels.values(), reverse=True)
+    assert {"knock", "siren"} <= set(list(result.audio.labels)[:3])  # the classifier hears the prompt
+
+
+def test_interval_is_eq7_without_model_work(explorer, result):
+    whole = explorer.interval(result, 0, result.explanation.duration)
+    assert list(whole.values()) == pytest.approx(result.explanation.audio_level().tolist(), abs=1e-4)
+    assert list(whole) == ["00 a", "01 knock", "02 followed", "03 by", "04 a", "05 siren"]
+    part = explorer.interval(result, 0.5, 1.5)
+    steps = result.explanation.mask[12:38]  # steps overlapping [0.5, 1.5) s at 25 steps/s
+    assert list(part.values()) == pytest.approx(steps.mean(0).tolist(), abs=1e-4)
+    assert part != whole
+
+
+@pytest.mark.parametrize("start, end, words", [(2.0, 1.0, "not after its start"), (-1, 1, "outside the clip"),
+                                               (5.0, 6.0, "outside the clip"), (0, 9.0, "after the clip's end"),
+                                               ("x", 1, "numbers of seconds")])
+def test_bad_intervals(explorer, result, start, end, words):
+    with pytest.raises(UserError, match=words):
+        explorer.interval(result, start, end)
+
+
+def test_edit_regenerates_with_the_edited_mask(explorer, result):
+    change = explorer.edit(result, ["05 siren"], 1.0, 2.0, 0.1)
+    expected = edit_mask(result.explanation, [5], 1.0, 2.0, 0.1)
+    assert torch.equal(change.explanation.mask, expected)
+    assert change.tokens == [5] and change.value == 0.1
+    assert change.audio.wav.shape == result.audio.wav.shape
+    assert not torch.equal(change.audio.wav, result.factual.wav)  # the edit changed the audio
+    again = explorer.edit(result, [5], 1.0, 2.0, 0.1)  # same seed, same edit: the same audio
+    assert torch.equal(again.audio.wav, change.audio.wav)
+    louder = explorer.edit(result, ["01 knock"], 0, result.explanation.duration, 1.5)  # above 1 is allowed
+    assert louder.explanation.mask[:, 1].eq(1.5).all() and change.heatmap.is_file()
+
+
+@pytest.mark.parametrize("tokens, value, words", [([], 0.9, "at least one token"), (["09 dog"], 0.9, "not a token"),
+                                                  (["01 siren"], 0.9, "not a token"), ([1], -0.5, ">= 0"),
+                                                  ([1], "loud", "must be a number")])
+def test_bad_edits(explorer, result, tokens, value, words):
+    with pytest.raises(UserError, match=words):
+        explorer.edit(result, tokens, 0, 1.0, value)
+
+
+def test_refine_is_per_prompt_audiogenx(explorer, result):
+    steps = []
+    refined = explorer.refine(result, progress=lambda fraction, what: steps.append((fraction, what)))
+    ref = explain(explorer.tag, [PROMPT], seed=3, method="audiogenx", trainer=QUIET)[0]
+    assert refined.explanation.method == "audiogenx"
+    assert torch.equal(refined.explanation.codes, result.explanation.codes)  # the same audio, re-explained
+    assert torch.allclose(refined.explanation.mask, ref.mask, atol=1e-6)
+    fractions = [f for f, _ in steps]
+    assert fractions == sorted(fractions) and fractions[-1] <= 1
+    assert sum("refining: step" in what for _, what in steps) == explorer.explainer.epochs
+
+
+def test_downloads_are_the_main_jobs_files(explorer, result, tmp_path):
+    names = {p.name for p in explorer.downloads(result)}
+    assert {"explanation.json", "explanation.safetensors", "audio.wav", "heatmap.png"} <= names
+    summary = json.loads((result.folder / "explanation" / "explanation.json").read_text())
+    assert summary["prompt"] == PROMPT and summary["method"] == "audiogenx_amortized"
+    from lightning_agx.explanation import Explanation
+    loaded = Explanation.load(result.folder / "explanation")
+    assert torch.equal(loaded.mask, result.explanation.mask)
+
+
+def test_bad_prompts(explorer):
+    for empty in ("", "   \n\t"):
+        with pytest.raises(UserError, match="empty"):
+            explorer.explain(empty)
+    with pytest.raises(UserError, match="no word of the prompt is in the model's vocabulary .*hello, world"):
+        explorer.explain("hello world")
+    prompt, _, _, notices = explorer.prepare("a zorp followed by a siren")
+    assert prompt == "a zorp followed by a siren" and "zorp" in notices[0]
+    long = " ".join(["a knock followed by a siren"] * 7)  # 35 words, over the 32-token limit
+    prompt, _, _, notices = explorer.prepare(long)
+    assert prompt.split() == long.split()[:32] and "limit of 32" in notices[0]
+    assert notices[0].endswith(f"dropped {' '.join(long.split()[32:])!r}")
+    for seed in (-1, 1.5, "x"):
+        with pytest.raises(UserError, match="seed"):
+            explorer.prepare("a knock", seed=seed)
+    with pytest.raises(UserError, match="duration"):
+        explorer.prepare("a knock", duration=-2)
+
+
+def test_no_classifier_leaves_the_app_usable(tmp_path, explorer):
+    from lightning_agx.app import Explorer
+    bare = Explorer(explorer.tag, classifier="no-such-classifier", workdir=tmp_path)
+    got = bare.explain("a knock", seed=0)
+    assert got.audio.labels == {} and any("no classifier labels" in n for n in got.notices)
+
+
+def test_models_without_an_amortised_explainer_default_to_audiogenx(debug_tag, tmp_path):
+    from lightning_agx.app import Explorer
+    assert Explorer(debug_tag, workdir=tmp_path).method == "audiogenx"
+
+
+def test_page_callbacks_return_what_the_page_shows(explorer, result):
+    shown = ui._shown(explorer, result)
+    audio, labels, heatmap, factual, _, counterfactual, _, values, bars, files, message, state = shown
+    rate, samples = audio
+    assert rate == explorer.tag.sample_rate and samples.dtype.name == "int16"
+    assert samples.shape == (result.audio.wav.shape[-1],)
+    assert heatmap.endswith("heatmap.png") and values == result.audio_level() and state is result
+    assert list(bars["token"]) == list(values) and len(files) == 5 and PROMPT in message
+
+
+def test_cli_defaults_keep_everything_local():
+    from lightning_agx.app.__main__ import parse_args
+    args = parse_args([])
+    assert (args.listen, args.share, args.model, args.method) == ("127.0.0.1", False, "toysounds", None)
+    import os
+    assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"  # set by lightning_agx.app.ui before gradio loads
