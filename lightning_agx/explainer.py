@@ -7,6 +7,7 @@ prompts and steps are stored as batched tensors so that B prompts and T steps tr
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -213,16 +214,23 @@ class MaskOptimization:
     def step(self, optimizer: torch.optim.Optimizer, backward=None) -> tuple[torch.Tensor, LossTerms, torch.Tensor]:
         """zero_grad, the objective (Eq. 6), backward (`backward(loss)`, default ``loss.backward()``), update.
         Returns the detached (loss, terms, p). A non-finite loss raises before any update."""
-        optimizer.zero_grad()
-        loss, terms, p = audiogenx_step(self.tag, self.explainer, self.generation, self.target, self.config,
-                                        self.generators)
-        if not torch.isfinite(loss):
-            prompts = ", ".join(repr(p[:40]) for p in self.generation.text.prompts[:3])
-            raise FloatingPointError(f"the AudioGenX loss is {loss.item()} for prompts {prompts}; nothing of this chunk "
-                                     "was saved: lower explainer.lr, or run the model in float32 (trainer.precision=32)")
-        (backward or torch.Tensor.backward)(loss)
-        optimizer.step()
+        with self.tf32():  # the explainer's MLPs and Adam stay float32 (TF32 matmuls on CUDA by default)
+            optimizer.zero_grad()
+            loss, terms, p = audiogenx_step(self.tag, self.explainer, self.generation, self.target, self.config,
+                                            self.generators)
+            if not torch.isfinite(loss):
+                prompts = ", ".join(repr(p[:40]) for p in self.generation.text.prompts[:3])
+                raise FloatingPointError(f"the AudioGenX loss is {loss.item()} for prompts {prompts}; nothing of this "
+                                         "chunk was saved: lower explainer.lr, or run the model in float32 "
+                                         "(trainer.precision=32, tag.performance autocast 'off')")
+            (backward or torch.Tensor.backward)(loss)
+            optimizer.step()
         return loss.detach(), terms, p.detach()
+
+    def tf32(self):
+        """TF32 matmuls around the step where the model's performance options ask for them (CUDA)."""
+        from .performance import model_performance, tf32_matmuls
+        return tf32_matmuls() if model_performance(self.tag, self.target.device).tf32 else contextlib.nullcontext()
 
     @torch.no_grad()
     def keep_probabilities(self) -> torch.Tensor:

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ._audiocraft import ensure_audiocraft
+from ..performance import Performance
 from ..seeding import resolve_seeds, streams
 from .attention import CrossAttentionEdit, edit_cross_attention
 from .base import Generation, StepOutputs, TAGModel, TextConditioning
@@ -85,6 +86,8 @@ class AudiocraftModel(TAGModel):
         self.compression_model = genmodel.compression_model
         object.__setattr__(self, "genmodel", genmodel)  # not a submodule: it only holds lm and codec
         self.generation_params = dict(genmodel.generation_params)
+        self.performance = Performance()  # speed/memory options of the teacher-forced passes (lightning_agx.performance)
+        self.random_weights = False  # load_model sets it for the arch: models
         self.requires_grad_(False)
         self.eval()
 
@@ -250,7 +253,11 @@ class AudiocraftLM(AudiocraftModel):
         """Teacher-forced forward over all T steps of `generation` in one pass (causal self-attention); see
         `TAGModel.forward_steps`. With `cfg` the unconditional copies follow in the batch, as in generation
         (the outputs are the conditional rows). The log-probabilities are those of the generated token of
-        each codebook at each step (0 where the delay pattern has no frame)."""
+        each codebook at each step (0 where the delay pattern has no frame).
+
+        `self.performance` (`lightning_agx.performance`; all off on CPU by default) may run the transformer
+        under autocast (the latents are returned in float32), with TF32, compiled, or with per-layer activation
+        checkpointing in a pass that builds a graph and records no attention."""
         if self_attention and not self.records_self_attention:
             raise NotImplementedError("this LM's self-attention (rotary embeddings, kv_repeat or a limited context) "
                                       "cannot be recorded")
@@ -260,19 +267,26 @@ class AudiocraftLM(AudiocraftModel):
         if cfg:
             inputs = torch.cat([inputs, generation.sequence[..., :-1].repeat(repeats, 1, 1)])
         lm = self.lm
+        perf = self.performance.resolve(self.device)
         with contextlib.ExitStack() as stack:
             if grad:
                 stack.enter_context(torch.enable_grad())
-            stack.enter_context(edit_cross_attention(lm, edit))
+            checkpoint = (torch.is_grad_enabled() and not self_attention and not (edit is not None and edit.record)
+                          and perf.checkpoints(inputs.shape[0] * inputs.shape[-1]))
+            # a recomputed layer sees step 0 again: its cross-attention must not count steps across calls
+            stack.enter_context(edit_cross_attention(lm, edit, streaming=not checkpoint))
             selfs = stack.enter_context(record_self_attention(lm)) if self_attention else None
+            stack.enter_context(perf.precision(self.device))
+            if checkpoint:
+                stack.enter_context(_layer_checkpointing(lm.transformer))
             x = sum(lm.emb[k](inputs[:, k]) for k in range(lm.num_codebooks))
             x, cross = lm.fuser(x, conditions)
             if grad:  # a leaf that requires grad: the graph reaches every intermediate tensor, weights stay frozen
                 x = x.detach().requires_grad_(True)
-            hidden = lm.transformer(x, cross_attention_src=cross)
+            hidden = self._transformer(perf.compile)(x, cross_attention_src=cross)
             if lm.out_norm is not None:
                 hidden = lm.out_norm(hidden)
-            latents = hidden[:rb]
+            latents = hidden[:rb] if perf.autocast is None else hidden[:rb].float()
             scores = self._log_probs(generation, latents, repeats) if log_probs else None
         return StepOutputs(latents, scores, None if selfs is None else list(selfs))  # selfs: the whole model batch
 
@@ -289,3 +303,45 @@ class AudiocraftLM(AudiocraftModel):
     # ------------------------------------------------------------------ helpers
     def _final_module(self) -> nn.Module:
         return self.lm.out_norm if self.lm.out_norm is not None else self.lm.transformer
+
+    def _transformer(self, mode: str):
+        """The LM's transformer, or its ``torch.compile``d twin in `mode` (made once per mode, kept on the side)."""
+        if mode == "off":
+            return self.lm.transformer
+        compiled = vars(self).setdefault("_compiled", {})
+        if mode not in compiled:
+            compiled[mode] = torch.compile(self.lm.transformer, mode=None if mode == "default" else mode,
+                                           dynamic=True)
+        return compiled[mode]
+
+
+@contextlib.contextmanager
+def _layer_checkpointing(transformer: nn.Module):
+    """Per-layer activation checkpointing (non-reentrant ``torch.utils.checkpoint``, as audiocraft's 'torch'
+    checkpointing) that recomputes a layer with the attention edits it ran with: the backward, and with it
+    the recomputation, comes after `edit_cross_attention` has restored audiocraft's forward, so each layer's
+    edited forwards are captured when it runs and put back while it is recomputed."""
+    from torch.utils.checkpoint import checkpoint
+
+    def apply_layer(layer, *args, **kwargs):
+        edited = {m: vars(m)["forward"] for m in layer.modules() if "forward" in vars(m)}
+
+        def run(*a, **k):
+            missing = [m for m in edited if "forward" not in vars(m)]  # the recomputation, in the backward
+            for module in missing:
+                module.forward = edited[module]
+            try:
+                return layer(*a, **k)
+            finally:
+                for module in missing:
+                    vars(module).pop("forward", None)
+
+        return checkpoint(run, *args, use_reentrant=False, **kwargs)
+
+    if "_apply_layer" in vars(transformer):
+        raise RuntimeError("layer checkpointing is already active on this transformer")
+    transformer._apply_layer = apply_layer
+    try:
+        yield
+    finally:
+        vars(transformer).pop("_apply_layer", None)
