@@ -2,10 +2,12 @@
 
 For each chunk of `batch_size` prompts:
   1. the original audio x is generated once (seeded) and classified; the "Ori" floor regenerates each prompt
-     `ori_repeats` times unmasked and compares with x (FidF/KLF of plain sampling noise);
+     `ori_repeats` times unmasked and compares with x (FidF/KLF of plain sampling noise); x and the Ori
+     regenerations are one generate call;
   2. every method explains the chunk (timed, peak memory measured), its importance m ``[B, T, N]`` is applied
      during generation as the factual (A * m) and counterfactual (A * (1 - m)) cross-attention mask,
      `repeats` samples each (the same per-prompt seeds for every method: common random numbers), classified;
+     a method's factual and counterfactual regenerations of the chunk are one generate call;
   3. FidF, FidCF, KLF, KLCF (torchmetrics of `lightning_agx.metrics`), Size and the ground-truth AUC are stored
      per prompt and method as soon as they exist.
 On disk (``output_dir``)::
@@ -166,17 +168,25 @@ def _device_of(module, fallback: torch.Tensor):
     return fallback.device if tensor is None else tensor.device
 
 
+def original_and_ori(tag, prompts, seeds, duration, params, ori_repeats):
+    """x and its Ori regenerations in ONE generate call (the Ori rows need no mask, so they need not wait for
+    x): ``(original, ori_codes [R*b, ...])``. Every row samples from its own seed (prompt j: ``seeds[j]``; its
+    r-th Ori regeneration: ``derived_seeds(seeds, ORI_OFFSET + r)[j]``), so each equals its own generate call."""
+    b = len(prompts)
+    ori_seeds = [s for r in range(ori_repeats) for s in derived_seeds(seeds, ORI_OFFSET + r)]
+    both = tag.generate(prompts * (1 + ori_repeats), duration=duration, seed=list(seeds) + ori_seeds, **params)
+    return both.select(list(range(b))), both.codes[b:]
+
+
 def _original(tag, classifier, prompts, folders, seeds, duration, params, ori_repeats, kl_direction) -> None:
-    """Generate x once, classify it, run the Ori regenerations, and save per prompt (JSON last).
-    Prompt j's seed is ``seeds[j]``; its r-th Ori regeneration uses ``derived_seeds(seeds, ORI_OFFSET + r)[j]``."""
+    """Generate x and the Ori regenerations (one call, `original_and_ori`), classify them, and save per prompt
+    (JSON last). ``seconds_generation`` is the call's time per generated clip."""
     _log(f"[evaluate] original audio + Ori floor for {len(prompts)} prompt(s)")
     begin = time.perf_counter()
-    original = tag.generate(prompts, duration=duration, seed=seeds, **params)
-    seconds = (time.perf_counter() - begin) / len(prompts)
+    original, ori_codes = original_and_ori(tag, prompts, seeds, duration, params, ori_repeats)
+    seconds = (time.perf_counter() - begin) / (len(prompts) * (1 + ori_repeats))
     logits = _classify(tag, classifier, original.codes)  # [b, C]
-    ori_seeds = [s for r in range(ori_repeats) for s in derived_seeds(seeds, ORI_OFFSET + r)]
-    ori = tag.generate(prompts * ori_repeats, duration=duration, seed=ori_seeds, **params)
-    ori_logits = _classify(tag, classifier, ori.codes).view(ori_repeats, len(prompts), -1).transpose(0, 1)
+    ori_logits = _classify(tag, classifier, ori_codes).view(ori_repeats, len(prompts), -1).transpose(0, 1)
     fid_f, kl_f = fidelity(logits, ori_logits), kl(logits, ori_logits, direction=kl_direction)  # [b] each
     for j, folder in enumerate(folders):
         folder.mkdir(parents=True, exist_ok=True)
