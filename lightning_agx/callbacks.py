@@ -4,17 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
-import soundfile
 from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import WandbLogger
 
-from .explanation import Explanation, prompt_folder_name
+from .explanation import Explanation, prompt_folder_name, write_audio
 from .figures import bars_figure, heatmap_figure, save_figures
-
-
-def write_audio(explanation: Explanation, folder: Path) -> None:
-    if explanation.audio is not None:
-        soundfile.write(folder / "audio.wav", explanation.audio.float().mean(0).numpy(), explanation.sample_rate)
 
 
 class ExplanationWriter(L.Callback):

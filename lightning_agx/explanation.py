@@ -133,6 +133,13 @@ class Explanation:
         return (Path(folder) / JSON_NAME).is_file() and (Path(folder) / TENSORS_NAME).is_file()
 
 
+def write_audio(explanation: Explanation, folder: Path) -> None:
+    """``audio.wav`` (channels averaged) in `folder`, when the explanation keeps its audio (a `save` extra)."""
+    if explanation.audio is not None:
+        import soundfile
+        soundfile.write(folder / "audio.wav", explanation.audio.float().mean(0).numpy(), explanation.sample_rate)
+
+
 def prompt_folder_name(index: int, prompt: str) -> str:
     """``0007_a_dog_barks`` : stable, sortable, filesystem-safe."""
     slug = re.sub(r"[^a-z0-9]+", "_", prompt.lower()).strip("_")[:60] or "prompt"

@@ -25,11 +25,10 @@ from typing import Callable
 
 import torch
 
-from ..callbacks import write_audio
 from ..editing import edit_mask, generate_with_masks
 from ..errors import UserError
 from ..explainer import ExplainerConfig, MaskOptimization, make_optimizer, perturbation_masks
-from ..explanation import Explanation, build_explanations
+from ..explanation import Explanation, build_explanations, write_audio
 from ..figures import heatmap_figure, save_figures
 from ..inputs import check_duration
 from ..methods import check_methods, run_method

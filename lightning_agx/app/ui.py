@@ -47,31 +47,32 @@ def build_app(explorer: Explorer) -> gr.Blocks:
             duration = gr.Slider(step * 2, explorer.max_duration, value=explorer.duration, step=step, label="Duration (s)",
                                  scale=2, elem_id="duration")
             explain = gr.Button("Explain", variant="primary", scale=1, elem_id="explain")
+            refine = gr.Button(f"Refine ({explorer.explainer.epochs} optimisation steps)", scale=1, elem_id="refine",
+                               visible=explorer.method != "audiogenx")  # audiogenx: the explanation already is
         message = gr.Markdown(elem_id="message")
         with gr.Row():
-            audio = gr.Audio(label="Generated audio", type="numpy", interactive=False, elem_id="audio")
-            labels = gr.Label(label="Classifier labels: generated", num_top_classes=5, elem_id="labels")
-        heatmap = gr.Image(label="Importance of each token at each step, under the spectrogram", type="filepath",
-                           interactive=False, elem_id="heatmap")
-        with gr.Row():
-            start = gr.Slider(0, longest, value=0, step=step, label="Interval start (s)", elem_id="start")
-            end = gr.Slider(0, longest, value=explorer.duration, step=step, label="Interval end (s)",
-                            elem_id="end")
-        with gr.Row():
-            bars = gr.BarPlot(x="token", y="importance", sort="x", y_lim=[0, 1], x_label_angle=-40, scale=3,
-                              label="Token importance over the interval (Eq. 7)", elem_id="bars")
-            importances = gr.JSON(label="Token importance (token -> value)", scale=2, elem_id="importances")
-        with gr.Row():
             with gr.Column():
-                factual = gr.Audio(label="Factual: regenerated with A * m (should sound the same)", type="numpy",
+                audio = gr.Audio(label="Generated audio", type="numpy", interactive=False, elem_id="audio")
+                labels = gr.Label(label="Classifier: generated", num_top_classes=3, elem_id="labels")
+            with gr.Column():
+                factual = gr.Audio(label="Factual: A * m (should sound the same)", type="numpy",
                                    interactive=False, elem_id="factual")
-                factual_labels = gr.Label(label="Classifier labels: factual", num_top_classes=5)
+                factual_labels = gr.Label(label="Classifier: factual", num_top_classes=3)
             with gr.Column():
-                counterfactual = gr.Audio(label="Counterfactual: regenerated with A * (1 - m) (should not)",
-                                          type="numpy", interactive=False, elem_id="counterfactual")
-                counterfactual_labels = gr.Label(label="Classifier labels: counterfactual", num_top_classes=5)
-        refine = gr.Button(f"Refine: per-prompt AudioGenX ({explorer.explainer.epochs} optimisation steps)",
-                           elem_id="refine")
+                counterfactual = gr.Audio(label="Counterfactual: A * (1 - m) (should not)", type="numpy",
+                                          interactive=False, elem_id="counterfactual")
+                counterfactual_labels = gr.Label(label="Classifier: counterfactual", num_top_classes=3)
+        with gr.Row():
+            heatmap = gr.Image(label="Importance of each token at each step, under the spectrogram",
+                               type="filepath", interactive=False, scale=3, elem_id="heatmap")
+            with gr.Column(scale=2):
+                bars = gr.BarPlot(x="token", y="importance", sort="x", y_lim=[0, 1], x_label_angle=-40,
+                                  label="Token importance over the interval (Eq. 7)", elem_id="bars")
+                with gr.Row():
+                    start = gr.Slider(0, longest, value=0, step=step, label="Interval start (s)", elem_id="start")
+                    end = gr.Slider(0, longest, value=explorer.duration, step=step, label="Interval end (s)",
+                                    elem_id="end")
+                importances = gr.JSON(label="Token importance (token -> value)", elem_id="importances")
         with gr.Accordion("Edit the audio with the explanation (Eq. 15)", open=True):
             with gr.Row():
                 edit_tokens = gr.Dropdown(choices=[], value=[], multiselect=True, allow_custom_value=True, scale=3,
@@ -87,12 +88,12 @@ def build_app(explorer: Explorer) -> gr.Blocks:
                 with gr.Column():
                     before_audio = gr.Audio(label="Before", type="numpy", interactive=False, elem_id="before")
                     before_heatmap = gr.Image(label="Before: mask", type="filepath", interactive=False)
-                    before_labels = gr.Label(label="Classifier labels: before", num_top_classes=5)
+                    before_labels = gr.Label(label="Classifier labels: before", num_top_classes=3)
                 with gr.Column():
                     after_audio = gr.Audio(label="After", type="numpy", interactive=False, elem_id="after")
                     after_heatmap = gr.Image(label="After: edited mask", type="filepath", interactive=False,
                                              elem_id="after_heatmap")
-                    after_labels = gr.Label(label="Classifier labels: after", num_top_classes=5)
+                    after_labels = gr.Label(label="Classifier labels: after", num_top_classes=3)
         downloads = gr.File(label="Downloads: the files the main job writes", file_count="multiple",
                             interactive=False, elem_id="downloads")
 
@@ -127,8 +128,8 @@ def build_app(explorer: Explorer) -> gr.Blocks:
         refine.click(on_refine, [state], shown, api_name="refine", concurrency_id=MODEL_QUEUE,
                      concurrency_limit=1).success(_controls, state, controls, api_visibility="private")
         interval_inputs = [state, start, end]
-        gr.on([start.release, end.release], on_interval, interval_inputs, [importances, bars], api_name="interval",
-              concurrency_limit=None, show_progress="hidden")
+        gr.on([start.release, end.release, start.input, end.input], on_interval, interval_inputs, [importances, bars],
+              api_name="interval", concurrency_limit=None, show_progress="hidden", trigger_mode="always_last")
         edit.click(on_edit, [state, edit_tokens, edit_start, edit_end, value],
                    [before_audio, before_heatmap, before_labels, after_audio, after_heatmap, after_labels, message],
                    api_name="edit", concurrency_id=MODEL_QUEUE, concurrency_limit=1)

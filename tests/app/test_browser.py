@@ -1,6 +1,11 @@
 """End to end in a real headless browser: Debian's chromium driven by Playwright (no browser download) types a
-prompt, clicks Explain, waits for the heatmap and the players, edits a token, and saves a screenshot."""
+prompt, clicks Explain, waits for the heatmap and the players, moves the interval, edits a token, and saves a
+screenshot (also to $LIGHTNING_AGX_APP_SCREENSHOT when set: the README's picture)."""
 from __future__ import annotations
+
+import os
+import shutil
+import time
 
 import pytest
 
@@ -13,7 +18,7 @@ def test_explain_and_edit_in_headless_chromium(served, chromium, tmp_path):
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1100})
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(url)
             page.locator("#prompt textarea").fill(PROMPT)
             page.locator("#explain").click()
@@ -22,7 +27,15 @@ def test_explain_and_edit_in_headless_chromium(served, chromium, tmp_path):
                 page.locator(f"{player} audio").first.wait_for(state="attached", timeout=60_000)
                 assert ".wav" in page.locator(f"{player} a[download]").first.get_attribute("href")
             assert PROMPT in page.locator("#message").inner_text()
-            assert '"05 siren"' in page.locator("#importances").inner_text()
+            whole = page.locator("#importances").inner_text()
+            assert '"05 siren"' in whole
+            start = page.locator("#start input[type=number]")
+            start.fill("1.5")
+            start.press("Enter")
+            deadline = time.time() + 30
+            while page.locator("#importances").inner_text() == whole and time.time() < deadline:
+                time.sleep(0.1)
+            assert page.locator("#importances").inner_text() != whole, "the interval did not update the importances"
             tokens = page.locator("#edit_tokens input")
             tokens.click()
             tokens.fill("05 siren")
@@ -34,5 +47,7 @@ def test_explain_and_edit_in_headless_chromium(served, chromium, tmp_path):
             shot = tmp_path / "explorer.png"
             page.screenshot(path=str(shot), full_page=True)
             assert shot.stat().st_size > 50_000  # a rendered page, not a blank one
+            if os.environ.get("LIGHTNING_AGX_APP_SCREENSHOT"):
+                shutil.copy(shot, os.environ["LIGHTNING_AGX_APP_SCREENSHOT"])
         finally:
             browser.close()

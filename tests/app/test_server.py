@@ -38,7 +38,7 @@ def test_explain_interval_edit_over_http(served, explorer):
     wav, rate = soundfile.read(audio)
     assert rate == explorer.tag.sample_rate and len(wav) == expected.audio.wav.shape[-1]
     assert labels["label"] == next(iter(expected.audio.labels))
-    assert {c["label"] for c in factual_labels["confidences"]} == set(expected.factual.labels)
+    assert [c["label"] for c in factual_labels["confidences"]] == list(expected.factual.labels)[:3]  # top 3 shown
     assert heatmap.endswith(".png") and len(files) == 5 and PROMPT in message
     assert [row[0] for row in bars["data"]] == list(values)
 
