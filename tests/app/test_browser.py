@@ -19,6 +19,8 @@ def test_explain_and_edit_in_headless_chromium(served, chromium, tmp_path):
         browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            requests = []
+            page.on("request", lambda request: requests.append(request.url))
             page.goto(url)
             page.locator("#prompt textarea").fill(PROMPT)
             page.locator("#explain").click()
@@ -44,6 +46,8 @@ def test_explain_and_edit_in_headless_chromium(served, chromium, tmp_path):
             page.locator("#after_heatmap img").wait_for(timeout=120_000)
             page.locator("#after audio").first.wait_for(state="attached", timeout=60_000)
             assert "Edited siren" in page.locator("#message").inner_text()
+            outside = [u for u in requests if not u.startswith((url, "data:", "blob:"))]
+            assert requests and not outside, f"the page fetched from outside this machine: {outside[:5]}"
             shot = tmp_path / "explorer.png"
             page.screenshot(path=str(shot), full_page=True)
             assert shot.stat().st_size > 50_000  # a rendered page, not a blank one
