@@ -151,3 +151,13 @@ def test_cli_defaults_keep_everything_local():
     assert (args.listen, args.share, args.model, args.method) == ("127.0.0.1", False, "toysounds", None)
     import os
     assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"  # set by lightning_agx.app.ui before gradio loads
+
+
+def test_cli_bad_model_or_port_is_one_line_and_exit_2(capsys):
+    from lightning_agx.app.__main__ import main
+    for argv, words in ((["--model", "no-such-model"], "unknown model 'no-such-model'"),
+                        (["--port", "70000"], "--port must be 0..65535")):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert stop.value.code == 2 and words in err[-1] and err[-1].startswith("error: ")
