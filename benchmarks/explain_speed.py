@@ -17,7 +17,8 @@ at the authors' 50 steps is extrapolated: preparation + 50 x the measured per-st
 explain the same generation of the first configuration. The speed options (`--autocast`, `--tf32`,
 `--compile`, `--checkpointing`; `lightning_agx.performance`) default to lightning_agx's defaults for the
 device: all off on a CPU, bf16 autocast + TF32 (+ checkpointing of long passes) on CUDA.
-``--scaling`` measures every clip length of `--durations` at batch 1 and every batch size of
+``--ablation`` reruns the first configuration with each option flipped alone (on a GPU: with and without
+bf16 autocast, TF32, torch.compile, checkpointing). ``--scaling`` measures every clip length of `--durations` at batch 1 and every batch size of
 `--scaling-batch-sizes` at `--scaling-duration` (``--full-grid``: every pair); a configuration whose
 explainer state alone (B per-step MLPs, their gradients and Adam moments) would exceed `--max-gb` is listed
 as skipped. Prints Markdown tables and writes JSON (`--out`).
@@ -29,6 +30,7 @@ import platform
 import sys
 import time
 import warnings
+from dataclasses import replace
 
 import torch
 
@@ -116,9 +118,12 @@ def measure_method(tag, generation, method: str) -> dict:
             "mb_per_explanation": peak.megabytes / batch}
 
 
-def warm_up(tag, duration: float) -> None:
-    """One-time costs (tokenizer, allocator, kernels; compilation with --compile) out of the measurements."""
-    measure_audiogenx(tag, 1, min(duration, 0.5), 1)
+def warm_up(tag, duration: float, batch: int, performance: Performance) -> None:
+    """One-time costs (tokenizer, allocator, kernels) out of the measurements: one step on a short clip, or, when
+    compiling, on the measured shape itself (compilation takes tens of seconds per new shape)."""
+    compiling = performance.resolve(tag.device).compile != "off"
+    # compiling: two steps, as the first masked pass after the unmasked one recompiles (requires_grad changes)
+    measure_audiogenx(tag, batch if compiling else 1, duration if compiling else min(duration, 0.5), 2 if compiling else 1)
 
 
 def run_configurations(tag, configurations, epochs: int, max_gb: float) -> tuple[list[dict], object]:
@@ -165,6 +170,39 @@ def print_methods(audiogenx: dict, rows: list[dict]) -> None:
                  "AudioGenX / method"], table)
 
 
+def ablation_variants(base: Performance, device: torch.device) -> list[tuple[str, Performance]]:
+    """`base` (the defaults or the options given), then each option flipped alone against what it resolves to."""
+    on = base.resolve(device)
+    return [("as given", base),
+            ("autocast " + ("off" if on.autocast else "bfloat16"), replace(base, autocast="off" if on.autocast else "bfloat16")),
+            ("tf32 " + ("off" if on.tf32 else "on"), replace(base, tf32=not on.tf32)),
+            ("compile " + ("off" if on.compile != "off" else "default"),
+             replace(base, compile="off" if on.compile != "off" else "default")),
+            ("checkpointing " + ("off" if on.checkpoint_tokens is not None else "on"),
+             replace(base, checkpointing=on.checkpoint_tokens is None))]
+
+
+def run_ablation(tag, base: Performance, batch: int, duration: float, epochs: int) -> list[dict]:
+    """The first configuration with every option on and off (each flipped alone against `base`)."""
+    rows = []
+    for label, performance in ablation_variants(base, tag.device):
+        tag.performance = performance
+        warm_up(tag, duration, batch, performance)  # compilation and first passes out of the measurement
+        row, _ = measure_audiogenx(tag, batch, duration, epochs)
+        rows.append({"options": label, **performance.resolve(tag.device).describe(), **row})
+        print(f"done ablation {label}: {row['total_s_50'] * batch:.1f} s", file=sys.stderr)
+    tag.performance = base
+    return rows
+
+
+def print_ablation(rows: list[dict]) -> None:
+    print_table(["options", "autocast", "tf32", "compile", "checkpointing", "s / step", "total s (50 steps)",
+                 "peak MB / explanation"],
+                [[r["options"], r["autocast"], r["tf32"], r["compile"], r["checkpointing"],
+                  f"{r['optimisation_s_per_step']:.3g}", f"{r['total_s_50']:.3g}", f"{r['mb_per_explanation']:,.0f}"]
+                 for r in rows])
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="toysounds", help="toysounds, debug, arch:audiogen-medium, ...")
@@ -185,6 +223,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--scaling-batch-sizes", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--scaling-duration", type=float, default=1.0, help="clip length of the batch-size sweep")
     parser.add_argument("--full-grid", action="store_true", help="--scaling: every (duration, batch size) pair")
+    parser.add_argument("--ablation", action="store_true",
+                        help="also run the first configuration with each speed option flipped alone")
     parser.add_argument("--max-gb", type=float, default=None,
                         help="skip configurations whose explainer state exceeds this (default: 60%% of the memory)")
     parser.add_argument("--seed", type=int, default=0, help="the random weights of an arch: model")
@@ -214,7 +254,7 @@ def main() -> None:
     resolved = performance.resolve(device)
     params = sum(p.numel() for p in tag.lm.parameters()) if hasattr(tag, "lm") else None
     max_gb = args.max_gb or default_max_gb(device)
-    warm_up(tag, duration)
+    warm_up(tag, duration, args.batch_sizes[0], performance)
     if args.scaling:
         configurations = ([(b, d) for d in args.durations for b in args.scaling_batch_sizes] if args.full_grid else
                           [(1, d) for d in args.durations] + [(b, args.scaling_duration) for b in args.scaling_batch_sizes
@@ -226,13 +266,15 @@ def main() -> None:
     measured = [r for r in rows if "skipped" not in r]
     if args.baselines and measured and not args.scaling:  # on the first configuration's generation
         methods = [measure_method(tag, generation, m) for m in args.baselines]
+    ablation = run_ablation(tag, performance, measured[0]["batch"], measured[0]["duration"], args.epochs) \
+        if args.ablation and measured else []
     memory = "cuda max_memory_allocated" if device.type == "cuda" else "CPU peak RSS increase"
     machine = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
     info = {"model": args.model, "random_weights": bool(getattr(tag, "random_weights", False)),
             "lm_parameters": params, "dim": tag.dim, "frame_rate": tag.frame_rate, "device": str(device),
             "machine": machine, "threads": torch.get_num_threads(), "torch": torch.__version__,
             "performance": resolved.describe(), "epochs": args.epochs, "memory": memory, "rows": rows,
-            "methods": methods, "command": " ".join(sys.argv)}
+            "methods": methods, "ablation": ablation, "command": " ".join(sys.argv)}
     weights = " (RANDOM weights: cost only)" if info["random_weights"] else ""
     print(f"\nAudioGenX cost: model={args.model}{weights} LM params={params / 1e6 if params else float('nan'):.4g} M "
           f"D={tag.dim} device={device} ({machine}) threads={info['threads']} performance={info['performance']} "
@@ -241,6 +283,10 @@ def main() -> None:
     if methods:
         print(f"\nSide by side (Table 2), batch {measured[0]['batch']}, {measured[0]['duration']} s:\n")
         print_methods(measured[0], methods)
+    if ablation:
+        print(f"\nEach speed option flipped alone (batch {measured[0]['batch']}, {measured[0]['duration']} s, "
+              f"per explanation):\n")
+        print_ablation(ablation)
     write_result(info, args.out or f"outputs/benchmarks/explain_speed_{args.model.replace(':', '_').replace('/', '_')}.json")
 
 
