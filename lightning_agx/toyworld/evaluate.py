@@ -79,20 +79,25 @@ def evaluate_models(toy, n_clips: int = 500, n_prompts: int = 150, seed: int = 1
 
 
 @torch.no_grad()
-def evaluate_lm(gen, clf, n_prompts: int = 150, seed: int = 1000, split: str = "test") -> dict:
-    """The three LM checks on ``n_prompts`` prompts of each kind (``split="val"`` to tune generation settings)."""
+def evaluate_lm(gen, clf, n_prompts: int = 150, seed: int = 1000, split: str = "test", generate_fn=None) -> dict:
+    """The three LM checks on ``n_prompts`` prompts of each kind (``split="val"`` to tune generation settings).
+    `generate_fn(captions) -> wav [B, 1, samples]` generates with another model (the diffusion toy); default:
+    the LM `gen`."""
+    if generate_fn is None:
+        def generate_fn(captions):
+            return generate(gen, captions)
     res: dict = {}
     prng = np.random.default_rng([seed, 99])
     singles = [sample_scene(prng, split, kind="single") for _ in range(n_prompts)]
-    p = predict(clf, generate(gen, [s.caption for s in singles])).numpy()
+    p = predict(clf, generate_fn([s.caption for s in singles])).numpy()
     top1 = [EVENTS[i] for i in p.argmax(1)]
     res["lm_single_top1"] = float(np.mean([t == s.specs[0].event for t, s in zip(top1, singles)]))
     pairs = [sample_scene(prng, split, kind="overlap") for _ in range(n_prompts)]
-    p = predict(clf, generate(gen, [s.caption for s in pairs])).numpy()
+    p = predict(clf, generate_fn([s.caption for s in pairs])).numpy()
     top3 = [{EVENTS[i] for i in np.argsort(-row)[:3]} for row in p]
     res["lm_pair_top3"] = float(np.mean([{sp.event for sp in s.specs} <= t for t, s in zip(top3, pairs)]))
     seqs = [sample_scene(prng, split, kind="sequence") for _ in range(n_prompts)]
-    audio = generate(gen, [s.caption for s in seqs])
+    audio = generate_fn([s.caption for s in seqs])
     half = audio.shape[-1] // 2
     p1, p2 = predict(clf, audio[..., :half]).numpy(), predict(clf, audio[..., half:]).numpy()
     ok, x_first, y_second = [], [], []

@@ -2,7 +2,8 @@
 
 Stages (fixed seeds, each resumable): classifier -> codec -> codes (encode training clips) -> lm ->
 decoder (fine-tune the codec's decoder only; codes unchanged, so it may also run beside lm) ->
-robust (fine-tune the classifier on clean + codec-decoded clips) -> eval.
+robust (fine-tune the classifier on clean + codec-decoded clips) -> eval. The diffusion model (a second model
+family on the same world and codec): ``--stages codes,diffusion,diffusion_eval --minutes-budget 60``.
 A stage whose finished weights exist in ``--out`` is skipped; a stage interrupted midway resumes from its
 last checkpoint (``DIR/_build/ckpt_<stage>.pt``). Every training stage fits its share of
 ``--minutes-budget`` (of the time left, so what an earlier stage did not use goes to the later ones): as it
@@ -26,6 +27,7 @@ from lightning_agx.toyworld.build.classifier import train_classifier
 from lightning_agx.toyworld.build.codec import train_codec
 from lightning_agx.toyworld.build.codes import encode_codes
 from lightning_agx.toyworld.build.decoder import finetune_decoder
+from lightning_agx.toyworld.build.diffusion import evaluate_diffusion, train_diffusion
 from lightning_agx.toyworld.build.evaluation import evaluate
 from lightning_agx.toyworld.build.lm import train_lm
 from lightning_agx.toyworld.build.loop import log
@@ -64,7 +66,13 @@ STAGES: dict[str, Stage] = {  # in the order of a full build
         cfg, out, a.device, a.robust_steps, b, a.seed)),
     "eval": Stage(0.05, None, lambda a, cfg, out, b: evaluate(out, a.device, a.eval_clips, a.seed + 1000),
                   quality=True),
+    # the diffusion family (lightning_agx.toyworld.diffusion), on the codec above and the codes stage's clips
+    "diffusion": Stage(0.85, "diffusion.safetensors", lambda a, cfg, out, b: train_diffusion(
+        cfg, out, a.device, a.diffusion_steps, b, a.seed, batch=a.diffusion_batch, lr=a.diffusion_lr)),
+    "diffusion_eval": Stage(0.10, None, lambda a, cfg, out, b: evaluate_diffusion(
+        cfg, out, a.device, a.diffusion_eval_prompts, a.seed + 1000)),
 }
+LM_STAGES = ("classifier", "codec", "codes", "lm", "decoder", "robust", "eval")  # the default build
 STAGE_SHARE = {name: stage.share for name, stage in STAGES.items()}
 
 
@@ -82,7 +90,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--minutes-budget", type=float, default=55.0, help="total wall-time budget, split over stages")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--stages", default=",".join(STAGES))
+    p.add_argument("--stages", default=",".join(LM_STAGES), help="comma-separated, in order; the diffusion model: "
+                   "codes,diffusion,diffusion_eval (on the built codec)")
     p.add_argument("--classifier-steps", type=int, default=1500)
     p.add_argument("--codec-steps", type=int, default=3000)
     p.add_argument("--lm-steps", type=int, default=8000)
@@ -95,6 +104,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--lm-lr", type=float, default=1e-3, help="peak learning rate of the LM")
     p.add_argument("--lm-warmup", type=int, default=200, help="warm-up steps of the LM")
     p.add_argument("--eval-clips", type=int, default=500)
+    p.add_argument("--diffusion-steps", type=int, default=20000)
+    p.add_argument("--diffusion-batch", type=int, default=32)
+    p.add_argument("--diffusion-lr", type=float, default=1e-3)
+    p.add_argument("--diffusion-eval-prompts", type=int, default=150)
     args = p.parse_args(argv)
     stages = args.stages.split(",")
     unknown = [s for s in stages if s not in STAGES]

@@ -1,0 +1,104 @@
+"""Stages ``diffusion`` and ``diffusion_eval``: the ToySounds diffusion model (`lightning_agx.toyworld.diffusion`)
+trained on the clips the ``codes`` stage encoded (the LM's training set, as quantised codec latents), then the
+same model checks as the LM's on held-out prompts."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lightning_agx.toyworld.build.loop import ckpt_path, log, train
+from lightning_agx.toyworld.diffusion import CONFIG, WEIGHTS, DiffusionConfig, ToyDiffusion, build_scheduler
+from lightning_agx.toyworld.models import ToyConfig, build_codec
+
+
+@torch.no_grad()
+def training_latents(cfg: ToyConfig, out: Path, device: str) -> tuple[torch.Tensor, list[str]]:
+    """The encoded training clips as the codec's quantised latents ``[n, 64, 75]`` (float16) and captions."""
+    from lightning_agx.toyworld.load import load_state
+    data = torch.load(out / "_build" / "codes_train.pt", weights_only=True)
+    codec = build_codec(cfg).to(device)
+    load_state(codec, out / "codec.safetensors")
+    codec.eval()
+    codes = data["codes"].long()
+    latents = torch.cat([codec.decode_latent(codes[i:i + 512].to(device)).cpu().half()
+                         for i in range(0, len(codes), 512)])
+    return latents, list(data["captions"])
+
+
+def train_diffusion(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: float, seed: int,
+                    batch: int = 32, lr: float = 1e-3, warmup: int = 300, word_dropout: float = 0.2) -> dict:
+    """v-prediction training (MSE, uniform timesteps), classifier-free guidance dropout (text -> zeros), word
+    dropout of fillers as the LM's. Writes ``diffusion.json`` (with the latent statistics) and
+    ``diffusion.safetensors``."""
+    from lightning_agx.toyworld.grammar import filler_words
+    t0 = time.time()
+    torch.manual_seed(seed)
+    latents, captions = training_latents(cfg, out, device)
+    flat = latents.float().transpose(0, 1).reshape(latents.shape[1], -1)
+    dcfg = DiffusionConfig(vocab=list(cfg.vocab), latent_dim=latents.shape[1], frames=latents.shape[2],
+                           latent_mean=flat.mean(1).tolist(), latent_std=flat.std(1).clamp_min(1e-3).tolist())
+    (out / CONFIG).write_text(json.dumps(dcfg.to_dict(), indent=1))
+    log(f"diffusion: {len(captions)} training latents {tuple(latents.shape[1:])}")
+    model = ToyDiffusion(dcfg).to(device).train()
+    model.tokenizer.word_dropout, model.tokenizer.dropout_words = word_dropout, filler_words()
+    model.tokenizer.generator = torch.Generator().manual_seed(seed + 3)
+    scheduler = build_scheduler(dcfg)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
+
+    def make_step(start: int):
+        rng = np.random.default_rng([seed, 5, start])
+        noise_stream = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
+
+        def step_loss():
+            idx = rng.integers(0, len(captions), batch)
+            x0 = model.normalise(latents[torch.from_numpy(idx)].float()).to(device)
+            prompts = [None if drop else captions[i] for i, drop in zip(idx, rng.random(batch) < dcfg.cfg_dropout)]
+            t = torch.from_numpy(rng.integers(0, dcfg.train_timesteps, batch)).long()
+            noise = torch.randn(x0.shape, generator=noise_stream).to(device)
+            xt = scheduler.add_noise(x0, noise, t.to(device))
+            target = scheduler.get_velocity(x0, noise, t.to(device))
+            loss = (model.predict(xt, t.to(device), model.encode_text(prompts)) - target).pow(2).mean()
+            return loss, (loss,)
+        return step_loss
+
+    result = train("diffusion", model, opt, make_step, metrics=("mse",), steps=steps, budget_s=budget_s,
+                   peak_lr=lr, warmup=warmup, weights=out / WEIGHTS, ckpt=ckpt_path(out, "diffusion"), clip=1.0,
+                   t0=t0)
+    return {**result, "clips": len(captions), "batch": batch, "parameters": sum(p.numel() for p in model.parameters()),
+            "megabytes": round((out / WEIGHTS).stat().st_size / 2 ** 20, 2)}
+
+
+@torch.no_grad()
+def evaluate_diffusion(cfg: ToyConfig, out: Path, device: str, n_prompts: int, seed: int, batch: int = 50) -> dict:
+    """The LM's three model checks (`lightning_agx.toyworld.evaluate.evaluate_lm`: single-event top-1, two-event
+    top-3, "X followed by Y" order) on audio the diffusion model generates for held-out prompts."""
+    from lightning_agx.toyworld.diffusion import load_diffusion, sample_latents
+    from lightning_agx.toyworld.evaluate import TARGETS, evaluate_lm
+    from lightning_agx.toyworld.load import load_toysounds
+    t0 = time.time()
+    toy = load_toysounds(device, out)
+    model = load_diffusion(out, device)
+    codec = toy.codec
+    counter = iter(range(10 ** 9))
+
+    def generate_fn(captions: list[str]) -> torch.Tensor:
+        wavs = []
+        for i in range(0, len(captions), batch):
+            chunk = captions[i:i + batch]
+            generators = [torch.Generator(device).manual_seed(seed * 100_003 + next(counter)) for _ in chunk]
+            latent = model.denormalise(sample_latents(model, chunk, generators))
+            wavs.append(codec.decoder(latent)[..., :int(cfg.duration * cfg.sample_rate)].cpu())
+        return torch.cat(wavs)
+
+    res = evaluate_lm(None, toy.classifier, n_prompts=n_prompts, seed=seed, generate_fn=generate_fn)
+    keys = ("lm_single_top1", "lm_pair_top3", "lm_sequence_order")
+    res = {k.replace("lm_", "diffusion_"): v for k, v in res.items()}
+    res["targets"] = {k.replace("lm_", "diffusion_"): TARGETS[k] for k in keys}
+    res["passed"] = {k: bool(res[k] >= v) for k, v in res["targets"].items()}
+    res["n_prompts"], res["seconds"] = n_prompts, time.time() - t0
+    log(f"diffusion checks: " + ", ".join(f"{k} {res[k]:.3f}" for k in res["targets"]))
+    return res

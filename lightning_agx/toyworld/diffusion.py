@@ -1,0 +1,192 @@
+"""The ToySounds diffusion model, built from diffusers' classes (used as a library): the second model family of
+the embedded world.
+
+  latents      the ToySounds codec's quantised latent [64, 75] per 3 s clip (25 frames/s; the sum of its RVQ
+               codebook vectors, exactly what the codec's decoder reads), normalised per channel
+  text         `ToyTextEncoder`: the world's word vocabulary (`VocabTokenizer`), a lookup table, sinusoidal
+               word positions and a 2-layer transformer encoder: contextual token embeddings [N, 64], as T5
+               gives Stable Audio (zeros at padding)
+  denoiser     diffusers' `StableAudioDiTModel` (Stable Audio Open's DiT: latent frames are the queries of its
+               text cross-attention), 4 layers, width 128, v-prediction
+  scheduler    diffusers' `DDIMScheduler` (cosine betas, 1000 training steps, v-prediction), 30 steps to sample
+  decoder      the ToySounds codec's decoder (SEANet) on the de-normalised latent
+
+Conventions are Stable Audio's pipeline's (`StableAudioPipeline`): text embeddings zero at padding and no
+cross-attention mask; the unconditional branch of classifier-free guidance reads all-zero text embeddings;
+the global (duration) token is zeros. Trained by ``python -m lightning_agx.toyworld.build --stages
+latents,diffusion,diffusion_eval`` (`lightning_agx.toyworld.build.diffusion`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from lightning_agx.toyworld.grammar import vocabulary
+
+WEIGHTS = "diffusion.safetensors"  # in the world's assets folder, beside codec.safetensors
+CONFIG = "diffusion.json"
+
+
+@dataclass
+class DiffusionConfig:
+    """Every choice of the ToySounds diffusion model (saved as diffusion.json next to its weights)."""
+    vocab: list[str] = field(default_factory=vocabulary)
+    latent_dim: int = 64  # the codec's latent channels
+    frames: int = 75  # 3 s at 25 frames/s
+    text_dim: int = 64
+    text_layers: int = 2
+    text_heads: int = 4
+    layers: int = 4
+    heads: int = 4
+    head_dim: int = 32
+    cross_dim: int = 128
+    time_dim: int = 64
+    global_dim: int = 64
+    train_timesteps: int = 1000
+    sample_steps: int = 30
+    cfg_coef: float = 3.0
+    cfg_dropout: float = 0.2
+    latent_mean: list[float] = field(default_factory=list)  # per channel, from the training latents
+    latent_std: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DiffusionConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown DiffusionConfig fields {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**d)
+
+
+def sinusoids(length: int, dim: int) -> torch.Tensor:
+    """``[length, dim]`` sinusoidal positions (word order: "X followed by Y" is not "Y followed by X")."""
+    position = torch.arange(length, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    out = torch.zeros(length, dim)
+    out[:, 0::2], out[:, 1::2] = torch.sin(position * freq), torch.cos(position * freq)
+    return out
+
+
+class ToyTextEncoder(nn.Module):
+    """Word ids ``[B, N]`` and their mask -> contextual embeddings ``[B, N, text_dim]``, zero at padding."""
+
+    def __init__(self, n_words: int, dim: int = 64, layers: int = 2, heads: int = 4, max_words: int = 32):
+        super().__init__()
+        self.embed = nn.Embedding(n_words, dim)
+        self.register_buffer("positions", sinusoids(max_words, dim), persistent=False)
+        layer = nn.TransformerEncoderLayer(dim, heads, 4 * dim, dropout=0.0, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        valid = mask.bool()
+        x = self.embed(ids) + self.positions[:ids.shape[1]]
+        x = self.encoder(x, src_key_padding_mask=~valid)
+        return self.norm(x) * valid[..., None]
+
+
+def build_denoiser(cfg: DiffusionConfig):
+    from diffusers import StableAudioDiTModel
+    return StableAudioDiTModel(sample_size=cfg.frames, in_channels=cfg.latent_dim, out_channels=cfg.latent_dim,
+                               num_layers=cfg.layers, attention_head_dim=cfg.head_dim, num_attention_heads=cfg.heads,
+                               num_key_value_attention_heads=cfg.heads, cross_attention_dim=cfg.cross_dim,
+                               time_proj_dim=cfg.time_dim, global_states_input_dim=cfg.global_dim,
+                               cross_attention_input_dim=cfg.text_dim)
+
+
+def build_scheduler(cfg: DiffusionConfig):
+    from diffusers import DDIMScheduler
+    return DDIMScheduler(num_train_timesteps=cfg.train_timesteps, beta_schedule="squaredcos_cap_v2",
+                         prediction_type="v_prediction", clip_sample=False, set_alpha_to_one=True,
+                         timestep_spacing="trailing")
+
+
+class ToyDiffusion(nn.Module):
+    """The trainable parts, saved together: the text encoder and the denoiser."""
+
+    def __init__(self, cfg: DiffusionConfig):
+        super().__init__()
+        from lightning_agx.toyworld.tokenizer import VocabTokenizer
+        self.cfg = cfg
+        self.tokenizer = VocabTokenizer(cfg.vocab)
+        self.text = ToyTextEncoder(len(self.tokenizer), cfg.text_dim, cfg.text_layers, cfg.text_heads,
+                                   VocabTokenizer.max_length)
+        self.denoiser = build_denoiser(cfg)
+
+    def encode_text(self, prompts: list[str | None]) -> torch.Tensor:
+        """``[B, N, text_dim]`` token embeddings of `prompts` (zeros at padding; a None prompt: all zeros)."""
+        ids, mask = self.tokenizer(prompts)
+        device = self.text.embed.weight.device
+        x = self.text(ids.to(device).long(), mask.to(device))
+        keep = torch.tensor([p is not None for p in prompts], device=device)
+        return x * keep[:, None, None]
+
+    def rotary(self, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stable Audio's rotary embedding over the global token and `frames` latent frames."""
+        from diffusers.models.embeddings import get_1d_rotary_pos_embed
+        return get_1d_rotary_pos_embed(self.cfg.head_dim // 2, frames + 1, use_real=True, repeat_interleave_real=False)
+
+    def predict(self, latents: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        """The denoiser's v-prediction for latents ``[B, C, L]`` at `timesteps` ``[B]`` given text ``[B, N, D]``."""
+        rotary = tuple(r.to(latents.device) for r in self.rotary(latents.shape[-1]))
+        glob = torch.zeros(latents.shape[0], 1, self.cfg.global_dim, device=latents.device, dtype=latents.dtype)
+        return self.denoiser(latents, timesteps, encoder_hidden_states=text, global_hidden_states=glob,
+                             rotary_embedding=rotary, return_dict=False)[0]
+
+    def normalise(self, latent: torch.Tensor) -> torch.Tensor:
+        mean, std = self._stats(latent)
+        return (latent - mean) / std
+
+    def denormalise(self, latent: torch.Tensor) -> torch.Tensor:
+        mean, std = self._stats(latent)
+        return latent * std + mean
+
+    def _stats(self, like: torch.Tensor):
+        mean = torch.tensor(self.cfg.latent_mean, device=like.device, dtype=like.dtype)[:, None]
+        std = torch.tensor(self.cfg.latent_std, device=like.device, dtype=like.dtype)[:, None]
+        return mean, std
+
+
+@torch.no_grad()
+def sample_latents(model: ToyDiffusion, prompts: list[str], generators: list[torch.Generator],
+                   steps: int | None = None, cfg_coef: float | None = None) -> torch.Tensor:
+    """DDIM sampling with classifier-free guidance (Stable Audio's pipeline loop): normalised clean latents
+    ``[B, C, L]``; prompt b's initial noise comes from ``generators[b]`` (independent of the batch)."""
+    cfg = model.cfg
+    scheduler = build_scheduler(cfg)
+    scheduler.set_timesteps(steps or cfg.sample_steps)
+    device = model.text.embed.weight.device
+    x = torch.stack([torch.randn(cfg.latent_dim, cfg.frames, generator=g, device=g.device) for g in generators])
+    x = x.to(device)
+    text = model.encode_text(list(prompts))
+    null = torch.zeros_like(text)
+    guidance = cfg.cfg_coef if cfg_coef is None else cfg_coef
+    for t in scheduler.timesteps:
+        ts = t.expand(2 * len(prompts)).to(device)
+        v_null, v_text = model.predict(torch.cat([x, x]), ts, torch.cat([null, text])).chunk(2)
+        x = scheduler.step(v_null + guidance * (v_text - v_null), t, x).prev_sample
+    return x
+
+
+def load_diffusion(directory=None, device: str = "cpu") -> ToyDiffusion:
+    """The shipped (or `directory`'s) ToySounds diffusion model, eval mode, frozen."""
+    import json
+    from pathlib import Path
+
+    from lightning_agx.toyworld.load import ASSETS, load_state
+    directory = Path(directory) if directory is not None else ASSETS
+    path = directory / CONFIG
+    if not path.is_file():
+        from lightning_agx.toyworld.load import ToySoundsWeightsError
+        raise ToySoundsWeightsError(f"no ToySounds diffusion model in {directory} ({CONFIG} missing): build it with "
+                                    "`python -m lightning_agx.toyworld.build --stages codes,diffusion,diffusion_eval`")
+    model = ToyDiffusion(DiffusionConfig.from_dict(json.loads(path.read_text())))
+    load_state(model, directory / WEIGHTS)
+    return model.to(device).eval().requires_grad_(False)
