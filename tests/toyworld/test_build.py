@@ -140,4 +140,6 @@ def test_the_build_runs_as_a_module_and_checks_its_stages_before_writing(tmp_pat
     with pytest.raises(SystemExit, match=r"unknown stage\(s\) \['nope'\]; available: " + ", ".join(STAGES)):
         runpy.run_module("lightning_agx.toyworld.build", run_name="__main__")  # python -m lightning_agx.toyworld.build
     assert not out.exists()
-    assert ",".join(STAGES) == "classifier,codec,codes,lm,decoder,robust,eval"
+    assert ",".join(STAGES) == "classifier,codec,codes,lm,decoder,robust,eval,diffusion,diffusion_eval"
+    from lightning_agx.toyworld.build import LM_STAGES
+    assert ",".join(LM_STAGES) == "classifier,codec,codes,lm,decoder,robust,eval"  # the default --stages
