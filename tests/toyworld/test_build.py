@@ -143,3 +143,23 @@ def test_the_build_runs_as_a_module_and_checks_its_stages_before_writing(tmp_pat
     assert ",".join(STAGES) == "classifier,codec,codes,lm,decoder,robust,eval,diffusion,diffusion_eval"
     from lightning_agx.toyworld.build import LM_STAGES
     assert ",".join(LM_STAGES) == "classifier,codec,codes,lm,decoder,robust,eval"  # the default --stages
+
+
+@pytest.mark.slow
+def test_tiny_diffusion_build_trains_and_runs_its_checks(tmp_path):
+    """The diffusion stages on a tiny build's codec and codes (the loop's resume is the LM stages' own, tested
+    above): weights under 25 MB, the latent statistics saved, the LM's three checks on its audio."""
+    from lightning_agx.toyworld.build import main
+    from lightning_agx.toyworld.diffusion import load_diffusion
+    torch.set_num_threads(1)
+    out = tmp_path / "out"
+    main(["--out", str(out), *TINY, "--stages", "classifier,codec,codes"])
+    main(["--out", str(out), "--threads", "1", "--minutes-budget", "100000", "--diffusion-batch", "4",
+          "--diffusion-eval-prompts", "2", "--stages", "diffusion,diffusion_eval", "--diffusion-steps", "4"])
+    stages = json.loads((out / "build_report.json").read_text())["stages"]
+    assert stages["diffusion"]["steps"] == 4 and stages["diffusion"]["megabytes"] < 25
+    checks = stages["diffusion_eval"]
+    assert set(checks["passed"]) == {"diffusion_single_top1", "diffusion_pair_top3", "diffusion_sequence_order"}
+    assert all(0 <= checks[k] <= 1 for k in checks["passed"])
+    model = load_diffusion(out)
+    assert len(model.cfg.latent_mean) == 64 and min(model.cfg.latent_std) > 0

@@ -78,11 +78,13 @@ def evaluate_diffusion(cfg: ToyConfig, out: Path, device: str, n_prompts: int, s
     top-3, "X followed by Y" order) on audio the diffusion model generates for held-out prompts."""
     from lightning_agx.toyworld.diffusion import load_diffusion, sample_latents
     from lightning_agx.toyworld.evaluate import TARGETS, evaluate_lm
-    from lightning_agx.toyworld.load import load_toysounds
+    from lightning_agx.toyworld.load import load_state
+    from lightning_agx.toyworld.models import build_classifier
     t0 = time.time()
-    toy = load_toysounds(device, out)
+    codec, classifier = build_codec(cfg).to(device).eval(), build_classifier(cfg).to(device).eval()
+    load_state(codec, out / "codec.safetensors")
+    load_state(classifier, out / "classifier.safetensors")
     model = load_diffusion(out, device)
-    codec = toy.codec
     counter = iter(range(10 ** 9))
 
     def generate_fn(captions: list[str]) -> torch.Tensor:
@@ -94,7 +96,7 @@ def evaluate_diffusion(cfg: ToyConfig, out: Path, device: str, n_prompts: int, s
             wavs.append(codec.decoder(latent)[..., :int(cfg.duration * cfg.sample_rate)].cpu())
         return torch.cat(wavs)
 
-    res = evaluate_lm(None, toy.classifier, n_prompts=n_prompts, seed=seed, generate_fn=generate_fn)
+    res = evaluate_lm(None, classifier, n_prompts=n_prompts, seed=seed, generate_fn=generate_fn)
     keys = ("lm_single_top1", "lm_pair_top3", "lm_sequence_order")
     res = {k.replace("lm_", "diffusion_"): v for k, v in res.items()}
     res["targets"] = {k.replace("lm_", "diffusion_"): TARGETS[k] for k in keys}
