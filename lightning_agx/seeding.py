@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-STREAMS = {"generation": 0, "explainer": 1}
+STREAMS = {"generation": 0, "explainer": 1, "trajectory": 2}  # trajectory: a diffusion generation's explained noise
 
 
 def prompt_seed(run_seed: int, index: int) -> int:

@@ -19,7 +19,15 @@ What a family provides:
   ``[t / frame_rate, (t + 1) / frame_rate)``.
 
 A "step" is one row of the ``[T, N]`` mask and of the explanation: for audiocraft's LM one generation call
-(delay pattern), for MAGNeT one audio frame (all its decoding iterations).
+(delay pattern), for MAGNeT one audio frame (all its decoding iterations), for a diffusion model
+(`lightning_agx.models.diffusers_tag`) one latent time frame (the queries of the denoiser's text
+cross-attention), at every denoising step.
+
+What varies by family, and is declared here rather than assumed: ``Generation.codes`` is whatever `decode`
+reads (audiocraft: int audio tokens ``[B, K, F]``; diffusion: the float clean latent ``[B, C, L]``); the latents
+h_t are ``[B, T, latent_dim]`` (`latent_dim`, the LM's D; a diffusion model's predicted clean latent at K noise
+levels); the K "streams" of `StepOutputs.log_probs` are the codebooks of an LM and the trajectory points of a
+diffusion model (a Gaussian log-likelihood proxy).
 """
 from __future__ import annotations
 
@@ -74,8 +82,9 @@ class Generation:
 class StepOutputs:
     """What one reference forward returns; rB = repeats * B rows (see `TAGModel.forward_steps`)."""
 
-    latents: torch.Tensor  # [rB, T, D] explained latents h_t (conditional rows)
-    log_probs: torch.Tensor | None = None  # [rB, K, T] log p(generated output) per stream and step (0 where none)
+    latents: torch.Tensor  # [rB, T, latent_dim] explained latents h_t (conditional rows)
+    log_probs: torch.Tensor | None = None  # [rB, K, T] log p(generated output) per stream and step (0 where none);
+    # streams: an LM's codebooks, a diffusion model's trajectory points (a Gaussian log-likelihood proxy)
     self_attention: list[torch.Tensor] | None = None  # per layer [rB, heads, T, T], in the order the layers run
     extra: dict = field(default_factory=dict)
 
@@ -122,7 +131,12 @@ class TAGModel(nn.Module, abc.ABC):
     @property
     @abc.abstractmethod
     def dim(self) -> int:
-        """D: width of the text embeddings X and of the latents h_t."""
+        """D: width of the text embeddings X (and, unless `latent_dim` says otherwise, of the latents h_t)."""
+
+    @property
+    def latent_dim(self) -> int:
+        """Width of the explained latents h_t (`forward_steps`); the text width D unless the family says otherwise."""
+        return self.dim
 
     @property
     @abc.abstractmethod

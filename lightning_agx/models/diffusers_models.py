@@ -1,0 +1,187 @@
+"""The diffusion models `load_model` knows: the tiny random ``debug-diffusion`` and the real Stable Audio Open
+and AudioLDM 2 through diffusers' ``from_pretrained`` (`lightning_agx.models.diffusers_tag.DiffusersTAG`), with
+the text encoders and decoders they need."""
+from __future__ import annotations
+
+import os
+import re
+import warnings
+import zlib
+
+import torch
+from torch import nn
+
+from ..errors import ModelLoadError, UserError
+from .diffusers_tag import DiffusersTAG, StableAudioDenoiser
+
+STABLE_AUDIO = "stabilityai/stable-audio-open-1.0"
+AUDIOLDM2 = "cvssp/audioldm2"
+DIFFUSION_MODELS = ("debug-diffusion", STABLE_AUDIO, AUDIOLDM2)
+
+_WORD = re.compile(r"[^\w\s'-]")
+
+
+# ---------------------------------------------------------------------------------------------------- text
+class HashedLUTEncoder(nn.Module):
+    """A lookup table over words (lowercase, punctuation dropped, split on whitespace): word w has row
+    ``1 + crc32(w) % n_bins`` (row 0: padding), as audiocraft's debug LUT conditioner hashes words. Any word
+    is known (open vocabulary). `TextEncoder` protocol."""
+
+    def __init__(self, n_bins: int = 128, dim: int = 16, max_tokens: int = 32):
+        super().__init__()
+        self.n_bins, self.dim, self.max_tokens = n_bins, dim, max_tokens
+        self.embed = nn.Embedding(n_bins + 1, dim)
+        self.vocabulary = None
+
+    def tokens(self, prompt: str) -> list[str]:
+        return _WORD.sub(" ", prompt.lower()).split()
+
+    def forward(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        words = [self.tokens(p) for p in prompts]
+        width = max([len(w) for w in words] + [1])
+        ids = torch.zeros(len(prompts), width, dtype=torch.long)
+        for b, row in enumerate(words):
+            ids[b, :len(row)] = torch.tensor([1 + zlib.crc32(w.encode()) % self.n_bins for w in row], dtype=torch.long)
+        ids = ids.to(self.embed.weight.device)
+        valid = ids > 0
+        return self.embed(ids) * valid[..., None], valid
+
+
+class T5TextEncoder(nn.Module):
+    """A T5 tokenizer and encoder (Stable Audio Open's, AudioLDM 2's Flan-T5) as a `TextEncoder`, optionally
+    followed by a projection (Stable Audio's ``projection_model.text_projection``): the embeddings the
+    denoiser's cross-attention reads, zero at padding, token strings as the tokenizer splits the prompt
+    (sub-word pieces and ``</s>``). T5 encodes each prompt with its padding masked, so a prompt's embeddings do
+    not depend on its batch."""
+
+    def __init__(self, tokenizer, encoder: nn.Module, projection: nn.Module | None = None, dim: int | None = None):
+        super().__init__()
+        self.tokenizer, self.encoder, self.projection = tokenizer, encoder, projection
+        self.dim = int(dim or encoder.config.d_model)
+        self.max_tokens = int(tokenizer.model_max_length)
+        self.vocabulary = None
+
+    def tokens(self, prompt: str) -> list[str]:
+        return self.tokenizer.convert_ids_to_tokens(self.tokenizer([prompt])["input_ids"][0])
+
+    def forward(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        device = next(self.encoder.parameters()).device
+        inputs = self.tokenizer(prompts, padding="longest", truncation=True, max_length=self.max_tokens,
+                                return_tensors="pt").to(device)
+        hidden = self.encoder(inputs.input_ids, attention_mask=inputs.attention_mask)[0]
+        if self.projection is not None:
+            hidden = self.projection(hidden)
+        valid = inputs.attention_mask.bool()
+        return hidden * valid[..., None].to(hidden.dtype), valid
+
+
+# ---------------------------------------------------------------------------------------------------- decoders
+class OobleckDecoder(nn.Module):
+    """Stable Audio's ``AutoencoderOobleck``: latent ``[B, C, L]`` -> waveform ``[B, channels, samples]``."""
+
+    def __init__(self, vae: nn.Module):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.vae.decode(latents.to(next(self.vae.parameters()).dtype)).sample
+
+
+# ---------------------------------------------------------------------------------------------------- loading
+def load_diffusion_model(name: str, device: str | torch.device = "cpu", duration: float | None = None,
+                         seed: int = 0) -> DiffusersTAG:
+    if name == "debug-diffusion":
+        tag = debug_diffusion(seed)
+    elif name == STABLE_AUDIO:
+        tag = stable_audio(name)
+    elif name == AUDIOLDM2:
+        tag = audioldm2(name)
+    else:
+        raise UserError(f"unknown diffusion model '{name}'; available: {', '.join(DIFFUSION_MODELS)}")
+    if duration is not None:
+        tag.num_steps(duration)  # a duration over the model's limit fails here
+        tag.duration = float(duration)
+    return tag.to(device)
+
+
+def debug_diffusion(seed: int = 0) -> DiffusersTAG:
+    """A tiny randomly initialised Stable-Audio-style model, seeded: diffusers' ``StableAudioDiTModel`` (2
+    layers, 2 heads of 8 with one key/value head, 8 latent channels), ``EDMDPMSolverMultistepScheduler`` as
+    Stable Audio Open's (v-prediction, sigma 0.3..500, sigma_data 1), 8 sampling steps, guidance 3; a tiny
+    random ``AutoencoderOobleck`` decoder (16 kHz mono, 640 samples per frame: 25 frames/s); the hashed LUT
+    text encoder (dim 16), its tokens zero-padded to 16 keys as Stable Audio pads T5's. 1 s of audio."""
+    from diffusers import AutoencoderOobleck, EDMDPMSolverMultistepScheduler, StableAudioDiTModel
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        text = HashedLUTEncoder(n_bins=128, dim=16, max_tokens=16)
+        transformer = StableAudioDiTModel(sample_size=50, in_channels=8, out_channels=8, num_layers=2,
+                                          attention_head_dim=8, num_attention_heads=2,
+                                          num_key_value_attention_heads=1, cross_attention_dim=16, time_proj_dim=16,
+                                          global_states_input_dim=8, cross_attention_input_dim=16)
+        with warnings.catch_warnings():  # diffusers' Oobleck still builds with torch's deprecated weight_norm
+            warnings.filterwarnings("ignore", message=".*weight_norm.*", category=FutureWarning)
+            vae = AutoencoderOobleck(encoder_hidden_size=4, downsampling_ratios=[8, 8, 10], channel_multiples=[1, 2, 2],
+                                     decoder_channels=4, decoder_input_channels=8, audio_channels=1,
+                                     sampling_rate=16000)
+    scheduler = EDMDPMSolverMultistepScheduler(sigma_min=0.3, sigma_max=500, sigma_data=1.0,
+                                               prediction_type="v_prediction", sigma_schedule="exponential")
+    return DiffusersTAG(StableAudioDenoiser(transformer, text_length=16), scheduler, OobleckDecoder(vae), text,
+                        frame_rate=25.0, sample_rate=16000, name="debug-diffusion", duration=1.0, max_duration=2.0,
+                        num_inference_steps=8, guidance_scale=3.0, trajectory_points=4)
+
+
+def _offline() -> bool:
+    from huggingface_hub import constants
+    return bool(constants.HF_HUB_OFFLINE) or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def _from_pretrained(pipeline_class, name: str):
+    """diffusers' ``from_pretrained`` (local files only when offline); any failure is one `ModelLoadError` line."""
+    offline = _offline()
+    try:
+        return pipeline_class.from_pretrained(name, local_files_only=offline, dtype=torch.float32)
+    except Exception as error:  # noqa: BLE001  diffusers/huggingface_hub raise many kinds: one line for all
+        if offline:
+            raise ModelLoadError(
+                f"the weights of '{name}' are not in the Hugging Face cache and downloads are off (HF_HUB_OFFLINE=1): "
+                f"download them once online (`hf download {name}`; gated models need "
+                "`hf auth login` and the licence accepted on huggingface.co) or unset HF_HUB_OFFLINE") from None
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelLoadError(f"could not load '{name}' with diffusers ({type(error).__name__}: {first[:200]}); check "
+                             f"the name, your network and `hf auth login` for gated models") from None
+
+
+def stable_audio(name: str = STABLE_AUDIO) -> DiffusersTAG:
+    """Stable Audio Open 1.0 (``StableAudioPipeline``): T5-base tokens (padded to 128) through the projection
+    model, the DiT with the duration conditioning, the pipeline's scheduler (EDM DPM-Solver), 100 steps,
+    guidance 7, the Oobleck VAE at 44.1 kHz stereo (2048 samples per frame). Unlike the pipeline, which always
+    denoises its full 1024 frames (47.5 s) and crops the waveform, the latent has the requested duration's
+    frames (one mask row per frame of the clip)."""
+    from diffusers import StableAudioPipeline
+    pipe = _from_pretrained(StableAudioPipeline, name)
+    projection = pipe.projection_model
+    text = T5TextEncoder(pipe.tokenizer, pipe.text_encoder, projection.text_projection,
+                         dim=pipe.transformer.config.cross_attention_input_dim)
+    vae = pipe.vae
+    hop = int(vae.hop_length)
+    frame_rate = vae.config.sampling_rate / hop
+    denoiser = StableAudioDenoiser(pipe.transformer, projection, text_length=int(pipe.tokenizer.model_max_length))
+    return DiffusersTAG(denoiser, pipe.scheduler, OobleckDecoder(vae), text, frame_rate=frame_rate,
+                        sample_rate=int(vae.config.sampling_rate), name=name, duration=10.0,
+                        max_duration=pipe.transformer.config.sample_size / frame_rate, num_inference_steps=100,
+                        guidance_scale=7.0, trajectory_points=4)
+
+
+def audioldm2(name: str = AUDIOLDM2) -> DiffusersTAG:
+    """AudioLDM 2 (``AudioLDM2Pipeline``). Its UNet has two cross-attention streams: the GPT-2 "8 vectors" and
+    the Flan-T5 tokens; the explained stream is the Flan-T5 tokens (the one with token strings). The weights
+    load here; its UNet denoiser (2-D mel latents: a step would be a latent time row, the queries of each UNet
+    level grouped by time row) is not wired into `DiffusersTAG` yet, which this error says."""
+    from diffusers import AudioLDM2Pipeline
+    _from_pretrained(AudioLDM2Pipeline, name)
+    raise UserError(f"'{name}' loads, but its UNet denoiser (two cross-attention streams over 2-D mel latents) is "
+                    "not wired into lightning_agx yet; use a Stable Audio DiT model (stabilityai/stable-audio-open-1.0)")
+
+
+__all__ = ["AUDIOLDM2", "DIFFUSION_MODELS", "HashedLUTEncoder", "OobleckDecoder", "STABLE_AUDIO", "T5TextEncoder",
+           "debug_diffusion", "load_diffusion_model", "stable_audio"]
