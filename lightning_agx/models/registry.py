@@ -19,11 +19,12 @@ EMBEDDED_MODELS = ("toysounds", "debug")
 MAGNET_MODELS = ("debug-magnet", "facebook/audio-magnet-small", "facebook/audio-magnet-medium",
                  "facebook/magnet-small-10secs", "facebook/magnet-medium-10secs", "facebook/magnet-small-30secs",
                  "facebook/magnet-medium-30secs")  # audiocraft's MAGNeT: lightning_agx.models.audiocraft_magnet
+DIFFUSION_MODELS = ("debug-diffusion", "stabilityai/stable-audio-open-1.0", "cvssp/audioldm2")  # diffusers_models
 REAL_PREFIXES = ("facebook/audiogen", "facebook/musicgen", "facebook/magnet", "facebook/audio-magnet")
 
 
 def available_models() -> list[str]:
-    return [*EMBEDDED_MODELS, *REAL_MODELS, *MAGNET_MODELS, *architecture_names()]
+    return [*EMBEDDED_MODELS, *REAL_MODELS, *MAGNET_MODELS, *DIFFUSION_MODELS, *architecture_names()]
 
 
 def load_model(name: str = "toysounds", device: str | torch.device = "cpu", duration: float | None = None,
@@ -42,6 +43,11 @@ def load_model(name: str = "toysounds", device: str | torch.device = "cpu", dura
       real architectures and codecs with RANDOM weights drawn from `seed`, to measure cost; ``tag.random_weights``
       is True and every explanation's metadata says so.
 
+    - ``debug-diffusion``: a tiny randomly initialised Stable-Audio-style diffusion model (diffusers'
+      ``StableAudioDiTModel``, seeded), for tests; ``stabilityai/stable-audio-open-1.0`` and ``cvssp/audioldm2``:
+      real diffusion models through diffusers' ``from_pretrained`` (`lightning_agx.models.diffusers_models`,
+      `lightning_agx.models.diffusers_tag.DiffusersTAG`; one-line `ModelLoadError` when not in the cache offline).
+
     `performance` (a `lightning_agx.performance.Performance`; None: its defaults, all off on CPU) sets the speed
     and memory options of the model's teacher-forced passes (``tag.performance``, changeable at any time).
 
@@ -49,6 +55,12 @@ def load_model(name: str = "toysounds", device: str | torch.device = "cpu", dura
     checkpoint files (`LoadedCheckpoint.weights_hash`); the other models keep `TAGModel`'s own, computed
     from the state dicts.
     """
+    if name in DIFFUSION_MODELS:
+        from .diffusers_models import load_diffusion_model
+        tag = load_diffusion_model(name, device=device, duration=duration, seed=seed)
+        if performance is not None:
+            tag.performance = performance
+        return tag
     ensure_audiocraft()
     from audiocraft.models.lm_magnet import MagnetLMModel
 

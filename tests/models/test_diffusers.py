@@ -1,0 +1,221 @@
+"""The diffusion family (`lightning_agx.models.diffusers_tag.DiffusersTAG`) on the tiny random ``debug-diffusion``
+model: the mask in diffusers' attention processors, generation, the reference forward, the methods, explain()
+and evaluate() end to end, and the real models' loading error offline."""
+import pytest
+import torch
+
+from lightning_agx.errors import ModelLoadError, UserError
+from lightning_agx.models import CrossAttentionEdit, load_model
+from lightning_agx.models.diffusers_attention import AttentionState, edited_attention
+from lightning_agx.models.diffusers_tag import DiffusersTAG, StableAudioDenoiser
+
+PROMPTS = ["a dog barks loudly near a river", "rain"]  # different lengths: padding in the batch
+
+
+@pytest.fixture(scope="module")
+def tag():
+    return load_model("debug-diffusion", seed=0)
+
+
+@pytest.fixture(scope="module")
+def generation(tag):
+    return tag.generate(PROMPTS, seed=0)
+
+
+def _inputs(tag, generation):
+    """One denoiser call's inputs: the first trajectory point of both prompts, conditional."""
+    schedule = tag.schedule(generation.inference_steps)
+    x = generation.trajectory[:, 0]
+    point = torch.zeros(len(PROMPTS), dtype=torch.long)
+    cond = tag.denoiser.conditions(generation.text.embeddings, generation.text.valid, 1.0)
+    return schedule.model_input(x, point), schedule.timesteps[point], cond
+
+
+def test_all_ones_mask_is_the_identity(tag, generation):
+    sample, timesteps, cond = _inputs(tag, generation)
+    with torch.no_grad():
+        original = tag.denoiser(sample, timesteps, cond)  # diffusers' own StableAudioAttnProcessor2_0
+        ones = torch.ones(len(PROMPTS), generation.num_steps, generation.text.valid.shape[1])
+        state = AttentionState(CrossAttentionEdit(post_softmax=ones), torch.arange(len(PROMPTS)), generation.num_steps,
+                               text_keys=ones.shape[-1], query_offset=1)
+        with edited_attention(tag.denoiser.transformer, state, tag.denoiser.cross_names):
+            edited = tag.denoiser(sample, timesteps, cond)
+    # a written-out softmax instead of scaled_dot_product_attention: float rounding only
+    torch.testing.assert_close(edited, original, atol=1e-5, rtol=1e-5)
+    # within the family's own numerics an all-ones mask is exactly no mask, in generation and the reference pass
+    again = tag.generate(PROMPTS, seed=0, edit=CrossAttentionEdit(post_softmax=ones))
+    assert torch.equal(again.codes, generation.codes)
+    assert torch.equal(tag.forward_steps(generation, CrossAttentionEdit(post_softmax=ones)).latents,
+                       tag.forward_steps(generation).latents)
+
+
+def test_processors_are_restored_after_the_block_and_after_an_error(tag):
+    model = tag.denoiser.transformer
+    before = dict(model.attn_processors)
+    state = AttentionState(CrossAttentionEdit(), torch.arange(1), 25, text_keys=16, query_offset=1)
+    with edited_attention(model, state, tag.denoiser.cross_names):
+        assert all(type(model.attn_processors[n]).__name__ == "EditedAttnProcessor" for n in tag.denoiser.cross_names)
+    assert model.attn_processors == before
+    with pytest.raises(RuntimeError, match="boom"):
+        with edited_attention(model, state, tag.denoiser.cross_names):
+            raise RuntimeError("boom")
+    assert model.attn_processors == before, "an error inside the block leaves diffusers' processors in place"
+
+
+def test_zero_mask_changes_the_conditional_half_only(tag, generation):
+    """A zero mask removes the text from the conditional rows; CFG's unconditional rows are untouched."""
+    outputs = []
+    hook = tag.denoiser.register_forward_hook(lambda m, i, out: outputs.append(out.detach()))
+    try:
+        tag.generate(PROMPTS, seed=0)
+        zero = torch.zeros(len(PROMPTS), generation.num_steps, generation.text.valid.shape[1])
+        masked = tag.generate(PROMPTS, seed=0, edit=CrossAttentionEdit(post_softmax=zero))
+    finally:
+        hook.remove()
+    steps = generation.inference_steps
+    plain, edited = outputs[0], outputs[steps]  # first denoising step of each generation: the same input
+    b = len(PROMPTS)
+    assert torch.equal(plain[:b], edited[:b]), "the unconditional half ([uncond; cond], the pipeline's order)"
+    assert not torch.allclose(plain[b:], edited[b:]), "the conditional half lost its text"
+    assert not torch.allclose(masked.codes, generation.codes)
+
+
+def test_per_prompt_seeds_and_batch_invariance(tag, generation):
+    assert torch.equal(tag.generate(PROMPTS, seed=0).codes, generation.codes), "same seed, same audio"
+    alone = tag.generate(PROMPTS[1:], seed=generation.seeds[1:])
+    # every prompt samples from its own stream; batched float maths may differ in the last bits
+    torch.testing.assert_close(alone.codes[0], generation.codes[1], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(alone.trajectory[0], generation.trajectory[1], atol=1e-5, rtol=1e-5)
+    other = tag.generate(PROMPTS, seed=1)
+    assert not torch.allclose(other.codes, generation.codes)
+
+
+def test_batch_invariance_with_masked_padding_keys(tag):
+    """text_length=None: padded to the batch's longest, padding keys get no attention (not Stable Audio's
+    fixed-length zero padding): a prompt's audio does not depend on its neighbours' lengths either."""
+    masked = DiffusersTAG(StableAudioDenoiser(tag.denoiser.transformer, text_length=None), tag.scheduler, tag.decoder,
+                          tag.text_encoder, frame_rate=25.0, sample_rate=16000, duration=1.0,
+                          num_inference_steps=4, guidance_scale=3.0)
+    both = masked.generate(PROMPTS, seed=[5, 6])
+    alone = masked.generate(PROMPTS[1:], seed=[6])
+    torch.testing.assert_close(alone.codes[0], both.codes[1], atol=1e-5, rtol=1e-5)
+
+
+def test_forward_steps_shapes_and_gradient_to_the_mask(tag, generation):
+    b, t, n = len(PROMPTS), generation.num_steps, generation.text.valid.shape[1]
+    k = generation.trajectory.shape[1]
+    mask = torch.full((2 * b, t, n), 0.5, requires_grad=True)
+    edit = CrossAttentionEdit(post_softmax=mask, record=True)
+    out = tag.forward_steps(generation, edit, repeats=2, log_probs=True, grad=True, self_attention=True)
+    assert out.latents.shape == (2 * b, t, tag.latent_dim) and tag.latent_dim == k * 8
+    assert out.log_probs.shape == (2 * b, k, t) and bool((out.log_probs <= 0).all())
+    heads = tag.denoiser.transformer.config.num_attention_heads
+    assert [tuple(w.shape) for w in edit.layer_weights()] == [(2 * b, k * heads, t, n)] * 2
+    assert [tuple(w.shape) for w in out.self_attention] == [(2 * b, k * heads, t, t)] * 2
+    (grad,) = torch.autograd.grad(out.latents.sum(), mask)
+    assert grad.abs().sum() > 0, "the mask reaches the latents"
+    assert grad[:, :, :len(generation.text.tokens[0])].abs().sum() > 0
+    # rows are independent: repeats of the same mask give the same latents
+    torch.testing.assert_close(out.latents[:b], out.latents[b:])
+    # the latents at the least noisy point are close to the generated clean latent (the last trajectory point)
+    assert out.log_probs[:, -1].mean() > out.log_probs[:, 0].mean()
+
+
+def test_generation_from_codes_reproduces_the_reference_forward(tag, generation):
+    rebuilt = tag.generation_from_codes(PROMPTS, generation.codes, generation.seeds)
+    assert torch.equal(rebuilt.trajectory, generation.trajectory)
+    first = tag.forward_steps(generation, log_probs=True)
+    second = tag.forward_steps(rebuilt, log_probs=True)
+    assert torch.equal(first.latents, second.latents) and torch.equal(first.log_probs, second.log_probs)
+
+
+def test_decode_gives_the_clip(tag, generation):
+    wav = tag.decode(generation.codes)
+    assert wav.shape == (len(PROMPTS), 1, int(tag.duration * tag.sample_rate)) and torch.isfinite(wav).all()
+
+
+def test_ddim_scheduler_family(tag):
+    """The toy model's scheduler family (DDPM-type, v-prediction) generates and re-explains as the EDM one."""
+    from diffusers import DDIMScheduler
+    scheduler = DDIMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
+                              prediction_type="v_prediction", clip_sample=False, set_alpha_to_one=True,
+                              timestep_spacing="trailing")
+    ddim = DiffusersTAG(tag.denoiser, scheduler, tag.decoder, tag.text_encoder, frame_rate=25.0, sample_rate=16000,
+                        duration=1.0, num_inference_steps=5, guidance_scale=3.0)
+    gen = ddim.generate(PROMPTS, seed=0)
+    rebuilt = ddim.generation_from_codes(PROMPTS, gen.codes, gen.seeds)
+    assert torch.equal(ddim.forward_steps(gen).latents, ddim.forward_steps(rebuilt).latents)
+    assert torch.isfinite(gen.codes).all()
+
+
+@pytest.mark.parametrize("method", ["random", "attention", "atman", "gradcam_a", "gradcam_e", "chefer", "audiogenx"])
+def test_methods_run_on_the_diffusion_family(tag, generation, method):
+    from lightning_agx.explainer import ExplainerConfig
+    from lightning_agx.methods import run_method
+    options = {"config": ExplainerConfig(epochs=2, hidden=16)} if method == "audiogenx" else {}
+    importance = run_method(method, tag, generation, seed=generation.seeds, **options)
+    assert importance.shape == (len(PROMPTS), generation.num_steps, generation.text.valid.shape[1])
+    assert bool((importance[1, :, len(generation.text.tokens[1]):] == 0).all()), "padding gets no importance"
+    assert importance.abs().sum() > 0
+
+
+def test_clear_errors(tag):
+    with pytest.raises(UserError, match="unknown diffusion sampling parameter.*top_k.*accepted"):
+        tag.generate(PROMPTS, seed=0, top_k=250)
+    with pytest.raises(NotImplementedError, match="record it in forward_steps"):
+        tag.generate(PROMPTS, seed=0, edit=CrossAttentionEdit(record=True))
+    with pytest.raises(UserError, match="longer than the 2 s"):
+        tag.generate(PROMPTS, duration=5.0)
+    from lightning_agx.methods import run_method
+    with pytest.raises(UserError):  # no amortised explainer ships for this model
+        run_method("audiogenx_amortized", tag, tag.generate(PROMPTS[:1], seed=0))
+
+
+def test_explain_end_to_end(tag, tmp_path):
+    from lightning_agx.api import explain
+    from lightning_agx.explainer import ExplainerConfig
+    from lightning_agx.explanation import Explanation
+    explanations = explain(tag, PROMPTS, output_dir=tmp_path, config=ExplainerConfig(epochs=3, hidden=16),
+                           trainer={"enable_progress_bar": False}, figures=False)
+    assert [e.mask.shape for e in explanations] == [(25, 7), (25, 1)]
+    e = explanations[0]
+    assert e.codes.shape == (8, 25) and e.codes.dtype == torch.float32 and e.audio.shape == (1, 16000)
+    assert e.frame_rate == 25.0 and e.interval(0.2, 0.6).shape == (7,)
+    assert 0 < float(e.mask.min()) and float(e.mask.max()) < 1
+    again = explain(tag, PROMPTS, output_dir=tmp_path, config=ExplainerConfig(epochs=3, hidden=16),
+                    trainer={"enable_progress_bar": False}, figures=False)  # resumes: verified, nothing recomputed
+    assert torch.equal(again[0].mask, Explanation.load(next(tmp_path.glob("0000_*"))).mask)
+
+
+def test_evaluate_end_to_end(tag, tmp_path):
+    from lightning_agx.classifiers import DebugClassifier
+    from lightning_agx.evaluation.run import evaluate
+    from lightning_agx.explainer import ExplainerConfig
+    result = evaluate(tag, PROMPTS, DebugClassifier(), tmp_path, methods=["audiogenx", "random", "atman"],
+                      explainer=ExplainerConfig(epochs=2, hidden=16), repeats=1, ori_repeats=1)
+    rows = {row["method"]: row for row in result.table1}
+    assert set(rows) == {"ori", "audiogenx", "random", "atman"} and all(rows[m]["n"] == 2 for m in rows)
+    assert result.paths["table1_md"].is_file() and result.computed == {"audiogenx": 2, "random": 2, "atman": 2}
+
+
+@pytest.mark.parametrize("name", ["stabilityai/stable-audio-open-1.0", "cvssp/audioldm2"])
+def test_real_model_not_in_the_cache_is_one_line(name, monkeypatch, tmp_path):
+    """diffusers' real from_pretrained, local files only (HF_HUB_OFFLINE, set by conftest), on an empty cache."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(ModelLoadError) as info:
+        load_model(name)
+    message = str(info.value)
+    assert "\n" not in message and name in message and "Hugging Face cache" in message, message
+
+
+@pytest.mark.real_weights
+def test_stable_audio_open_explains():
+    try:
+        tag = load_model("stabilityai/stable-audio-open-1.0", duration=2.0)
+    except ModelLoadError as error:
+        pytest.skip(str(error))
+    gen = tag.generate(["a dog barks"], seed=0, num_inference_steps=10)
+    out = tag.forward_steps(gen, log_probs=True)
+    assert out.latents.shape == (1, gen.num_steps, tag.latent_dim) and torch.isfinite(out.latents).all()
+    assert tag.decode(gen.codes).shape[1] == 2
