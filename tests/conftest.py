@@ -61,7 +61,7 @@ def untrained_amortized(tmp_path_factory):
         from lightning_agx.amortized import AmortizedExplainer, save_explainer
         state = torch.random.get_rng_state()
         torch.manual_seed(0)
-        explainer = AmortizedExplainer(tag.dim, hidden=16)
+        explainer = AmortizedExplainer(tag.dim, hidden=16, latent_dim=tag.latent_dim)
         torch.random.set_rng_state(state)
         return str(save_explainer(explainer, tmp_path_factory.mktemp(f"amortized_{tag.name}") / "init", tag))
     return make

@@ -47,11 +47,13 @@ LOGIT_BOUND = 3.0  # p in (0.047, 0.953)
 class AmortizedExplainer(nn.Module):
     """``E(x_n, h_t, a_tn) -> p`` keep probabilities ``[B, T, N]`` (see the module docstring)."""
 
-    def __init__(self, dim: int, hidden: int = 128):
+    def __init__(self, dim: int, hidden: int = 128, latent_dim: int | None = None):
         super().__init__()
-        self.dim, self.hidden = dim, hidden
+        latent_dim = dim if latent_dim is None else latent_dim  # h_t's width (`TAGModel.latent_dim`; a diffusion
+        self.dim, self.hidden, self.latent_dim = dim, hidden, latent_dim  # model's differs from the text's D)
         self.token = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, hidden))
-        self.step = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, hidden))
+        self.step = nn.Sequential(nn.LayerNorm(latent_dim), nn.Linear(latent_dim, hidden), nn.GELU(),
+                                  nn.Linear(hidden, hidden))
         self.head = nn.Sequential(nn.Linear(2 * hidden + 2, hidden), nn.GELU(), nn.Linear(hidden, 1))
 
     def logits(self, embeddings: torch.Tensor, context: StepContext, valid: torch.Tensor) -> torch.Tensor:

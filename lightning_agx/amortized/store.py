@@ -73,7 +73,8 @@ def load_explainer(path: str | Path | None, tag) -> tuple[AmortizedExplainer, di
                 f"the amortised explainer {path.name} was trained for model '{meta.get('model')}' (D={meta.get('dim')}), "
                 f"not for '{tag.name}' (D={tag.dim}): its {what} differs; train one for this model "
                 "(configs/amortized_toysounds.yaml with --model.name) or pick its checkpoint")
-    explainer = AmortizedExplainer(int(meta["dim"]), int(meta["hidden"]))
+    latent_dim = int(state["step.0.weight"].shape[0])  # the width of h_t it reads (its first LayerNorm's)
+    explainer = AmortizedExplainer(int(meta["dim"]), int(meta["hidden"]), latent_dim)
     explainer.load_state_dict(state)
     meta = {**meta, "path": str(path), "same_weights": meta.get("weights") == expected["weights"]}
     return explainer.to(tag.device).eval().requires_grad_(False), meta

@@ -43,7 +43,7 @@ class AmortizedTraining(L.LightningModule):
     def __init__(self, tag, network: NetworkConfig, objective: ExplainerConfig, val_clips: list | None = None):
         super().__init__()
         object.__setattr__(self, "tag", tag)
-        self.explainer = AmortizedExplainer(tag.dim, network.hidden)
+        self.explainer = AmortizedExplainer(tag.dim, network.hidden, tag.latent_dim)
         self.network, self.objective = network, objective
         self.val_clips = list(val_clips or [])
         self.save_hyperparameters({"hidden": network.hidden, "network": asdict(network),

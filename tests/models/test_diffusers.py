@@ -219,3 +219,11 @@ def test_stable_audio_open_explains():
     out = tag.forward_steps(gen, log_probs=True)
     assert out.latents.shape == (1, gen.num_steps, tag.latent_dim) and torch.isfinite(out.latents).all()
     assert tag.decode(gen.codes).shape[1] == 2
+
+
+def test_amortized_explainer_reads_the_diffusion_latents(tag, generation, untrained_amortized):
+    """The amortised explainer's step network takes h_t's own width (`latent_dim`), not the text width D."""
+    from lightning_agx.methods import run_method
+    assert tag.latent_dim != tag.dim
+    importance = run_method("audiogenx_amortized", tag, generation, checkpoint=untrained_amortized(tag))
+    assert importance.shape == (len(PROMPTS), generation.num_steps, generation.text.valid.shape[1])
