@@ -13,7 +13,7 @@ from .passt import PaSSTClassifier
 from .toysounds import ToySoundsClassifier
 
 CLASSIFIERS = ("auto", "debug", "passt", "toysounds")
-TOYSOUNDS_MODELS = ("toysounds", "debug")  # the models "auto" judges with the ToySounds classifier
+TOYSOUNDS_MODELS = ("toysounds", "toysounds-diffusion", "debug")  # the models "auto" judges with the ToySounds classifier
 
 
 def load_classifier(name: str, device: str | torch.device = "cpu", model_name: str | None = None) -> AudioClassifier:

@@ -291,7 +291,7 @@ def run_evaluate(run) -> EvaluationResult:
     check_methods([ev.method_options.get(m, {}).get("method", m) for m in methods])
     if run.prompts.given:
         prompts = run.prompts.load()  # cleaned where they enter, with a warning on duplicates/empty
-    elif run.model.name == "toysounds":
+    elif run.model.name in ("toysounds", "toysounds-diffusion"):  # the embedded world: its held-out prompts
         prompts = heldout_prompts(ev.heldout_prompts, run.seed)
     else:
         raise UserError(f"no prompts for model '{run.model.name}': give prompts.file or prompts.texts "

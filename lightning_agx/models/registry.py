@@ -15,7 +15,7 @@ from .checkpoints import load_checkpoint
 
 REAL_MODELS = ("facebook/audiogen-medium", "facebook/musicgen-small", "facebook/musicgen-medium",
                "facebook/musicgen-large", "facebook/musicgen-melody")
-EMBEDDED_MODELS = ("toysounds", "debug")
+EMBEDDED_MODELS = ("toysounds", "toysounds-diffusion", "debug")
 MAGNET_MODELS = ("debug-magnet", "facebook/audio-magnet-small", "facebook/audio-magnet-medium",
                  "facebook/magnet-small-10secs", "facebook/magnet-medium-10secs", "facebook/magnet-small-30secs",
                  "facebook/magnet-medium-30secs")  # audiocraft's MAGNeT: lightning_agx.models.audiocraft_magnet
@@ -43,6 +43,9 @@ def load_model(name: str = "toysounds", device: str | torch.device = "cpu", dura
       real architectures and codecs with RANDOM weights drawn from `seed`, to measure cost; ``tag.random_weights``
       is True and every explanation's metadata says so.
 
+    - ``toysounds-diffusion``: the embedded world's diffusion model (diffusers' ``StableAudioDiTModel`` trained by
+      ``python -m lightning_agx.toyworld.build --stages codes,diffusion,diffusion_eval``) on the world's codec,
+      with the world's ground truth (`lightning_agx.toyworld.diffusion`).
     - ``debug-diffusion``: a tiny randomly initialised Stable-Audio-style diffusion model (diffusers'
       ``StableAudioDiTModel``, seeded), for tests; ``stabilityai/stable-audio-open-1.0`` and ``cvssp/audioldm2``:
       real diffusion models through diffusers' ``from_pretrained`` (`lightning_agx.models.diffusers_models`,
@@ -55,6 +58,12 @@ def load_model(name: str = "toysounds", device: str | torch.device = "cpu", dura
     checkpoint files (`LoadedCheckpoint.weights_hash`); the other models keep `TAGModel`'s own, computed
     from the state dicts.
     """
+    if name == "toysounds-diffusion":  # the embedded world's diffusion model (lightning_agx.toyworld.diffusion)
+        from ..toyworld.diffusion import load_toysounds_diffusion
+        tag = load_toysounds_diffusion(device, duration=duration)
+        if performance is not None:
+            tag.performance = performance
+        return tag
     if name in DIFFUSION_MODELS:
         from .diffusers_models import load_diffusion_model
         tag = load_diffusion_model(name, device=device, duration=duration, seed=seed)

@@ -11,7 +11,7 @@ from .base import check_tokens
 
 
 def check_text_before_loading(name, prompts: list[str]) -> None:
-    if name != "toysounds":
+    if name not in ("toysounds", "toysounds-diffusion"):  # the embedded world's two models share its vocabulary
         return
     from ..toyworld.load import load_config
     from ..toyworld.tokenizer import VocabTokenizer

@@ -121,8 +121,13 @@ class ToyDiffusion(nn.Module):
         self.denoiser = build_denoiser(cfg)
 
     def encode_text(self, prompts: list[str | None]) -> torch.Tensor:
-        """``[B, N, text_dim]`` token embeddings of `prompts` (zeros at padding; a None prompt: all zeros)."""
+        """``[B, 32, text_dim]`` token embeddings of `prompts`, zero-padded to the fixed 32 tokens of the world's
+        tokenizer (as Stable Audio pads T5 to a fixed length, so a prompt's keys never depend on its batch); a
+        None prompt (the unconditional branch): all zeros."""
         ids, mask = self.tokenizer(prompts)
+        width = self.tokenizer.max_length
+        ids = torch.nn.functional.pad(ids, (0, width - ids.shape[1]), value=self.tokenizer.pad_idx)
+        mask = torch.nn.functional.pad(mask, (0, width - mask.shape[1]))
         device = self.text.embed.weight.device
         x = self.text(ids.to(device).long(), mask.to(device))
         keep = torch.tensor([p is not None for p in prompts], device=device)
@@ -154,27 +159,6 @@ class ToyDiffusion(nn.Module):
         return mean, std
 
 
-@torch.no_grad()
-def sample_latents(model: ToyDiffusion, prompts: list[str], generators: list[torch.Generator],
-                   steps: int | None = None, cfg_coef: float | None = None) -> torch.Tensor:
-    """DDIM sampling with classifier-free guidance (Stable Audio's pipeline loop): normalised clean latents
-    ``[B, C, L]``; prompt b's initial noise comes from ``generators[b]`` (independent of the batch)."""
-    cfg = model.cfg
-    scheduler = build_scheduler(cfg)
-    scheduler.set_timesteps(steps or cfg.sample_steps)
-    device = model.text.embed.weight.device
-    x = torch.stack([torch.randn(cfg.latent_dim, cfg.frames, generator=g, device=g.device) for g in generators])
-    x = x.to(device)
-    text = model.encode_text(list(prompts))
-    null = torch.zeros_like(text)
-    guidance = cfg.cfg_coef if cfg_coef is None else cfg_coef
-    for t in scheduler.timesteps:
-        ts = t.expand(2 * len(prompts)).to(device)
-        v_null, v_text = model.predict(torch.cat([x, x]), ts, torch.cat([null, text])).chunk(2)
-        x = scheduler.step(v_null + guidance * (v_text - v_null), t, x).prev_sample
-    return x
-
-
 def load_diffusion(directory=None, device: str = "cpu") -> ToyDiffusion:
     """The shipped (or `directory`'s) ToySounds diffusion model, eval mode, frozen."""
     import json
@@ -190,3 +174,61 @@ def load_diffusion(directory=None, device: str = "cpu") -> ToyDiffusion:
     model = ToyDiffusion(DiffusionConfig.from_dict(json.loads(path.read_text())))
     load_state(model, directory / WEIGHTS)
     return model.to(device).eval().requires_grad_(False)
+
+
+class ToyTextModule(nn.Module):
+    """The model's text encoder behind `lightning_agx.models.diffusers_tag`'s text-encoder protocol: the world's
+    word tokens, their contextual embeddings ``[B, N, 64]`` (zeros at padding) and validity."""
+
+    def __init__(self, model: ToyDiffusion):
+        super().__init__()
+        self.tokenizer = model.tokenizer
+        self.text = model.text
+        self.dim = model.cfg.text_dim
+        self.max_tokens = self.tokenizer.max_length
+        self.vocabulary = set(model.cfg.vocab)
+
+    def tokens(self, prompt: str) -> list[str]:
+        return self.tokenizer.words(prompt)
+
+    def forward(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        ids, mask = self.tokenizer(list(prompts))
+        device = self.text.embed.weight.device
+        valid = mask.to(device).bool()
+        return self.text(ids.to(device).long(), valid), valid
+
+
+class ToyLatentDecoder(nn.Module):
+    """Normalised latent ``[B, 64, L]`` -> waveform ``[B, 1, L * 640]``: de-normalised, then the codec's decoder."""
+
+    def __init__(self, model: ToyDiffusion, codec: nn.Module):
+        super().__init__()
+        self.model, self.codec_decoder = model, codec.decoder
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.codec_decoder(self.model.denormalise(latents))
+
+
+def load_toysounds_diffusion(device: str = "cpu", directory=None, duration: float | None = None):
+    """``load_model("toysounds-diffusion")``: the shipped model behind `DiffusersTAG` (the diffusion family's
+    adapter) on the world's codec, with the world's ground truth."""
+    from lightning_agx.models.diffusers_tag import DiffusersTAG, StableAudioDenoiser
+    from lightning_agx.toyworld.load import ASSETS, load_config, load_state
+    from lightning_agx.toyworld.models import build_codec
+    from lightning_agx.toyworld.truth import ToySoundsTruth
+    directory = ASSETS if directory is None else directory
+    model = load_diffusion(directory, device)
+    world = load_config(directory)
+    codec = build_codec(world)
+    load_state(codec, directory / "codec.safetensors")
+    codec = codec.to(device).eval().requires_grad_(False)
+    tag = DiffusersTAG(StableAudioDenoiser(model.denoiser, text_length=model.tokenizer.max_length),
+                       build_scheduler(model.cfg), ToyLatentDecoder(model, codec), ToyTextModule(model),
+                       frame_rate=world.frame_rate, sample_rate=world.sample_rate, name="toysounds-diffusion",
+                       duration=world.duration, max_duration=world.duration,
+                       num_inference_steps=model.cfg.sample_steps, guidance_scale=model.cfg.cfg_coef)
+    if duration is not None:
+        tag.num_steps(duration)
+        tag.duration = float(duration)
+    tag.ground_truth = ToySoundsTruth()
+    return tag.to(device)

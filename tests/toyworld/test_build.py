@@ -12,6 +12,7 @@ import torch
 from lightning_agx.toyworld.build.codes import encode_codes
 from lightning_agx.toyworld.grammar import CONNECTORS, heldout
 from lightning_agx.toyworld.load import ASSETS
+from lightning_agx.explainer import ExplainerConfig
 from lightning_agx.toyworld.models import ToyConfig
 from lightning_agx.toyworld.synth import EVENTS
 
@@ -163,3 +164,10 @@ def test_tiny_diffusion_build_trains_and_runs_its_checks(tmp_path):
     assert all(0 <= checks[k] <= 1 for k in checks["passed"])
     model = load_diffusion(out)
     assert len(model.cfg.latent_mean) == 64 and min(model.cfg.latent_std) > 0
+    from lightning_agx.api import explain
+    from lightning_agx.toyworld.diffusion import load_toysounds_diffusion
+    tag = load_toysounds_diffusion(directory=out)  # the diffusers adapter over the built model
+    assert (tag.frame_rate, tag.num_steps(), tag.dim) == (25.0, 75, 64)
+    [e] = explain(tag, ["a loud beep followed by a hiss"], config=ExplainerConfig(epochs=2),
+                  trainer={"enable_progress_bar": False})
+    assert e.mask.shape == (75, 7) and e.audio.shape == (1, 48000) and e.tokens[1] == "loud"

@@ -75,25 +75,24 @@ def train_diffusion(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s
 @torch.no_grad()
 def evaluate_diffusion(cfg: ToyConfig, out: Path, device: str, n_prompts: int, seed: int, batch: int = 50) -> dict:
     """The LM's three model checks (`lightning_agx.toyworld.evaluate.evaluate_lm`: single-event top-1, two-event
-    top-3, "X followed by Y" order) on audio the diffusion model generates for held-out prompts."""
-    from lightning_agx.toyworld.diffusion import load_diffusion, sample_latents
+    top-3, "X followed by Y" order) on audio the diffusion model generates for held-out prompts, through its
+    adapter (`load_toysounds_diffusion`)."""
+    from lightning_agx.toyworld.diffusion import load_toysounds_diffusion
     from lightning_agx.toyworld.evaluate import TARGETS, evaluate_lm
     from lightning_agx.toyworld.load import load_state
     from lightning_agx.toyworld.models import build_classifier
     t0 = time.time()
-    codec, classifier = build_codec(cfg).to(device).eval(), build_classifier(cfg).to(device).eval()
-    load_state(codec, out / "codec.safetensors")
+    classifier = build_classifier(cfg).to(device).eval()
     load_state(classifier, out / "classifier.safetensors")
-    model = load_diffusion(out, device)
+    tag = load_toysounds_diffusion(device, out)  # generated as every user of the model generates
     counter = iter(range(10 ** 9))
 
     def generate_fn(captions: list[str]) -> torch.Tensor:
         wavs = []
         for i in range(0, len(captions), batch):
             chunk = captions[i:i + batch]
-            generators = [torch.Generator(device).manual_seed(seed * 100_003 + next(counter)) for _ in chunk]
-            latent = model.denormalise(sample_latents(model, chunk, generators))
-            wavs.append(codec.decoder(latent)[..., :int(cfg.duration * cfg.sample_rate)].cpu())
+            generation = tag.generate(chunk, seed=[seed * 100_003 + next(counter) for _ in chunk])
+            wavs.append(tag.decode(generation.codes)[..., :int(cfg.duration * cfg.sample_rate)].cpu())
         return torch.cat(wavs)
 
     res = evaluate_lm(None, classifier, n_prompts=n_prompts, seed=seed, generate_fn=generate_fn)
