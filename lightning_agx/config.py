@@ -17,17 +17,21 @@ from .amortized.training import NetworkConfig
 from .errors import UserError
 from .explainer import ExplainerConfig
 from .inputs import check_batch_size, check_duration_value, load_prompts
+from .performance import Performance
 
 
 @dataclass
 class ModelConfig:
-    name: str = "toysounds"  # toysounds | debug | debug-magnet | facebook/audiogen-medium | facebook/musicgen-* | folder
+    name: str = "toysounds"  # toysounds | toysounds-diffusion | debug | arch:audiogen-medium | facebook/... | folder
     duration: float | None = None  # seconds of audio to generate; None: the model's default
     device: str = "auto"  # where the model is loaded before Lightning moves it (auto: cuda when present)
     top_k: int | None = None  # sampling of the generated audio; None: the model's own (AudioGen: 250, the paper's)
     top_p: float | None = None
     temperature: float | None = None
     cfg_coef: float | None = None  # classifier-free guidance (audiocraft LM; AudioGen: 3.0)
+    # speed/memory options of the teacher-forced passes (lightning_agx.performance; None each: bf16 + TF32 on
+    # CUDA, checkpointing on CUDA for long passes, compile off; all off on CPU)
+    performance: Performance = field(default_factory=Performance)
 
     def __post_init__(self) -> None:
         check_duration_value(self.duration)
@@ -48,7 +52,7 @@ class ModelConfig:
         device = self.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        return load_model(self.name, device=device, duration=self.duration)
+        return load_model(self.name, device=device, duration=self.duration, performance=self.performance)
 
 
 @dataclass

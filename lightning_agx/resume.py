@@ -52,7 +52,20 @@ def run_identity(tag, method: str, explainer, seed: int, duration: float | None,
                 "generation": {k: params[k] for k in SAMPLING_KEYS if k in params}}
     if options:
         identity["method_options"] = json.loads(json.dumps(options, default=str))
+    numerics = _numerics(tag)
+    if numerics:  # only when a speed option changes the numbers (bf16, TF32, compile): CPU identities unchanged
+        identity["numerics"] = numerics
     return identity
+
+
+def _numerics(tag) -> dict:
+    """The speed options that change a result's numbers, as applied on the model's device (activation
+    checkpointing is exact and left out)."""
+    from .performance import model_performance
+    resolved = model_performance(tag, tag.device)
+    out = {"autocast": None if resolved.autocast is None else str(resolved.autocast).removeprefix("torch."),
+           "tf32": resolved.tf32, "compile": resolved.compile}
+    return {} if out == {"autocast": None, "tf32": False, "compile": "off"} else out
 
 
 def differences(old: dict, new: dict, prefix: str = "") -> list[str]:

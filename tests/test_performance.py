@@ -99,3 +99,28 @@ def test_compiled_teacher_forcing_gives_the_same_mask(debug_perf, debug_generati
     plain = _mask(debug_perf, debug_generation, Performance())
     compiled = _mask(debug_perf, debug_generation, Performance(compile="default"))
     assert (compiled - plain).abs().max() < 1e-5  # inductor reorders float32 sums: last-digit differences
+
+
+def test_run_identity_records_options_that_change_the_numbers(debug_tag):
+    """A resume never reuses results made with other numerics: bf16 / TF32 / compile enter the run identity;
+    the CPU defaults (all off) and exact checkpointing leave it as it was."""
+    from lightning_agx.explainer import ExplainerConfig
+    from lightning_agx.performance import Performance
+    from lightning_agx.resume import run_identity
+    previous = debug_tag.performance
+    try:
+        identities = {}
+        for name, options in (("off", Performance()), ("checkpointing", Performance(checkpointing=True)),
+                              ("bf16", Performance(autocast="bfloat16"))):
+            debug_tag.performance = options
+            identities[name] = run_identity(debug_tag, "audiogenx", ExplainerConfig(), 0, None, None)
+    finally:
+        debug_tag.performance = previous
+    assert "numerics" not in identities["off"] and identities["checkpointing"] == identities["off"]
+    assert identities["bf16"]["numerics"] == {"autocast": "bfloat16", "tf32": False, "compile": "off"}
+
+
+def test_config_passes_performance_to_the_model():
+    from lightning_agx.config import ExplainRun, parse
+    run = parse(ExplainRun, ["--config", "configs/debug.yaml", "--model.performance.autocast", "bfloat16"])
+    assert run.model.performance.autocast == "bfloat16"
