@@ -1,6 +1,9 @@
 """The embedded ToySounds world against its ground truth: model quality and AudioGenX explanations.
 
-    python benchmarks/toyworld_truth.py [--prompts 48] [--epochs 50] [--lm-prompts 400] [--skip-models] [--out FILE]
+    python benchmarks/toyworld_truth.py [--model toysounds | toysounds-diffusion] [--prompts 48] [--epochs 50]
+                                        [--lm-prompts 400] [--skip-models] [--out FILE]
+
+Either of the world's two models: the ToySounds LM (audiocraft) or the ToySounds diffusion model (diffusers).
 
 Models (issue targets): classifier F1 on held-out clips, codec round trip, LM prompt adherence
 (lightning_agx.toyworld.evaluate). Explanations (AudioGenX, authors' hyper-parameters) on held-out prompts:
@@ -70,9 +73,9 @@ def audio_order(tag, explanations, clips) -> list[bool | None]:
     return results
 
 
-def explanation_truth(n_prompts: int, epochs: int, seed: int, work: Path, batch_size: int) -> dict:
+def explanation_truth(model: str, n_prompts: int, epochs: int, seed: int, work: Path, batch_size: int) -> dict:
     clips = heldout_clips(n_prompts, seed)
-    tag = load_model("toysounds")
+    tag = load_model(model)
     todo = sum(not (work / prompt_folder_name(i, c.caption) / "explanation.json").exists() for i, c in enumerate(clips))
     start = time.perf_counter()
     explanations = explain(tag, [c.caption for c in clips], output_dir=work, config=ExplainerConfig(epochs=epochs),
@@ -112,7 +115,7 @@ def explanation_truth(n_prompts: int, epochs: int, seed: int, work: Path, batch_
 UNKNOWN_WORDS = ("suddenly", "clearly", "outside", "somewhere", "again", "here")
 
 
-def unknown_word_truth(n_prompts: int, epochs: int, seed: int, work: Path, batch_size: int) -> dict:
+def unknown_word_truth(model: str, n_prompts: int, epochs: int, seed: int, work: Path, batch_size: int) -> dict:
     """Importance of words outside the vocabulary (put in front of held-out prompts) and of 'no' / 'without'
     in "a Y without no X", against the known filler words of the same prompts."""
     import itertools
@@ -122,7 +125,7 @@ def unknown_word_truth(n_prompts: int, epochs: int, seed: int, work: Path, batch
     prompts = [f"{UNKNOWN_WORDS[i % len(UNKNOWN_WORDS)]} {c.caption}" for i, c in enumerate(clips)]
     pairs = list(itertools.permutations(EVENTS[:4], 2))[:12]
     prompts += [f"a {y} without no {x}" for y, x in pairs]
-    tag = load_model("toysounds")
+    tag = load_model(model)
     explanations = explain(tag, prompts, output_dir=work, config=ExplainerConfig(epochs=epochs), batch_size=batch_size,
                            seed=seed, logger=None, figures=False, save_audio=False,
                            trainer={"enable_progress_bar": False}, overwrite=True)
@@ -143,32 +146,39 @@ def unknown_word_truth(n_prompts: int, epochs: int, seed: int, work: Path, batch
     return out
 
 
-def model_quality(seed: int, lm_prompts: int) -> dict:
-    from lightning_agx.toyworld.evaluate import evaluate_models
-    from lightning_agx.toyworld.load import load_toysounds
+def model_quality(model: str, seed: int, lm_prompts: int) -> dict:
+    from lightning_agx.toyworld.load import ASSETS, load_config, load_toysounds
     torch.manual_seed(seed)  # the LM samples: fixed, so the numbers repeat run to run
+    if model == "toysounds-diffusion":  # the LM's three checks on the diffusion model's audio (seeded per prompt)
+        from lightning_agx.toyworld.build.diffusion import evaluate_diffusion
+        return evaluate_diffusion(load_config(), ASSETS, "cpu", lm_prompts, seed)
+    from lightning_agx.toyworld.evaluate import evaluate_models
     return evaluate_models(load_toysounds(), n_prompts=lm_prompts, seed=seed)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     heldout_arguments(parser)
+    parser.add_argument("--model", default="toysounds", choices=["toysounds", "toysounds-diffusion"])
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--lm-prompts", type=int, default=400, help="held-out prompts per LM check (kind)")
     parser.add_argument("--skip-models", action="store_true", help="only the explanation checks")
     parser.add_argument("--unknown-prompts", type=int, default=24, help="held-out prompts for the unknown-word check")
-    parser.add_argument("--work", default="outputs/benchmarks/toyworld_truth_explanations")
-    parser.add_argument("--out", default="outputs/benchmarks/toyworld_truth.json")
+    parser.add_argument("--work", default=None, help="default outputs/benchmarks/toyworld_truth_explanations[_MODEL]")
+    parser.add_argument("--out", default=None, help="default outputs/benchmarks/toyworld_truth[_MODEL].json")
     args = parser.parse_args()
+    suffix = "" if args.model == "toysounds" else "_" + args.model.replace("-", "_")
+    args.work = args.work or f"outputs/benchmarks/toyworld_truth_explanations{suffix}"
+    args.out = args.out or f"outputs/benchmarks/toyworld_truth{suffix}.json"
     result = {}
     if not args.skip_models:
-        result["models"] = model_quality(args.seed, args.lm_prompts)
+        result["models"] = model_quality(args.model, args.seed, args.lm_prompts)
         print(json.dumps(result["models"], indent=1), file=sys.stderr)
-    result["explanations"] = truth = explanation_truth(args.prompts, args.epochs, args.seed, Path(args.work),
+    result["explanations"] = truth = explanation_truth(args.model, args.prompts, args.epochs, args.seed, Path(args.work),
                                                        args.batch_size)
-    result["unknown_words"] = unknown = unknown_word_truth(args.unknown_prompts, args.epochs, args.seed,
+    result["unknown_words"] = unknown = unknown_word_truth(args.model, args.unknown_prompts, args.epochs, args.seed,
                                                           Path(args.work + "_unknown"), args.batch_size)
-    print(f"\nAudioGenX on {truth['prompts']} held-out ToySounds prompts ({truth['epochs']} epochs; "
+    print(f"\nAudioGenX on {truth['prompts']} held-out ToySounds prompts, model {args.model} ({truth['epochs']} epochs; "
           f"{truth['explained_now']} explained now in {truth['seconds']} s, the rest resumed from {args.work})\n")
     print("| check | value | target |\n|---|---:|---:|")
     print(f"| ROC AUC, importance: sound words and modifiers vs fillers | {truth['roc_auc_sound_vs_fillers']} | >= 0.9 |")
@@ -190,7 +200,8 @@ def main() -> None:
         for key, target in models.get("targets", {}).items():
             se = f" ± {models[key + '_se']:.3f}" if key + "_se" in models else ""
             print(f"| model: {key} | {round(models[key], 4)}{se} | >= {target} |")
-        print(f"| model: codec agreement, whole clip | {round(models['codec_agreement_clip'], 4)} | |")
+        if "codec_agreement_clip" in models:
+            print(f"| model: codec agreement, whole clip | {round(models['codec_agreement_clip'], 4)} | |")
     write_result(result, args.out)
 
 
