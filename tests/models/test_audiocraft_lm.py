@@ -132,7 +132,7 @@ def test_mask_of_the_wrong_shape_is_named(debug_tag, debug_generation):
 
 
 def test_unknown_model_lists_the_available_ones():
-    with pytest.raises(ValueError, match="available: toysounds, debug, facebook/audiogen-medium"):
+    with pytest.raises(ValueError, match="available: toysounds, toysounds-diffusion, debug, facebook/audiogen-medium"):
         load_model("audiogen-huge")
 
 
