@@ -4,7 +4,7 @@
     explanations = explain("toysounds", ["a loud beep followed by a hiss"], output_dir="outputs/mine")
     explanations[0].audio_level(), explanations[0].interval(0.0, 1.5)
 """
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 _EXPORTS = {
     "explain": "lightning_agx.api",
