@@ -137,7 +137,9 @@ def explanations_or_explain(tag, prompts: list[str], common: Common) -> list[Exp
 
 def generation_of(tag, explanations: list[Explanation]):
     """The `Generation` of the explanations' saved codes on `tag` (text re-encoded), to re-explain the same audio."""
-    return tag.generation_from_codes([e.prompt for e in explanations], torch.stack([e.codes for e in explanations]))
+    seeds = [e.metadata.get("seed") for e in explanations]  # a diffusion model re-derives its trajectory from them
+    return tag.generation_from_codes([e.prompt for e in explanations], torch.stack([e.codes for e in explanations]),
+                                     None if None in seeds else [int(s) for s in seeds])
 
 
 # ---------------------------------------------------------------------------------------------- the embedded world
