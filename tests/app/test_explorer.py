@@ -161,3 +161,16 @@ def test_cli_bad_model_or_port_is_one_line_and_exit_2(capsys):
             main(argv)
         err = capsys.readouterr().err.strip().splitlines()
         assert stop.value.code == 2 and words in err[-1] and err[-1].startswith("error: ")
+
+
+def test_the_explorer_works_on_the_diffusion_family(tmp_path):
+    """Any model load_model takes: a diffusers model explains, re-aggregates and edits the same way."""
+    from lightning_agx.app import Explorer
+    ex = Explorer("debug-diffusion", classifier="debug", workdir=tmp_path)
+    assert ex.method == "audiogenx"  # no amortised explainer for it
+    got = ex.explain("a dog barks", seed=1)
+    ref = explain(ex.tag, ["a dog barks"], seed=1, trainer=QUIET)[0]
+    assert torch.equal(got.explanation.mask, ref.mask) and got.explanation.mask.shape == (25, 3)
+    assert list(ex.interval(got, 0, 0.5)) == ["00 a", "01 dog", "02 barks"]
+    change = ex.edit(got, [1], 0, 0.5, 0.1)
+    assert change.audio.wav.shape == got.audio.wav.shape and not torch.equal(change.audio.wav, got.factual.wav)
