@@ -73,10 +73,12 @@ def train_diffusion(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s
 
 
 @torch.no_grad()
-def evaluate_diffusion(cfg: ToyConfig, out: Path, device: str, n_prompts: int, seed: int, batch: int = 50) -> dict:
+def evaluate_diffusion(cfg: ToyConfig, out: Path, device: str, n_prompts: int, seed: int, batch: int = 50,
+                       split: str = "test", guidance: float | None = None) -> dict:
     """The LM's three model checks (`lightning_agx.toyworld.evaluate.evaluate_lm`: single-event top-1, two-event
     top-3, "X followed by Y" order) on audio the diffusion model generates for held-out prompts, through its
-    adapter (`load_toysounds_diffusion`)."""
+    adapter (`load_toysounds_diffusion`). `split` "val" and `guidance` (classifier-free guidance; None: the
+    model's) tune sampling without looking at the test prompts (`benchmarks/toyworld_diffusion.py`)."""
     from lightning_agx.toyworld.diffusion import load_toysounds_diffusion
     from lightning_agx.toyworld.evaluate import TARGETS, evaluate_lm
     from lightning_agx.toyworld.load import load_state
@@ -86,20 +88,22 @@ def evaluate_diffusion(cfg: ToyConfig, out: Path, device: str, n_prompts: int, s
     load_state(classifier, out / "classifier.safetensors")
     tag = load_toysounds_diffusion(device, out)  # generated as every user of the model generates
     counter = iter(range(10 ** 9))
+    overrides = {} if guidance is None else {"guidance_scale": float(guidance)}
 
     def generate_fn(captions: list[str]) -> torch.Tensor:
         wavs = []
         for i in range(0, len(captions), batch):
             chunk = captions[i:i + batch]
-            generation = tag.generate(chunk, seed=[seed * 100_003 + next(counter) for _ in chunk])
+            generation = tag.generate(chunk, seed=[seed * 100_003 + next(counter) for _ in chunk], **overrides)
             wavs.append(tag.decode(generation.codes)[..., :int(cfg.duration * cfg.sample_rate)].cpu())
         return torch.cat(wavs)
 
-    res = evaluate_lm(None, classifier, n_prompts=n_prompts, seed=seed, generate_fn=generate_fn)
+    res = evaluate_lm(None, classifier, n_prompts=n_prompts, seed=seed, split=split, generate_fn=generate_fn)
     keys = ("lm_single_top1", "lm_pair_top3", "lm_sequence_order")
     res = {k.replace("lm_", "diffusion_"): v for k, v in res.items()}
     res["targets"] = {k.replace("lm_", "diffusion_"): TARGETS[k] for k in keys}
     res["passed"] = {k: bool(res[k] >= v) for k, v in res["targets"].items()}
-    res["n_prompts"], res["seconds"] = n_prompts, time.time() - t0
+    res["n_prompts"], res["split"], res["seconds"] = n_prompts, split, time.time() - t0
+    res["guidance"] = tag.generation_params["guidance_scale"] if guidance is None else float(guidance)
     log(f"diffusion checks: " + ", ".join(f"{k} {res[k]:.3f}" for k in res["targets"]))
     return res
