@@ -65,3 +65,32 @@ def test_lm_tokenizer_unknown_word_warns():
     with pytest.warns(UserWarning, match="didgeridoo"):
         tokens, mask = cond.tokenize(["a didgeridoo then a beep"])
     assert tokens[0, 1].item() == 1 and mask.sum().item() == 5
+
+
+@pytest.fixture(scope="module")
+def diffusion_tag():
+    from lightning_agx.models import load_model
+    return load_model("toysounds-diffusion")
+
+
+def test_shipped_diffusion_model_generates_3s_through_diffusers(diffusion_tag):
+    from lightning_agx.classifiers import load_classifier
+    from lightning_agx.models.diffusers_tag import DiffusersTAG
+    tag = diffusion_tag
+    assert isinstance(tag, DiffusersTAG) and tag.ground_truth is not None
+    assert (tag.frame_rate, tag.sample_rate, tag.num_steps(), tag.dim) == (25.0, 16000, 75, 64)
+    generation = tag.generate(["a loud siren", "a knock"], seed=[5, 6])
+    again = tag.generate(["a loud siren"], seed=[5])
+    assert torch.allclose(generation.codes[:1], again.codes, atol=1e-5)  # its own seed, whatever the batch
+    wav = tag.decode(generation.codes)
+    assert wav.shape == (2, 1, 48000) and torch.isfinite(wav).all()
+    classifier = load_classifier("auto", model_name="toysounds-diffusion")
+    probs = torch.sigmoid(classifier.logits(wav.mean(1), tag.sample_rate))
+    assert classifier.labels[int(probs[0].argmax())] == "siren"  # a trained model, not a random one
+
+
+def test_diffusion_model_prompts_are_checked_before_loading():
+    from lightning_agx.errors import UserError
+    from lightning_agx.models.text_check import check_text_before_loading
+    with pytest.raises(UserError, match="more than the model's limit of 32"):
+        check_text_before_loading("toysounds-diffusion", [" ".join(["a knock"] * 20)])
