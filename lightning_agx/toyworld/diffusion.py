@@ -46,6 +46,9 @@ class DiffusionConfig:
     cross_dim: int = 128
     time_dim: int = 64
     global_dim: int = 64
+    # sinusoidal channels of the frame index appended to the denoiser's input (Stable Audio's DiT knows frame
+    # positions only relative to each other, through rotary self-attention); 0: none (the first shipped model)
+    position_channels: int = 0
     train_timesteps: int = 1000
     sample_steps: int = 30
     cfg_coef: float = 3.0
@@ -82,23 +85,34 @@ class ToyTextEncoder(nn.Module):
         self.embed = nn.Embedding(n_words, dim)
         self.register_buffer("positions", sinusoids(max_words, dim), persistent=False)
         layer = nn.TransformerEncoderLayer(dim, heads, 4 * dim, dropout=0.0, batch_first=True, norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        # layers 0: a lookup table with word positions (each token carries only its own word, as the LM's text)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False) if layers else None
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         valid = mask.bool()
         x = self.embed(ids) + self.positions[:ids.shape[1]]
-        x = self.encoder(x, src_key_padding_mask=~valid)
+        if self.encoder is not None:
+            x = self.encoder(x, src_key_padding_mask=~valid)
         return self.norm(x) * valid[..., None]
 
 
 def build_denoiser(cfg: DiffusionConfig):
     from diffusers import StableAudioDiTModel
-    return StableAudioDiTModel(sample_size=cfg.frames, in_channels=cfg.latent_dim, out_channels=cfg.latent_dim,
+    return StableAudioDiTModel(sample_size=cfg.frames, in_channels=cfg.latent_dim + cfg.position_channels,
+                               out_channels=cfg.latent_dim,
                                num_layers=cfg.layers, attention_head_dim=cfg.head_dim, num_attention_heads=cfg.heads,
                                num_key_value_attention_heads=cfg.heads, cross_attention_dim=cfg.cross_dim,
                                time_proj_dim=cfg.time_dim, global_states_input_dim=cfg.global_dim,
                                cross_attention_input_dim=cfg.text_dim)
+
+
+def with_positions(latents: torch.Tensor, channels: int) -> torch.Tensor:
+    """``[B, C, L]`` -> ``[B, C + channels, L]``: sinusoids of the frame index appended (nothing when 0)."""
+    if not channels:
+        return latents
+    pos = sinusoids(latents.shape[-1], channels).T.to(latents.device, latents.dtype)  # [channels, L]
+    return torch.cat([latents, pos.expand(latents.shape[0], -1, -1)], dim=1)
 
 
 def build_scheduler(cfg: DiffusionConfig):
@@ -141,6 +155,7 @@ class ToyDiffusion(nn.Module):
     def predict(self, latents: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
         """The denoiser's v-prediction for latents ``[B, C, L]`` at `timesteps` ``[B]`` given text ``[B, N, D]``."""
         rotary = tuple(r.to(latents.device) for r in self.rotary(latents.shape[-1]))
+        latents = with_positions(latents, self.cfg.position_channels)
         glob = torch.zeros(latents.shape[0], 1, self.cfg.global_dim, device=latents.device, dtype=latents.dtype)
         return self.denoiser(latents, timesteps, encoder_hidden_states=text, global_hidden_states=glob,
                              rotary_embedding=rotary, return_dict=False)[0]
@@ -209,6 +224,30 @@ class ToyLatentDecoder(nn.Module):
         return self.codec_decoder(self.model.denormalise(latents))
 
 
+def _positional_denoiser():
+    from lightning_agx.models.diffusers_tag import StableAudioDenoiser
+
+    class PositionalDenoiser(StableAudioDenoiser):
+        """Stable Audio's denoiser call with the frame-position channels appended to its input latents."""
+
+        def __init__(self, transformer: nn.Module, position_channels: int, text_length: int | None = None):
+            super().__init__(transformer, text_length=text_length)
+            self.position_channels = position_channels
+
+        @property
+        def channels(self) -> int:
+            return int(self.transformer.config.in_channels) - self.position_channels
+
+        def forward(self, sample, timesteps, cond):
+            return super().forward(with_positions(sample, self.position_channels), timesteps, cond)
+
+    return PositionalDenoiser
+
+
+def PositionalDenoiser(transformer, position_channels: int, text_length: int | None = None):  # noqa: N802
+    return _positional_denoiser()(transformer, position_channels, text_length)
+
+
 def load_toysounds_diffusion(device: str = "cpu", directory=None, duration: float | None = None):
     """``load_model("toysounds-diffusion")``: the shipped model behind `DiffusersTAG` (the diffusion family's
     adapter) on the world's codec, with the world's ground truth."""
@@ -222,7 +261,10 @@ def load_toysounds_diffusion(device: str = "cpu", directory=None, duration: floa
     codec = build_codec(world)
     load_state(codec, directory / "codec.safetensors")
     codec = codec.to(device).eval().requires_grad_(False)
-    tag = DiffusersTAG(StableAudioDenoiser(model.denoiser, text_length=model.tokenizer.max_length),
+    denoiser = (StableAudioDenoiser(model.denoiser, text_length=model.tokenizer.max_length)
+                if not model.cfg.position_channels else
+                PositionalDenoiser(model.denoiser, model.cfg.position_channels, text_length=model.tokenizer.max_length))
+    tag = DiffusersTAG(denoiser,
                        build_scheduler(model.cfg), ToyLatentDecoder(model, codec), ToyTextModule(model),
                        frame_rate=world.frame_rate, sample_rate=world.sample_rate, name="toysounds-diffusion",
                        duration=world.duration, max_duration=world.duration,

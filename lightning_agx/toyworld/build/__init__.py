@@ -68,7 +68,8 @@ STAGES: dict[str, Stage] = {  # in the order of a full build
                   quality=True),
     # the diffusion family (lightning_agx.toyworld.diffusion), on the codec above and the codes stage's clips
     "diffusion": Stage(0.85, "diffusion.safetensors", lambda a, cfg, out, b: train_diffusion(
-        cfg, out, a.device, a.diffusion_steps, b, a.seed, batch=a.diffusion_batch, lr=a.diffusion_lr)),
+        cfg, out, a.device, a.diffusion_steps, b, a.seed, batch=a.diffusion_batch, lr=a.diffusion_lr,
+        text_layers=a.diffusion_text_layers, position_channels=a.diffusion_position_channels)),
     "diffusion_eval": Stage(0.10, None, lambda a, cfg, out, b: evaluate_diffusion(
         cfg, out, a.device, a.diffusion_eval_prompts, a.seed + 1000)),
 }
@@ -108,6 +109,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--diffusion-batch", type=int, default=32)
     p.add_argument("--diffusion-lr", type=float, default=1e-3)
     p.add_argument("--diffusion-eval-prompts", type=int, default=150)
+    p.add_argument("--diffusion-text-layers", type=int, default=2, help="transformer layers of the text encoder "
+                   "(0: a lookup table with word positions, as the LM's text: each token carries only its word)")
+    p.add_argument("--diffusion-position-channels", type=int, default=0, help="frame-position channels appended "
+                   "to the denoiser's input (0: Stable Audio's DiT as it is)")
     args = p.parse_args(argv)
     stages = args.stages.split(",")
     unknown = [s for s in stages if s not in STAGES]

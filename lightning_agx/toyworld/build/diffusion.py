@@ -30,7 +30,8 @@ def training_latents(cfg: ToyConfig, out: Path, device: str) -> tuple[torch.Tens
 
 
 def train_diffusion(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: float, seed: int,
-                    batch: int = 32, lr: float = 1e-3, warmup: int = 300, word_dropout: float = 0.2) -> dict:
+                    batch: int = 32, lr: float = 1e-3, warmup: int = 300, word_dropout: float = 0.2,
+                    text_layers: int = 2, position_channels: int = 0) -> dict:
     """v-prediction training (MSE, uniform timesteps), classifier-free guidance dropout (text -> zeros), word
     dropout of fillers as the LM's. Writes ``diffusion.json`` (with the latent statistics) and
     ``diffusion.safetensors``."""
@@ -40,6 +41,7 @@ def train_diffusion(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s
     latents, captions = training_latents(cfg, out, device)
     flat = latents.float().transpose(0, 1).reshape(latents.shape[1], -1)
     dcfg = DiffusionConfig(vocab=list(cfg.vocab), latent_dim=latents.shape[1], frames=latents.shape[2],
+                           text_layers=text_layers, position_channels=position_channels,
                            latent_mean=flat.mean(1).tolist(), latent_std=flat.std(1).clamp_min(1e-3).tolist())
     (out / CONFIG).write_text(json.dumps(dcfg.to_dict(), indent=1))
     log(f"diffusion: {len(captions)} training latents {tuple(latents.shape[1:])}")
