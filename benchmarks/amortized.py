@@ -28,7 +28,7 @@ from lightning_agx.evaluation.tables import mean_se
 from lightning_agx.explanation import Explanation, prompt_folder_name
 from lightning_agx.models import load_model
 from lightning_agx.toyworld.heldout import heldout_clips
-from lightning_agx.toyworld.truth import auc, roles, timing_ok
+from lightning_agx.toyworld.truth import truth_metrics
 
 ROWS = {  # label -> method options (method: the method it runs)
     "audiogenx": {},
@@ -43,19 +43,10 @@ COLUMNS = ("fid_f", "fid_cf", "kl_f", "kl_cf", "size")
 
 def row_values(label: str, clips, folders) -> dict:
     explanations = [Explanation.load(f / label) for f in folders]
-    scores, positive, keep, timings = [], [], [], []
-    for clip, e in zip(clips, explanations):
-        token_roles = roles(e.tokens)
-        scores += e.audio_level().tolist()
-        positive += [r in ("sound", "modifier") for r in token_roles]
-        keep += [r != "connector" for r in token_roles]
-        timings.append(timing_ok(e.mask, clip))
-    scores, positive, keep = np.array(scores), np.array(positive), np.array(keep)
-    judged = [t for t in timings if t is not None]
     values = {"seconds_mask": float(np.mean([e.metadata["seconds_mask"] for e in explanations])),
               "seconds_with_generation": float(np.mean([e.metadata["seconds_mask"] + e.metadata["seconds_generation"]
                                                         for e in explanations])),
-              "auc": auc(scores[keep], positive[keep]), "timing": float(np.mean(judged)), "timing_judged": len(judged)}
+              **truth_metrics(explanations, clips)}
     for key in COLUMNS:
         mean, se, _ = mean_se(e.metadata[key] for e in explanations)
         values[key], values[f"{key}_se"] = mean, se

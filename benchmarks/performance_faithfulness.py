@@ -15,7 +15,6 @@ import argparse
 import sys
 import time
 
-import numpy as np
 import torch
 
 from benchmark_output import print_table, write_result  # benchmarks/benchmark_output.py, beside this script
@@ -24,7 +23,7 @@ from lightning_agx.explainer import ExplainerConfig
 from lightning_agx.models import load_model
 from lightning_agx.performance import Performance
 from lightning_agx.toyworld.heldout import heldout_clips
-from lightning_agx.toyworld.truth import auc, roles, timing_ok
+from lightning_agx.toyworld.truth import truth_metrics
 
 OPTIONS = {"off": Performance(autocast="off", tf32=False, compile="off", checkpointing=False),
            "bf16": Performance(autocast="bfloat16", tf32=False, compile="off", checkpointing=False),
@@ -33,20 +32,6 @@ OPTIONS = {"off": Performance(autocast="off", tf32=False, compile="off", checkpo
            "checkpointing": Performance(autocast="off", tf32=False, compile="off", checkpointing=True),
            "compile": Performance(autocast="off", tf32=False, compile="default", checkpointing=False),
            "cuda_defaults": Performance()}
-
-
-def truth_metrics(explanations, clips) -> dict:
-    scores, positive, keep, timings = [], [], [], []
-    for clip, e in zip(clips, explanations):
-        token_roles = roles(e.tokens)
-        scores += e.audio_level().tolist()
-        positive += [r in ("sound", "modifier") for r in token_roles]
-        keep += [r != "connector" for r in token_roles]
-        timings.append(timing_ok(e.mask, clip))
-    scores, positive, keep = np.array(scores), np.array(positive), np.array(keep)
-    judged = [t for t in timings if t is not None]
-    return {"auc": auc(scores[keep], positive[keep]), "timing": float(np.mean(judged)) if judged else float("nan"),
-            "timing_prompts": len(judged)}
 
 
 def main() -> None:
@@ -80,7 +65,7 @@ def main() -> None:
     print(f"\nToySounds ground truth with each speed option ({len(clips)} held-out prompts, {args.device}, "
           f"threads={torch.get_num_threads()}; dp against '{args.options[0]}')\n")
     print_table(["options", "AUC sound vs fillers", "timing", "max |dp|", "mean |dp|", "s / explanation"],
-                [[r["options"], f"{r['auc']:.3f}", f"{r['timing']:.3f} ({r['timing_prompts']})", f"{r['max_abs_dp']:.3g}",
+                [[r["options"], f"{r['auc']:.3f}", f"{r['timing']:.3f} ({r['timing_judged']})", f"{r['max_abs_dp']:.3g}",
                   f"{r['mean_abs_dp']:.3g}", f"{r['seconds']:.2f}"] for r in rows])
     write_result({"device": args.device, "prompts": len(clips), "rows": rows}, args.out)
 

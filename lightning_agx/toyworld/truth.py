@@ -120,6 +120,24 @@ def timing_ok(mask, clip) -> bool | None:
     return bool(m[only_x, ix].mean() > m[only_y, ix].mean() and m[only_y, iy].mean() > m[only_x, iy].mean())
 
 
+def truth_metrics(explanations, clips) -> dict:
+    """The benchmarks' two ground-truth checks over explanations of `clips` (`toyworld.dataset.ToyClip`):
+    ``auc``, the pooled ROC AUC of audio-level importance, sound words and modifiers vs fillers (connectors
+    left out); ``timing``, the share of "X followed by Y" prompts `timing_ok` judges right (NaN when none is
+    judged), over ``timing_judged`` prompts."""
+    scores, positive, keep, timings = [], [], [], []
+    for clip, e in zip(clips, explanations):
+        token_roles = roles(e.tokens)
+        scores += e.audio_level().tolist()
+        positive += [r in (SOUND, MODIFIER) for r in token_roles]
+        keep += [r != CONNECTOR for r in token_roles]
+        timings.append(timing_ok(e.mask, clip))
+    scores, positive, keep = torch.tensor(scores), torch.tensor(positive), torch.tensor(keep)
+    judged = [t for t in timings if t is not None]
+    return {"auc": auc(scores[keep], positive[keep]),
+            "timing": sum(judged) / len(judged) if judged else math.nan, "timing_judged": len(judged)}
+
+
 # ---------------------------------------------------------------------------------------------- the model's truth
 class ToySoundsTruth:
     """The ground truth a ToySounds model carries (``tag.ground_truth``): which tokens must matter, their roles,

@@ -132,3 +132,19 @@ def test_heldout_prompts_are_distinct_deterministic_and_have_sound_words():
     assert all(any(sound_word_labels(p.split())) for p in prompts)
     with pytest.raises(ValueError, match="at least 1"):
         heldout_prompts(0)
+
+
+def test_truth_metrics_pool_sound_words_against_fillers():
+    """The benchmarks' shared checks: a mask that keeps exactly the sound words and modifiers has AUC 1."""
+    from lightning_agx.explanation import Explanation
+    from lightning_agx.toyworld.heldout import heldout_clips
+    from lightning_agx.toyworld.truth import roles, truth_metrics
+    clips = heldout_clips(6, 2024)
+    explanations = []
+    for clip in clips:
+        keep = torch.tensor([float(r in ("sound", "modifier")) for r in roles(clip.words)])
+        explanations.append(Explanation(clip.caption, list(clip.words), keep.repeat(75, 1), 25.0))
+    result = truth_metrics(explanations, clips)
+    assert result["auc"] == 1.0 and 0 <= result["timing_judged"] <= len(clips)
+    flipped = [Explanation(e.prompt, e.tokens, 1 - e.mask, 25.0) for e in explanations]
+    assert truth_metrics(flipped, clips)["auc"] == 0.0
