@@ -18,7 +18,6 @@ latents,diffusion,diffusion_eval`` (`lightning_agx.toyworld.build.diffusion`).
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -26,13 +25,14 @@ import torch
 from torch import nn
 
 from lightning_agx.toyworld.grammar import vocabulary
+from lightning_agx.toyworld.models import SavedConfig
 
 WEIGHTS = "diffusion.safetensors"  # in the world's assets folder, beside codec.safetensors
 CONFIG = "diffusion.json"
 
 
 @dataclass
-class DiffusionConfig:
+class DiffusionConfig(SavedConfig):
     """Every choice of the ToySounds diffusion model (saved as diffusion.json next to its weights)."""
     vocab: list[str] = field(default_factory=vocabulary)
     latent_dim: int = 64  # the codec's latent channels
@@ -56,16 +56,6 @@ class DiffusionConfig:
     latent_mean: list[float] = field(default_factory=list)  # per channel, from the training latents
     latent_std: list[float] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "DiffusionConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown DiffusionConfig fields {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
 
 
 def sinusoids(length: int, dim: int) -> torch.Tensor:

@@ -31,8 +31,23 @@ from lightning_agx.toyworld.synth import EVENTS, SAMPLE_RATE  # noqa: E402
 from lightning_agx.toyworld.tokenizer import VocabTokenizer  # noqa: E402
 
 
+class SavedConfig:
+    """A dataclass saved as JSON next to the weights it describes (``config.json``, ``diffusion.json``)."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} fields {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**d)
+
+
 @dataclass
-class ToyConfig:
+class ToyConfig(SavedConfig):
     """Every architecture choice of the ToySounds models (saved next to the weights as config.json)."""
     sample_rate: int = SAMPLE_RATE
     duration: float = 3.0
@@ -67,16 +82,6 @@ class ToyConfig:
             hop *= r
         return self.sample_rate // hop
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ToyConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown ToyConfig fields {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
 
 
 def build_codec(cfg: ToyConfig) -> EncodecModel:
