@@ -239,14 +239,18 @@ class MaskOptimization:
 
 
 def optimize_masks(tag, generation, config: ExplainerConfig | None = None,
-                   seed: int | list[int] | None = 0) -> torch.Tensor:
-    """AudioGenX without Lightning, for one generation (the methods registry uses it): ``p [B, T, N]``.
+                   seed: int | list[int] | None = 0, on_step=None) -> torch.Tensor:
+    """AudioGenX without Lightning, for one generation (the methods registry and the explorer use it):
+    ``p [B, T, N]``.
 
-    Prompt b's explainer streams come from ``seed[b]`` (a list), or ``prompt_seed(seed, b)`` (an int)."""
+    Prompt b's explainer streams come from ``seed[b]`` (a list), or ``prompt_seed(seed, b)`` (an int).
+    `on_step(done, total)` is called after each optimisation step (progress bars)."""
     from .seeding import resolve_seeds
     config = config or ExplainerConfig()
     run = MaskOptimization(tag, generation, config, resolve_seeds(seed, len(generation.text)))
     optimizer = make_optimizer(run.explainer, config)
-    for _ in range(config.epochs):
+    for epoch in range(config.epochs):
         run.step(optimizer)
+        if on_step is not None:
+            on_step(epoch + 1, config.epochs)
     return run.keep_probabilities()

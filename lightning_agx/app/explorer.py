@@ -27,7 +27,7 @@ import torch
 
 from ..editing import edit_mask, generate_with_masks
 from ..errors import UserError
-from ..explainer import ExplainerConfig, MaskOptimization, make_optimizer, perturbation_masks
+from ..explainer import ExplainerConfig, optimize_masks, perturbation_masks
 from ..explanation import Explanation, build_explanations, write_audio
 from ..figures import heatmap_figure, save_figures
 from ..inputs import check_duration
@@ -190,12 +190,9 @@ class Explorer:
         with self._lock:
             generation = self.tag.generation_from_codes([result.explanation.prompt], result.explanation.codes[None],
                                                         [result.seed])
-            run = MaskOptimization(self.tag, generation, config, generation.seeds)
-            optimizer = make_optimizer(run.explainer, config)
-            for epoch in range(config.epochs):
-                run.step(optimizer)
-                progress(0.8 * (epoch + 1) / config.epochs, f"refining: step {epoch + 1}/{config.epochs}")
-            importance = run.keep_probabilities() * generation.text.valid[:, None, :]
+            p = optimize_masks(self.tag, generation, config, generation.seeds,
+                               on_step=lambda done, total: progress(0.8 * done / total, f"refining: step {done}/{total}"))
+            importance = p * generation.text.valid[:, None, :]
             return self._result(generation, importance, "audiogenx", result.run_seed, result.duration,
                                 list(result.notices), progress, start=0.8)
 
