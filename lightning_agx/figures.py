@@ -78,8 +78,13 @@ def save_figures(explanation: Explanation, folder: str | Path) -> list[Path]:
     folder = Path(folder)
     paths = []
     for name, make in (("heatmap.png", heatmap_figure), ("bars.png", bars_figure)):
-        fig = make(explanation)
-        fig.savefig(folder / name, dpi=110, bbox_inches="tight")
-        plt.close(fig)
-        paths.append(folder / name)
+        paths.append(write_figure(make, explanation, folder / name))
     return paths
+
+
+def write_figure(make, explanation: Explanation, path: str | Path, dpi: int = 110) -> Path:
+    """``make(explanation)`` drawn to the PNG at `path` and closed; returns the path."""
+    fig = make(explanation)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return Path(path)

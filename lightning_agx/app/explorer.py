@@ -25,11 +25,12 @@ from typing import Callable
 
 import torch
 
+from ..classifiers.base import module_device
 from ..editing import edit_mask, generate_with_masks
 from ..errors import UserError
 from ..explainer import ExplainerConfig, optimize_masks, perturbation_masks
 from ..explanation import Explanation, build_explanations, write_audio
-from ..figures import heatmap_figure, save_figures
+from ..figures import heatmap_figure, save_figures, write_figure
 from ..inputs import check_duration
 from ..methods import check_methods, run_method
 from ..models import TAGModel, load_model
@@ -243,7 +244,7 @@ class Explorer:
         folder = result.folder / f"edit_{uuid.uuid4().hex[:8]}"
         folder.mkdir(parents=True)
         heatmap = folder / "heatmap.png"
-        _save_heatmap(edited, heatmap)
+        write_figure(heatmap_figure, edited, heatmap, dpi=100)
         return Edit(edited, Audio(wav[0], self.tag.sample_rate, self.labels(wav[0])), indices, start, end, value,
                     heatmap)
 
@@ -255,7 +256,8 @@ class Explorer:
         if self.classifier is None:
             return {}
         mono = wav.float().mean(0, keepdim=True)
-        probs = torch.sigmoid(self.classifier.logits(mono.to(_device(self.classifier)), self.tag.sample_rate))[0]
+        mono = mono.to(module_device(self.classifier, mono.device))
+        probs = torch.sigmoid(self.classifier.logits(mono, self.tag.sample_rate))[0]
         order = torch.argsort(probs.cpu(), descending=True)[:top]
         return {self.classifier.labels[i]: round(float(probs[i]), 4) for i in order}
 
@@ -359,18 +361,6 @@ def _classifier(name: str, tag: TAGModel):
     except Exception as error:  # noqa: BLE001  any failure to load leaves the app usable without labels
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         return None, f"no classifier labels: the classifier could not be loaded ({first[:160]})"
-
-
-def _device(module) -> torch.device:
-    tensor = next(iter(list(module.parameters()) + list(module.buffers())), None)
-    return torch.device("cpu") if tensor is None else tensor.device
-
-
-def _save_heatmap(explanation: Explanation, path: Path) -> None:
-    import matplotlib.pyplot as plt
-    fig = heatmap_figure(explanation)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
 
 
 def _no_progress(fraction: float, description: str) -> None:

@@ -46,3 +46,9 @@ class AudioClassifier(nn.Module):
 
     def _embed(self, wav: Tensor) -> Tensor:  # [B, samples] at self.sample_rate -> [B, E]
         raise NotImplementedError
+
+
+def module_device(module, fallback=None):
+    """The device of `module`'s first parameter or buffer (`fallback` for a module without any)."""
+    tensor = next(iter(list(module.parameters()) + list(module.buffers())), None)
+    return fallback if tensor is None else tensor.device

@@ -34,6 +34,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..classifiers import load_classifier
+from ..classifiers.base import module_device
 from ..explainer import ExplainerConfig, perturbation_masks
 from ..explanation import Explanation, build_explanations, prompt_folder_name
 from ..methods import check_methods, is_audiogenx, run_method
@@ -160,12 +161,7 @@ def _classify(tag, classifier, codes: torch.Tensor) -> torch.Tensor:
     wav = tag.decode(codes)  # [rows, C, samples] at tag.sample_rate
     wav = wav.mean(1) if wav.shape[1] > 1 else wav[:, 0]
     with torch.no_grad():
-        return classifier.logits(wav.to(_device_of(classifier, wav)), tag.sample_rate).float().cpu()
-
-
-def _device_of(module, fallback: torch.Tensor):
-    tensor = next(iter(list(module.parameters()) + list(module.buffers())), None)
-    return fallback.device if tensor is None else tensor.device
+        return classifier.logits(wav.to(module_device(classifier, wav.device)), tag.sample_rate).float().cpu()
 
 
 def original_and_ori(tag, prompts, seeds, duration, params, ori_repeats):
