@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from lightning_agx.models.diffusers_tag import StableAudioDenoiser
 from lightning_agx.toyworld.grammar import vocabulary
 from lightning_agx.toyworld.models import SavedConfig
 
@@ -214,34 +215,25 @@ class ToyLatentDecoder(nn.Module):
         return self.codec_decoder(self.model.denormalise(latents))
 
 
-def _positional_denoiser():
-    from lightning_agx.models.diffusers_tag import StableAudioDenoiser
+class PositionalDenoiser(StableAudioDenoiser):
+    """Stable Audio's denoiser call with the frame-position channels appended to its input latents."""
 
-    class PositionalDenoiser(StableAudioDenoiser):
-        """Stable Audio's denoiser call with the frame-position channels appended to its input latents."""
+    def __init__(self, transformer: nn.Module, position_channels: int, text_length: int | None = None):
+        super().__init__(transformer, text_length=text_length)
+        self.position_channels = position_channels
 
-        def __init__(self, transformer: nn.Module, position_channels: int, text_length: int | None = None):
-            super().__init__(transformer, text_length=text_length)
-            self.position_channels = position_channels
+    @property
+    def channels(self) -> int:
+        return int(self.transformer.config.in_channels) - self.position_channels
 
-        @property
-        def channels(self) -> int:
-            return int(self.transformer.config.in_channels) - self.position_channels
-
-        def forward(self, sample, timesteps, cond):
-            return super().forward(with_positions(sample, self.position_channels), timesteps, cond)
-
-    return PositionalDenoiser
-
-
-def PositionalDenoiser(transformer, position_channels: int, text_length: int | None = None):  # noqa: N802
-    return _positional_denoiser()(transformer, position_channels, text_length)
+    def forward(self, sample, timesteps, cond):
+        return super().forward(with_positions(sample, self.position_channels), timesteps, cond)
 
 
 def load_toysounds_diffusion(device: str = "cpu", directory=None, duration: float | None = None):
     """``load_model("toysounds-diffusion")``: the shipped model behind `DiffusersTAG` (the diffusion family's
     adapter) on the world's codec, with the world's ground truth."""
-    from lightning_agx.models.diffusers_tag import DiffusersTAG, StableAudioDenoiser
+    from lightning_agx.models.diffusers_tag import DiffusersTAG
     from lightning_agx.toyworld.load import ASSETS, load_config, load_state
     from lightning_agx.toyworld.models import build_codec
     from lightning_agx.toyworld.truth import ToySoundsTruth
