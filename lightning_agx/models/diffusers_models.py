@@ -152,11 +152,12 @@ def _from_pretrained(pipeline_class, name: str):
 
 
 def stable_audio(name: str = STABLE_AUDIO) -> DiffusersTAG:
-    """Stable Audio Open 1.0 (``StableAudioPipeline``): T5-base tokens (padded to 128) through the projection
-    model, the DiT with the duration conditioning, the pipeline's scheduler (EDM DPM-Solver), 100 steps,
-    guidance 7, the Oobleck VAE at 44.1 kHz stereo (2048 samples per frame). Unlike the pipeline, which always
-    denoises its full 1024 frames (47.5 s) and crops the waveform, the latent has the requested duration's
-    frames (one mask row per frame of the clip)."""
+    """Stable Audio Open 1.0 (``StableAudioPipeline``; `name`: a Hub id or a local folder written by the
+    pipeline's ``save_pretrained``): T5-base tokens (padded to 128) through the projection model, the DiT with
+    the duration conditioning, the pipeline's scheduler (EDM DPM-Solver), 100 steps, guidance 7, the Oobleck VAE
+    at 44.1 kHz stereo (2048 samples per frame); 10 s by default (or the model's longest, if shorter). Unlike
+    the pipeline, which always denoises its full 1024 frames (47.5 s) and crops the waveform, the latent has the
+    requested duration's frames (one mask row per frame of the clip)."""
     from diffusers import StableAudioPipeline
     pipe = _from_pretrained(StableAudioPipeline, name)
     projection = pipe.projection_model
@@ -166,9 +167,10 @@ def stable_audio(name: str = STABLE_AUDIO) -> DiffusersTAG:
     hop = int(vae.hop_length)
     frame_rate = vae.config.sampling_rate / hop
     denoiser = StableAudioDenoiser(pipe.transformer, projection, text_length=int(pipe.tokenizer.model_max_length))
+    max_duration = pipe.transformer.config.sample_size / frame_rate
     return DiffusersTAG(denoiser, pipe.scheduler, OobleckDecoder(vae), text, frame_rate=frame_rate,
-                        sample_rate=int(vae.config.sampling_rate), name=name, duration=10.0,
-                        max_duration=pipe.transformer.config.sample_size / frame_rate, num_inference_steps=100,
+                        sample_rate=int(vae.config.sampling_rate), name=name, duration=min(10.0, max_duration),
+                        max_duration=max_duration, num_inference_steps=100,
                         guidance_scale=7.0, trajectory_points=4)
 
 

@@ -1,0 +1,45 @@
+"""The real Stable Audio loader (`lightning_agx.models.diffusers_models.stable_audio`) on a tiny
+``StableAudioPipeline`` built offline and saved with ``save_pretrained`` (`tiny_pipelines`): diffusers'
+``from_pretrained`` code path, generation, decoding and `explain` end to end."""
+import pytest
+import torch
+
+from lightning_agx.models.diffusers_models import stable_audio
+
+from tiny_pipelines import save_tiny_stable_audio
+
+PROMPTS = ["a dog barks loudly near a river", "rain"]
+
+
+@pytest.fixture(scope="module")
+def tag(tmp_path_factory):
+    path = save_tiny_stable_audio(tmp_path_factory.mktemp("stable-audio") / "tiny")
+    tag = stable_audio(str(path))
+    tag.duration = 1.0
+    tag.generation_params["num_inference_steps"] = 4
+    return tag
+
+
+def test_loads_the_saved_pipeline_through_from_pretrained(tag):
+    assert type(tag.denoiser.transformer).__name__ == "StableAudioDiTModel"
+    assert type(tag.scheduler).__name__ == "EDMDPMSolverMultistepScheduler"
+    assert tag.frame_rate == 25.0 and tag.sample_rate == 1000 and tag.max_duration == pytest.approx(2.56)
+    assert tag.denoiser.text_length == 16 and tag.dim == 8
+    assert tag.token_strings("a dog barks") == ["\u2581a", "\u2581dog", "\u2581barks", "</s>"]
+
+
+def test_generates_and_decodes(tag):
+    gen = tag.generate(PROMPTS, seed=0)
+    assert gen.codes.shape == (2, 4, 25) and torch.isfinite(gen.codes).all()
+    assert tag.decode(gen.codes).shape == (2, 1, 1000)
+    alone = tag.generate(PROMPTS[1:], seed=gen.seeds[1:])
+    torch.testing.assert_close(alone.codes[0], gen.codes[1], atol=1e-5, rtol=1e-5)
+
+
+def test_explain_end_to_end(tag, tmp_path):
+    from lightning_agx.api import explain
+    from lightning_agx.explainer import ExplainerConfig
+    explanations = explain(tag, PROMPTS, output_dir=tmp_path, config=ExplainerConfig(epochs=2, hidden=16),
+                           trainer={"enable_progress_bar": False}, figures=False)
+    assert [e.mask.shape for e in explanations] == [(25, 8), (25, 2)]  # T5 tokens with </s>
+    assert explanations[0].audio.shape == (1, 1000) and torch.isfinite(explanations[0].mask).all()

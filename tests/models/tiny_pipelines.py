@@ -1,0 +1,90 @@
+"""Tiny real-format diffusers pipelines, built offline from diffusers' and transformers' own classes and saved
+with ``save_pretrained``, so that the loaders of `lightning_agx.models.diffusers_models` run their real
+``from_pretrained`` code path on them (no download, no Hugging Face cache).
+
+- `save_tiny_stable_audio(path)`: a ``StableAudioPipeline`` (``StableAudioDiTModel``, ``StableAudioProjectionModel``,
+  ``AutoencoderOobleck``, ``T5EncoderModel``, a T5 tokenizer, ``EDMDPMSolverMultistepScheduler``);
+- `save_tiny_audioldm2(path)`: an ``AudioLDM2Pipeline`` (``ClapModel`` + a RoBERTa tokenizer, ``T5EncoderModel`` + a
+  T5 tokenizer, ``GPT2LMHeadModel``, ``AudioLDM2ProjectionModel``, ``AudioLDM2UNet2DConditionModel``,
+  ``AutoencoderKL``, ``SpeechT5HifiGan``, ``DDIMScheduler``, ``ClapFeatureExtractor``).
+
+The tokenizers are built in code: a T5 tokenizer over a small Unigram vocabulary (whole words of the test
+prompts and single letters, so that any lowercase word tokenizes) and a RoBERTa tokenizer over a byte-level BPE
+vocabulary of the 256 byte symbols (no merges). Sizes follow diffusers' own fast pipeline tests.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+
+WORDS = ("a", "dog", "barks", "loudly", "near", "river", "rain", "siren", "wails", "the", "and", "of", "in", "on")
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+T5_WIDTH = 32  # d_model of the tiny T5 encoders
+
+
+def t5_tokenizer(max_length: int = 32):
+    """A T5 tokenizer (transformers' ``T5Tokenizer``, tokenizers backend) over a small Unigram vocabulary:
+    ``<pad>`` 0, ``</s>`` 1, ``<unk>`` 2, then the words of `WORDS` as ``▁word`` pieces, ``▁`` and single letters.
+    It appends ``</s>`` as T5's does."""
+    from transformers import T5Tokenizer
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    vocab += [(f"\u2581{w}", -1.0) for w in WORDS]
+    vocab += [("\u2581", -3.0)] + [(c, -4.0) for c in LETTERS]
+    vocab += [(f"\u2581{c}", -3.5) for c in LETTERS if c not in WORDS]
+    return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=max_length)
+
+
+def roberta_tokenizer(max_length: int = 16):
+    """A RoBERTa tokenizer (byte-level BPE) whose vocabulary is the special tokens and the 256 byte symbols, no
+    merges: every prompt tokenizes, one token per byte (CLAP's text branch reads them)."""
+    from transformers import RobertaTokenizer
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 4}
+    for symbol in bytes_to_unicode().values():
+        vocab.setdefault(symbol, len(vocab))
+    return RobertaTokenizer(vocab=vocab, merges=[], model_max_length=max_length)
+
+
+def _t5_encoder(vocab_size: int):
+    from transformers import T5Config, T5EncoderModel
+    return T5EncoderModel(T5Config(vocab_size=vocab_size, d_model=T5_WIDTH, d_ff=37, d_kv=8, num_heads=2,
+                                   num_layers=2, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1))
+
+
+# ---------------------------------------------------------------------------------------------------- Stable Audio
+def tiny_stable_audio(seed: int = 0):
+    """A tiny ``StableAudioPipeline``: 2-layer DiT (2 heads of 8, 4 latent channels, 64 frames at most), Oobleck
+    at 1 kHz mono with 40 samples per frame (25 frames per second: 2.56 s at most), T5 of width 32 (tokens padded
+    to 16), duration conditioning 0..32 s, Stable Audio Open's scheduler class and settings."""
+    from diffusers import (AutoencoderOobleck, EDMDPMSolverMultistepScheduler, StableAudioDiTModel,
+                           StableAudioPipeline, StableAudioProjectionModel)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        tokenizer = t5_tokenizer(max_length=16)
+        text_encoder = _t5_encoder(len(tokenizer))
+        transformer = StableAudioDiTModel(sample_size=64, in_channels=4, out_channels=4, num_layers=2,
+                                          attention_head_dim=8, num_attention_heads=2,
+                                          num_key_value_attention_heads=1, cross_attention_dim=16, time_proj_dim=16,
+                                          global_states_input_dim=16, cross_attention_input_dim=8)
+        projection = StableAudioProjectionModel(text_encoder_dim=T5_WIDTH, conditioning_dim=8, min_value=0,
+                                                max_value=32)
+        with warnings.catch_warnings():  # diffusers' Oobleck still builds with torch's deprecated weight_norm
+            warnings.filterwarnings("ignore", message=".*weight_norm.*", category=FutureWarning)
+            vae = AutoencoderOobleck(encoder_hidden_size=4, downsampling_ratios=[4, 10], channel_multiples=[1, 2],
+                                     decoder_channels=4, decoder_input_channels=4, audio_channels=1,
+                                     sampling_rate=1000)
+    scheduler = EDMDPMSolverMultistepScheduler(sigma_min=0.3, sigma_max=500, sigma_data=1.0,
+                                               prediction_type="v_prediction", sigma_schedule="exponential")
+    return StableAudioPipeline(vae=vae, text_encoder=text_encoder, projection_model=projection, tokenizer=tokenizer,
+                               transformer=transformer, scheduler=scheduler)
+
+
+def save_tiny_stable_audio(path: str | Path, seed: int = 0) -> Path:
+    """`tiny_stable_audio` saved with ``save_pretrained`` (the format of the Hub's repositories) at `path`."""
+    path = Path(path)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        tiny_stable_audio(seed).save_pretrained(path)
+    return path
