@@ -156,7 +156,8 @@ def test_tiny_diffusion_build_trains_and_runs_its_checks(tmp_path):
     out = tmp_path / "out"
     main(["--out", str(out), *TINY, "--stages", "classifier,codec,codes"])
     main(["--out", str(out), "--threads", "1", "--minutes-budget", "100000", "--diffusion-batch", "4",
-          "--diffusion-eval-prompts", "2", "--stages", "diffusion,diffusion_eval", "--diffusion-steps", "4"])
+          "--diffusion-eval-prompts", "2", "--stages", "diffusion,diffusion_eval", "--diffusion-steps", "4",
+          "--diffusion-filler-mask", "0.5", "--diffusion-position-channels", "8"])
     stages = json.loads((out / "build_report.json").read_text())["stages"]
     assert stages["diffusion"]["steps"] == 4 and stages["diffusion"]["megabytes"] < 25
     checks = stages["diffusion_eval"]
@@ -171,3 +172,27 @@ def test_tiny_diffusion_build_trains_and_runs_its_checks(tmp_path):
     [e] = explain(tag, ["a loud beep followed by a hiss"], config=ExplainerConfig(epochs=2),
                   trainer={"enable_progress_bar": False})
     assert e.mask.shape == (75, 7) and e.audio.shape == (1, 48000) and e.tokens[1] == "loud"
+
+
+def test_filler_masks_edit_only_the_filler_tokens_of_conditional_rows():
+    """Training's filler masking is the explainer's post-softmax edit: the identity at p = 0; at p = 1 it changes
+    a prompt with fillers, not one without (nor the unconditional row), and the denoiser still gets gradients."""
+    import numpy as np
+
+    from lightning_agx.toyworld.build.diffusion import filler_masks
+    from lightning_agx.toyworld.diffusion import DiffusionConfig, ToyDiffusion
+    torch.manual_seed(0)
+    model = ToyDiffusion(DiffusionConfig(latent_mean=[0.0] * 64, latent_std=[1.0] * 64, text_layers=0, layers=2))
+    prompts = ["the sound of a beep followed by a buzz in the distance", "beep then buzz", None]
+    x, t = torch.randn(3, 64, 75), torch.tensor([500, 500, 500])
+    text = model.encode_text(prompts)
+    base = model.predict(x, t, text)
+    with filler_masks(model, prompts, 0.0, np.random.default_rng(0)):
+        assert torch.allclose(model.predict(x, t, text), base, atol=1e-5)
+    with filler_masks(model, prompts, 1.0, np.random.default_rng(0)):
+        masked = model.predict(x, t, text)
+    assert (masked[0] - base[0]).abs().max() > 1e-3
+    assert torch.allclose(masked[1:], base[1:], atol=1e-5)  # no filler in "beep then buzz"; the None row
+    masked[0].pow(2).sum().backward()
+    assert model.denoiser.transformer_blocks[0].attn2.to_q.weight.grad.abs().sum() > 0
+    assert all(type(p).__name__ != "EditedAttnProcessor" for p in model.denoiser.attn_processors.values())

@@ -69,7 +69,8 @@ STAGES: dict[str, Stage] = {  # in the order of a full build
     # the diffusion family (lightning_agx.toyworld.diffusion), on the codec above and the codes stage's clips
     "diffusion": Stage(0.85, "diffusion.safetensors", lambda a, cfg, out, b: train_diffusion(
         cfg, out, a.device, a.diffusion_steps, b, a.seed, batch=a.diffusion_batch, lr=a.diffusion_lr,
-        text_layers=a.diffusion_text_layers, position_channels=a.diffusion_position_channels)),
+        text_layers=a.diffusion_text_layers, position_channels=a.diffusion_position_channels,
+        filler_mask=a.diffusion_filler_mask)),
     "diffusion_eval": Stage(0.10, None, lambda a, cfg, out, b: evaluate_diffusion(
         cfg, out, a.device, a.diffusion_eval_prompts, a.seed + 1000)),
 }
@@ -111,6 +112,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--diffusion-eval-prompts", type=int, default=150)
     p.add_argument("--diffusion-text-layers", type=int, default=2, help="transformer layers of the text encoder "
                    "(0: a lookup table with word positions, as the LM's text: each token carries only its word)")
+    p.add_argument("--diffusion-filler-mask", type=float, default=0.0, help="probability a filler token's "
+                   "cross-attention weights are scaled by a uniform draw while the diffusion model trains")
     p.add_argument("--diffusion-position-channels", type=int, default=0, help="frame-position channels appended "
                    "to the denoiser's input (0: Stable Audio's DiT as it is)")
     args = p.parse_args(argv)

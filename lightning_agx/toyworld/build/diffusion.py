@@ -29,12 +29,40 @@ def training_latents(cfg: ToyConfig, out: Path, device: str) -> tuple[torch.Tens
     return latents, list(data["captions"])
 
 
+def filler_masks(model: ToyDiffusion, prompts: list[str | None], p: float, rng: np.random.Generator):
+    """A block in which `model`'s text cross-attention is edited as AudioGenX edits it (post-softmax, Eq. 2 and
+    4, `lightning_agx.models.diffusers_attention`): each filler token of each prompt (the world's filler words,
+    whether or not word dropout made them <unk>) is, with probability `p`, scaled by a uniform draw in [0, 1]
+    at every frame; other tokens and the unconditional rows keep weight 1."""
+    from lightning_agx.models.attention import CrossAttentionEdit
+    from lightning_agx.models.diffusers_attention import AttentionState, edited_attention
+    from lightning_agx.toyworld.grammar import filler_words
+    width = model.tokenizer.max_length
+    words = filler_words()
+    is_filler = torch.zeros(len(prompts), width, dtype=torch.bool)
+    for i, prompt in enumerate(prompts):
+        if prompt is not None:
+            for j, w in enumerate(model.tokenizer.words(prompt)[:width]):
+                is_filler[i, j] = w in words
+    draw = torch.from_numpy(rng.random((len(prompts), width)) < p)
+    scale = torch.from_numpy(rng.random((len(prompts), width))).float()
+    mask = torch.where(is_filler & draw, scale, torch.ones_like(scale))
+    frames = model.cfg.frames
+    mask = mask[:, None, :].expand(-1, frames, -1).to(model.text.embed.weight.device)
+    state = AttentionState(CrossAttentionEdit(post_softmax=mask), torch.arange(len(prompts)), frames,
+                           text_keys=width, query_offset=1)
+    names = [f"transformer_blocks.{i}.attn2.processor" for i in range(len(model.denoiser.transformer_blocks))]
+    return edited_attention(model.denoiser, state, names)
+
+
 def train_diffusion(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: float, seed: int,
                     batch: int = 32, lr: float = 1e-3, warmup: int = 300, word_dropout: float = 0.2,
-                    text_layers: int = 2, position_channels: int = 0) -> dict:
+                    text_layers: int = 2, position_channels: int = 0, filler_mask: float = 0.0) -> dict:
     """v-prediction training (MSE, uniform timesteps), classifier-free guidance dropout (text -> zeros), word
-    dropout of fillers as the LM's. Writes ``diffusion.json`` (with the latent statistics) and
-    ``diffusion.safetensors``."""
+    dropout of fillers as the LM's, and `filler_mask`: the probability that a filler token's cross-attention
+    weights are scaled, after the softmax and in every layer, by a uniform draw in [0, 1] (the explainer's own
+    intervention, `filler_masks`), with the same target: fillers carry no sound in the world. Writes
+    ``diffusion.json`` (with the latent statistics) and ``diffusion.safetensors``."""
     from lightning_agx.toyworld.grammar import filler_words
     t0 = time.time()
     torch.manual_seed(seed)
@@ -63,7 +91,13 @@ def train_diffusion(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s
             noise = torch.randn(x0.shape, generator=noise_stream).to(device)
             xt = scheduler.add_noise(x0, noise, t.to(device))
             target = scheduler.get_velocity(x0, noise, t.to(device))
-            loss = (model.predict(xt, t.to(device), model.encode_text(prompts)) - target).pow(2).mean()
+            text = model.encode_text(prompts)
+            if filler_mask > 0:
+                with filler_masks(model, prompts, filler_mask, rng):
+                    pred = model.predict(xt, t.to(device), text)
+            else:
+                pred = model.predict(xt, t.to(device), text)
+            loss = (pred - target).pow(2).mean()
             return loss, (loss,)
         return step_loss
 
