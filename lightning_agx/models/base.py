@@ -6,7 +6,8 @@ evaluation and the analyses use only what is declared here.
 
 What a family provides:
 - **text**: the prompt's token strings, their embeddings X ``[B, N, D]`` and validity (padding) in one
-  `TextConditioning`; the model's token limit;
+  `TextConditioning` (with, for a model that reads a second text-derived stream, that stream: it is
+  conditioning the explanation does not mask); the model's token limit;
 - **generation** (optionally with a `CrossAttentionEdit` applied to the text cross-attention) that returns a
   `Generation`: the audio representation it decodes (``codes``), its number of explained steps T, the
   per-prompt seeds; and the same `Generation` rebuilt from saved codes (`generation_from_codes`);
@@ -53,13 +54,17 @@ class TextConditioning:
     tokens: list[list[str]]  # per prompt, one string per valid text token
     embeddings: torch.Tensor  # [B, N, D] text token embeddings X the cross-attention reads (zeros at padding)
     valid: torch.Tensor  # [B, N] bool, False at padding
+    # [B, M, D'] a second conditioning stream computed from the prompt that the model reads besides X and that
+    # the mask does NOT reach (AudioLDM 2's GPT-2 "8 vectors"); None for a family with one text stream
+    extra: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.prompts)
 
     def select(self, index: list[int]) -> "TextConditioning":
         return TextConditioning([self.prompts[i] for i in index], [self.tokens[i] for i in index],
-                                self.embeddings[index], self.valid[index])
+                                self.embeddings[index], self.valid[index],
+                                None if self.extra is None else self.extra[index])
 
 
 @dataclass

@@ -175,15 +175,36 @@ def stable_audio(name: str = STABLE_AUDIO) -> DiffusersTAG:
 
 
 def audioldm2(name: str = AUDIOLDM2) -> DiffusersTAG:
-    """AudioLDM 2 (``AudioLDM2Pipeline``). Its UNet has two cross-attention streams: the GPT-2 "8 vectors" and
-    the Flan-T5 tokens; the explained stream is the Flan-T5 tokens (the one with token strings). The weights
-    load here; its UNet denoiser (2-D mel latents: a step would be a latent time row, the queries of each UNet
-    level grouped by time row) is not wired into `DiffusersTAG` yet, which this error says."""
+    """AudioLDM 2 (``AudioLDM2Pipeline``; `name`: a Hub id or a local folder written by the pipeline's
+    ``save_pretrained``), `lightning_agx.models.audioldm2`: the UNet over the 2-D mel latent (a step is one
+    latent time row: 25 per second for cvssp/audioldm2), the explained stream the Flan-T5 tokens, the GPT-2
+    "8 vectors" stream read unmasked (out of the mask's reach), the unconditional branch the encodings of
+    ``""``; the pipeline's scheduler (DDIM), 200 steps and guidance 3.5 (its defaults); decoding through the
+    VAE and the HiFi-GAN vocoder (16 kHz mono). 10 s by default (or the trained length, if shorter); at most
+    the trained length (the UNet's ``sample_size`` rows: 10.24 s)."""
     from diffusers import AudioLDM2Pipeline
-    _from_pretrained(AudioLDM2Pipeline, name)
-    raise UserError(f"'{name}' loads, but its UNet denoiser (two cross-attention streams over 2-D mel latents) is "
-                    "not wired into lightning_agx yet; use a Stable Audio DiT model (stabilityai/stable-audio-open-1.0)")
+    from transformers import VitsModel
+
+    from .audioldm2 import AudioLDM2Denoiser, AudioLDM2TextEncoder, MelVocoderDecoder
+    pipe = _from_pretrained(AudioLDM2Pipeline, name)
+    if isinstance(pipe.text_encoder_2, VitsModel):
+        raise UserError(f"'{name}' is an AudioLDM 2 text-to-speech model (VITS phonemes, not T5 tokens); only the "
+                        "text-to-audio models (T5 second encoder, e.g. cvssp/audioldm2) are supported")
+    text = AudioLDM2TextEncoder(pipe).eval()
+    with torch.no_grad():
+        embeddings, valid = text([""])  # the pipeline's unconditional prompt
+        negative = (embeddings, valid, text.extra_conditioning([""]))
+    scale = int(pipe.vae_scale_factor)
+    vocoder = pipe.vocoder.config
+    hop = int(torch.tensor(vocoder.upsample_rates).prod())
+    frame_rate = vocoder.sampling_rate / hop / scale
+    max_duration = pipe.unet.config.sample_size / frame_rate
+    denoiser = AudioLDM2Denoiser(pipe.unet, int(vocoder.model_in_dim) // scale, negative)
+    return DiffusersTAG(denoiser, pipe.scheduler, MelVocoderDecoder(pipe.vae, pipe.vocoder), text,
+                        frame_rate=frame_rate, sample_rate=int(vocoder.sampling_rate), name=name,
+                        duration=min(10.0, max_duration), max_duration=max_duration, num_inference_steps=200,
+                        guidance_scale=3.5, trajectory_points=4)
 
 
 __all__ = ["AUDIOLDM2", "DIFFUSION_MODELS", "HashedLUTEncoder", "OobleckDecoder", "STABLE_AUDIO", "T5TextEncoder",
-           "debug_diffusion", "load_diffusion_model", "stable_audio"]
+           "audioldm2", "debug_diffusion", "load_diffusion_model", "stable_audio"]

@@ -1,5 +1,5 @@
 """Diffusion text-to-audio models served through diffusers (Stable Audio Open's DiT, the embedded ToySounds
-diffusion model, the debug model) behind `TAGModel`.
+diffusion model, the debug model, AudioLDM 2's UNet: `lightning_agx.models.audioldm2`) behind `TAGModel`.
 
 `DiffusersTAG` wraps diffusers' own classes (used as a library): a denoiser (``StableAudioDiTModel``, called as
 ``StableAudioPipeline`` calls it, `StableAudioDenoiser`), a diffusers scheduler, a decoder from the latent to
@@ -11,6 +11,12 @@ second); the queries of the DiT's text cross-attention are its frames, so row t 
 the cross-attention of frame t to the N text tokens, at every denoising step and in every layer (T = L).
 Stable Audio prepends one global (timing) token to the frames: it is not a frame and is never masked; neither
 are the cross-attention keys past the text tokens (Stable Audio's two duration tokens, fixed-length padding).
+**2-D latents** ``[C, H, W]`` (AudioLDM 2's mel latent: axis 2 is time, H rows, W frequency bins): a step is one
+latent time row (T = H); each UNet level's queries pool the mask rows of their time span
+(`lightning_agx.models.diffusers_attention`, ``AttentionState.grid``). In general the latent is
+``[C, T, *rest]`` (rest: () for 1-D, (W,) for 2-D), and a step is one index of axis 2 with all its channels and
+``rest`` positions. A denoiser may read a second, unmasked text stream (``TextConditioning.extra``, AudioLDM 2's
+GPT-2 vectors): what it carries is out of the mask's reach.
 
 **Generation** is ``StableAudioPipeline.__call__``'s loop (steps 4-8): the scheduler's timesteps,
 ``scale_model_input``, one denoiser call over ``[uncond; cond]`` rows, classifier-free guidance
@@ -18,7 +24,7 @@ are the cross-attention keys past the text tokens (Stable Audio's two duration t
 draws its initial noise (and any sampler noise) from its own 'generation' stream (`lightning_agx.seeding`):
 its result does not depend on its batch. A `CrossAttentionEdit` applies to the conditional rows only (the
 unconditional half of CFG is untouched, Eq. 2 and 4). The "codes" of this family are the generated clean
-latent ``[C, L]`` (float), which `decode` turns into audio.
+latent ``[C, T, *rest]`` (float), which `decode` turns into audio.
 
 **The trajectory and the reference forward** (`forward_steps`, the analogue of the LM's teacher-forced pass).
 K fixed points k of the sampler's schedule (steps ``round(linspace(0, S - 1, K))`` of S inference steps) give
@@ -31,18 +37,20 @@ pass depends on the generated tokens, and it is a function of the saved clean la
 `generation_from_codes` rebuilds exactly the same pass from a saved explanation.
 h_t is the denoiser's **predicted clean latent x0-hat of frame t** at each of the K points, conditional rows
 (no guidance, as the LM's h_t is conditional), the K predictions concatenated along the feature axis:
-``[B, T, K * C]`` (`latent_dim`). Why x0-hat: it is what the denoiser says the audio of frame t is (the
-quantity the decoder hears), on one scale at every noise level (a noise or v prediction is not), and it
-depends on the text only through the cross-attention the mask edits; several noise levels capture both the
-coarse content decided at high noise and the detail at low noise. The K points run as ONE denoiser call of
-``K * rB`` rows.
+``[B, T, K * F]`` (`latent_dim`; F = the C channels of a frame for 1-D latents, C * W values of a time row
+for 2-D ones). Why x0-hat: it is what the denoiser says the audio of frame t is (the quantity the decoder
+hears), on one scale at every noise level (a noise or v prediction is not), and it depends on the text only
+through the cross-attention the mask edits; several noise levels capture both the coarse content decided at
+high noise and the detail at low noise. The K points run as ONE denoiser call of ``K * rB`` rows.
 `log_probs` (for the gradient and perturbation baselines) is a per-frame Gaussian log-likelihood proxy of the
-generated output: ``-0.5 * ||x0-hat_k(t) - x0(t)||^2`` summed over channels, ``[rB, K, T]`` (the K points play
-the LM's codebooks), computed from the latents h_t.
-The recorded cross-attention of a layer is ``[rB, K * heads, T, N]`` (the heads of the K points side by side);
-the self-attention ``[rB, K * heads, T, T]`` (frames only; the global token's row and column left out).
+generated output: ``-0.5 * ||x0-hat_k(t) - x0(t)||^2`` summed over the frame's F values, ``[rB, K, T]`` (the K
+points play the LM's codebooks), computed from the latents h_t.
+The recorded cross-attention of a layer is ``[rB, K * heads, T, N]`` (the heads of the K points side by side;
+for a 2-D level, per time row: the mean over its frequency columns); the self-attention ``[rB, K * heads, T, T]``
+(frames only; the global token's row and column left out; not recorded for 2-D latents).
 
-Shapes: B prompts, N text tokens, D text width, C latent channels, T = L latent frames, K trajectory points.
+Shapes: B prompts, N text tokens, D text width, C latent channels, T = L latent frames (time rows), K trajectory
+points.
 """
 from __future__ import annotations
 
@@ -74,7 +82,8 @@ class TextEncoder(Protocol):
     limit (None: none); ``tokens(prompt)``: the token strings, one per embedding; ``__call__(prompts)``: the
     embeddings ``[B, N, D]`` (zeros at padding, N = the longest prompt's tokens) and their validity ``[B, N]``
     bool. A prompt's embeddings must not depend on the other prompts (padding aside). Optional:
-    ``vocabulary`` (a closed vocabulary, a set of words; else None)."""
+    ``vocabulary`` (a closed vocabulary, a set of words; else None); ``extra_conditioning(prompts)``: a second
+    stream ``[B, M, D']`` the denoiser reads unmasked (`TextConditioning.extra`; AudioLDM 2's GPT-2 vectors)."""
 
     dim: int
     max_tokens: int | None
@@ -92,13 +101,14 @@ class Conditions:
     hidden: torch.Tensor  # [b, keys, D'] encoder hidden states (the first N keys are the text tokens)
     glob: torch.Tensor | None  # [b, 1, G] global hidden states (Stable Audio)
     key_valid: torch.Tensor | None  # [b, keys] bool, None: every key is attended
+    extra: torch.Tensor | None = None  # [b, M, D''] a second, unmasked cross-attention stream (AudioLDM 2's GPT-2)
 
     @staticmethod
     def cat(parts: list["Conditions"]) -> "Conditions":
         def join(name):
             values = [getattr(p, name) for p in parts]
             return None if values[0] is None else torch.cat(values)
-        return Conditions(join("hidden"), join("glob"), join("key_valid"))
+        return Conditions(join("hidden"), join("glob"), join("key_valid"), join("extra"))
 
 
 class StableAudioDenoiser(nn.Module):
@@ -130,6 +140,24 @@ class StableAudioDenoiser(nn.Module):
         return int(self.transformer.config.in_channels)
 
     @property
+    def attention_model(self) -> nn.Module:
+        """The diffusers model whose attention processors `edited_attention` replaces."""
+        return self.transformer
+
+    def latent_shape(self, frames: int) -> tuple[int, ...]:
+        """One prompt's latent for `frames` steps: ``[C, L]``."""
+        return (self.channels, frames)
+
+    @property
+    def step_features(self) -> int:
+        """F: latent values per step (a frame's C channels)."""
+        return self.channels
+
+    def grid(self, frames: int) -> tuple[int, int] | None:
+        """The 2-D query grid of `AttentionState` (None: 1-D frames)."""
+        return None
+
+    @property
     def cross_names(self) -> list[str]:
         return [f"transformer_blocks.{i}.attn2.processor" for i in range(len(self.transformer.transformer_blocks))]
 
@@ -141,7 +169,11 @@ class StableAudioDenoiser(nn.Module):
     def dtype(self) -> torch.dtype:
         return next(self.transformer.parameters()).dtype
 
-    def conditions(self, embeddings: torch.Tensor, valid: torch.Tensor, seconds: float) -> Conditions:
+    def conditions(self, embeddings: torch.Tensor, valid: torch.Tensor, seconds: float,
+                   extra: torch.Tensor | None = None) -> Conditions:
+        if extra is not None:
+            raise ValueError("Stable Audio's DiT reads one text stream; this text encoder gives a second one "
+                             "(extra_conditioning): pair it with a denoiser that reads it")
         b, n, _ = embeddings.shape
         dtype = self.dtype
         x = embeddings.to(dtype) * valid[..., None].to(dtype)
@@ -213,10 +245,11 @@ class NoiseSchedule:
                             "use e.g. DDIMScheduler or EDMDPMSolverMultistepScheduler")
 
     def _col(self, values: torch.Tensor, index: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        return values.to(like.device)[index.to(like.device)][:, None, None].to(like.dtype)  # [rows, 1, 1]
+        column = values.to(like.device)[index.to(like.device)].to(like.dtype)
+        return column.view(-1, *[1] * (like.dim() - 1))  # [rows, 1, ...] broadcasting over the latent's axes
 
     def noised(self, x0: torch.Tensor, noise: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """x_k of clean latents ``[rows, C, L]`` with `noise` at points `index` ``[rows]``."""
+        """x_k of clean latents ``[rows, C, T, *rest]`` with `noise` at points `index` ``[rows]``."""
         if self.edm:
             return x0 + self._col(self.sigma, index, x0) * noise
         ab = self._col(self.alpha_bar, index, x0)
@@ -241,11 +274,11 @@ class NoiseSchedule:
 # ---------------------------------------------------------------------------------------------------- generation
 @dataclass
 class DiffusionGeneration(Generation):
-    """`Generation` with the explained trajectory: ``codes`` is the clean latent x0 ``[B, C, L]``."""
+    """`Generation` with the explained trajectory: ``codes`` is the clean latent x0 ``[B, C, T, *rest]``."""
 
-    trajectory: torch.Tensor | None = None  # [B, K, C, L] x_k = noise(x0, eps_k, k): what forward_steps explains
+    trajectory: torch.Tensor | None = None  # [B, K, *latent] x_k = noise(x0, eps_k, k): what forward_steps explains
     inference_steps: int = 0  # S: the sampler's steps (the K points are steps of that schedule)
-    sampled: torch.Tensor | None = None  # [B, K, C, L] the sampler's own x at the K points (generate only)
+    sampled: torch.Tensor | None = None  # [B, K, *latent] the sampler's own x at the K points (generate only)
 
     def select(self, index: list[int]) -> "DiffusionGeneration":
         base = super().select(index)
@@ -259,8 +292,10 @@ class DiffusersTAG(TAGModel):
     """A frozen diffusers text-to-audio model (see the module docstring).
 
     denoiser: a ``StableAudioDiTModel`` (wrapped in `StableAudioDenoiser` with `text_length`) or a denoiser
-        wrapper with the `StableAudioDenoiser` interface; scheduler: a diffusers scheduler (DDPM-type or EDM);
-    decoder: an ``nn.Module`` mapping the clean latent ``[B, C, L]`` to the waveform ``[B, channels, samples]``;
+        wrapper with the `StableAudioDenoiser` interface (`lightning_agx.models.audioldm2.AudioLDM2Denoiser`);
+        scheduler: a diffusers scheduler (DDPM-type or EDM);
+    decoder: an ``nn.Module`` mapping the clean latent ``[B, C, T, *rest]`` to the waveform ``[B, channels,
+        samples]``;
     text_encoder: a `TextEncoder`; frame_rate: latent frames per second; sample_rate: of the waveform;
     duration / max_duration: seconds generated by default / at most; num_inference_steps, guidance_scale:
     the sampling defaults (overridable per call); trajectory_points: K."""
@@ -305,7 +340,7 @@ class DiffusersTAG(TAGModel):
 
     @property
     def latent_dim(self) -> int:
-        return len(self.schedule(self.generation_params["num_inference_steps"]).points) * self.denoiser.channels
+        return len(self.schedule(self.generation_params["num_inference_steps"]).points) * self.denoiser.step_features
 
     @property
     def max_text_tokens(self) -> int | None:
@@ -336,7 +371,7 @@ class DiffusersTAG(TAGModel):
         return frames
 
     def output_shape(self, duration: float | None = None) -> tuple[int, ...]:
-        return (self.denoiser.channels, self.num_steps(duration))
+        return self.denoiser.latent_shape(self.num_steps(duration))
 
     def schedule(self, steps: int) -> NoiseSchedule:
         if steps not in self._schedules:
@@ -351,12 +386,25 @@ class DiffusersTAG(TAGModel):
         tokens = self.check_text(prompts)
         with torch.no_grad():
             embeddings, valid = self.text_encoder(list(prompts))
+            extra = self._extra_conditioning(list(prompts))
         valid = valid.bool()
         for i, toks in enumerate(tokens):
             if int(valid[i].sum()) != len(toks):
                 raise RuntimeError(f"token strings ({len(toks)}) and text encoder tokens ({int(valid[i].sum())}) "
                                    f"disagree for prompt {prompts[i]!r}")
-        return TextConditioning(list(prompts), tokens, embeddings.float() * valid[..., None], valid)
+        return TextConditioning(list(prompts), tokens, embeddings.float() * valid[..., None], valid, extra)
+
+    def _extra_conditioning(self, prompts: list[str]) -> torch.Tensor | None:
+        """The text encoder's second, unmasked stream ``[B, M, D']`` (`TextEncoder`), or None when it has none."""
+        make = getattr(self.text_encoder, "extra_conditioning", None)
+        return None if make is None else make(prompts).float()
+
+    def conditions(self, text: TextConditioning, rows: int, frames: int) -> Conditions:
+        """The denoiser's conditioning of `rows` copies of `text`'s B prompts (copy-major), for `frames` steps."""
+        device = self.device
+        extra = None if text.extra is None else text.extra.repeat(rows, 1, 1).to(device)
+        return self.denoiser.conditions(text.embeddings.repeat(rows, 1, 1).to(device),
+                                        text.valid.repeat(rows, 1).to(device), frames / self.frame_rate, extra)
 
     # ------------------------------------------------------------------ generation
     def _sampling(self, overrides: dict) -> dict:
@@ -390,22 +438,23 @@ class DiffusersTAG(TAGModel):
         schedule = self.schedule(steps)
         sched = copy.deepcopy(self.scheduler)
         sched.set_timesteps(steps, device=device)
-        cond = self.denoiser.conditions(text.embeddings.to(device), text.valid.to(device), frames / self.frame_rate)
+        cond = self.conditions(text, 1, frames)
         cfg = guidance > 1.0
         model_cond = Conditions.cat([self.denoiser.unconditional(cond), cond]) if cfg else cond  # pipeline order
         rows = torch.cat([torch.full((b,), -1), torch.arange(b)]) if cfg else torch.arange(b)
         generators = [stream(s, "generation") for s in seeds]  # CPU streams: the same noise on any device
-        channels = self.denoiser.channels
-        latents = torch.cat([torch.randn(1, channels, frames, generator=g) for g in generators]).to(device)
+        shape = self.denoiser.latent_shape(frames)
+        latents = torch.cat([torch.randn(1, *shape, generator=g) for g in generators]).to(device)
         latents = latents * sched.init_noise_sigma
         extra = {}
         accepted = set(inspect.signature(sched.step).parameters)
         if "generator" in accepted:
             extra["generator"] = generators
         state = AttentionState(edit, rows, frames, text_keys=text.valid.shape[1],
-                               query_offset=self.denoiser.query_offset, key_valid=model_cond.key_valid)
+                               query_offset=self.denoiser.query_offset, key_valid=model_cond.key_valid,
+                               grid=self.denoiser.grid(frames))
         sampled = []
-        with edited_attention(self.denoiser.transformer, state, self.denoiser.cross_names):
+        with edited_attention(self.denoiser.attention_model, state, self.denoiser.cross_names):
             for i, t in enumerate(sched.timesteps):
                 if i in schedule.points:
                     sampled.append(latents)
@@ -421,10 +470,10 @@ class DiffusersTAG(TAGModel):
                                    torch.stack(sampled, dim=1).float())
 
     def _trajectory(self, x0: torch.Tensor, seeds: list[int], schedule: NoiseSchedule) -> torch.Tensor:
-        """``[B, K, C, L]``: x0 noised at the K points with each prompt's own 'trajectory' noise."""
+        """``[B, K, *latent]``: x0 noised at the K points with each prompt's own 'trajectory' noise."""
         k = len(schedule.points)
         noise = torch.stack([torch.randn(k, *x0.shape[1:], generator=stream(s, "trajectory")) for s in seeds])
-        noise = noise.to(x0.device)  # [B, K, C, L]
+        noise = noise.to(x0.device)  # [B, K, *latent]
         b = x0.shape[0]
         index = torch.arange(k).repeat(b)
         noisy = schedule.noised(x0.repeat_interleave(k, 0), noise.flatten(0, 1), index)
@@ -432,17 +481,20 @@ class DiffusersTAG(TAGModel):
 
     def generation_from_codes(self, prompts: list[str] | TextConditioning, codes: torch.Tensor,
                               seeds: list[int] | None = None) -> DiffusionGeneration:
-        """The generation of a saved clean latent ``[B, C, L]``: its trajectory is re-derived from the seeds
+        """The generation of a saved clean latent ``[B, C, T, *rest]``: its trajectory is re-derived from the seeds
         (the same as the original generation's when they are its seeds and the sampling steps are the model's
         defaults). Without seeds each prompt's trajectory noise comes from seed 0."""
         text = prompts if isinstance(prompts, TextConditioning) else self.encode_text(list(prompts))
         codes = codes.to(self.device).float()
-        if codes.dim() != 3 or codes.shape[1] != self.denoiser.channels:
-            raise ValueError(f"codes must be latents [B, {self.denoiser.channels}, L]; got {tuple(codes.shape)}")
+        frames = int(codes.shape[2]) if codes.dim() >= 3 else 0
+        expected = self.denoiser.latent_shape(frames)
+        if tuple(codes.shape[1:]) != expected:
+            shape = ", ".join(["B", str(expected[0]), "T", *map(str, expected[2:])])
+            raise ValueError(f"codes must be latents [{shape}]; got {tuple(codes.shape)}")
         seeds = list(seeds) if seeds is not None else [0] * len(text)
         steps = int(self.generation_params["num_inference_steps"])
         trajectory = self._trajectory(codes, seeds, self.schedule(steps))
-        return DiffusionGeneration(text, codes, int(codes.shape[-1]), None, seeds, trajectory, steps)
+        return DiffusionGeneration(text, codes, frames, None, seeds, trajectory, steps)
 
     # ------------------------------------------------------------------ the reference forward
     def forward_steps(self, generation: DiffusionGeneration, edit: CrossAttentionEdit | None = None,
@@ -455,42 +507,43 @@ class DiffusersTAG(TAGModel):
         if self_attention and not self.records_self_attention:
             raise NotImplementedError(f"{type(self.denoiser).__name__}'s self-attention is not recorded")
         text, x0 = generation.text, generation.codes
-        b, k, c, frames = generation.trajectory.shape
+        b, k, *latent = generation.trajectory.shape  # latent: [C, T, *rest]
+        frames = latent[1]
         rb = repeats * b
         edit = edit if edit is not None else CrossAttentionEdit()
         if edit.batch_size not in (None, rb):
             raise ValueError(f"edit has {edit.batch_size} rows; the reference forward has {rb} (repeats x prompts)")
         schedule = self.schedule(generation.inference_steps)
         device = x0.device
-        x = generation.trajectory.transpose(0, 1).repeat(1, repeats, 1, 1).reshape(k * rb, c, frames)
+        x = generation.trajectory.transpose(0, 1).repeat(1, repeats, *[1] * len(latent)).reshape(k * rb, *latent)
         point = torch.arange(k).repeat_interleave(rb)  # [K*rB] row -> trajectory point
         timesteps = schedule.timesteps.to(device)[point.to(device)]
-        cond = self.denoiser.conditions(text.embeddings.repeat(k * repeats, 1, 1).to(device),
-                                        text.valid.repeat(k * repeats, 1).to(device), frames / self.frame_rate)
+        cond = self.conditions(text, k * repeats, frames)
         state = AttentionState(edit, torch.arange(rb).repeat(k), frames, text_keys=text.valid.shape[1],
                                query_offset=self.denoiser.query_offset, key_valid=cond.key_valid, points=k,
-                               record_self=self_attention)
+                               grid=self.denoiser.grid(frames), record_self=self_attention)
         names = self.denoiser.self_names if self_attention else []
         with contextlib.ExitStack() as stack:
             if grad:
                 stack.enter_context(torch.enable_grad())
-            stack.enter_context(edited_attention(self.denoiser.transformer, state, self.denoiser.cross_names, names))
+            stack.enter_context(edited_attention(self.denoiser.attention_model, state, self.denoiser.cross_names,
+                                                 names))
             if grad:  # a leaf that requires grad: the graph reaches every intermediate tensor, weights stay frozen
                 x = x.detach().requires_grad_(True)
             out = self.denoiser(schedule.model_input(x, point), timesteps, cond)
-            x0_hat = schedule.x0(x, out, point)  # [K*rB, C, T]
-            latents = x0_hat.view(k, rb, c, frames).permute(1, 3, 0, 2).reshape(rb, frames, k * c)  # [rB, T, K*C]
+            x0_hat = schedule.x0(x, out, point)  # [K*rB, C, T, *rest]
+            latents = per_step(x0_hat.view(k, rb, *latent))  # [rB, T, K*F]
             scores = None
             if log_probs:
-                target = x0.repeat(repeats, 1, 1).transpose(1, 2)[:, :, None]  # [rB, T, 1, C]
-                error = (latents.view(rb, frames, k, c) - target).pow(2).sum(-1)  # [rB, T, K]
+                target = per_step(x0.repeat(repeats, *[1] * len(latent))[None])  # [rB, T, F]
+                error = (latents.view(rb, frames, k, -1) - target[:, :, None]).pow(2).sum(-1)  # [rB, T, K]
                 scores = (-0.5 * error).transpose(1, 2)  # [rB, K, T]
         return StepOutputs(latents, scores, state.self_weights if self_attention else None)
 
     # ------------------------------------------------------------------ audio
     @torch.no_grad()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
-        """Clean latents ``[B, C, L]`` -> waveform ``[B, channels, samples]`` at `sample_rate`."""
+        """Clean latents ``[B, C, T, *rest]`` -> waveform ``[B, channels, samples]`` at `sample_rate`."""
         return self.decoder(codes.to(self.device)).float()
 
     # ------------------------------------------------------------------ analyses
@@ -501,4 +554,13 @@ class DiffusersTAG(TAGModel):
         return steps
 
 
-__all__ = ["Conditions", "DiffusersTAG", "DiffusionGeneration", "NoiseSchedule", "StableAudioDenoiser", "TextEncoder"]
+def per_step(latents: torch.Tensor) -> torch.Tensor:
+    """``[K, rB, C, T, *rest]`` -> ``[rB, T, K * F]``: each step's values (F = C * prod(rest)), point-major, then
+    channel-major (for 1-D latents: ``[rB, T, K * C]``, point k's channels at ``[k * C, (k + 1) * C)``)."""
+    k, rb, c, frames = latents.shape[:4]
+    rest = list(range(4, latents.dim()))
+    return latents.permute(1, 3, 0, 2, *rest).reshape(rb, frames, -1)
+
+
+__all__ = ["Conditions", "DiffusersTAG", "DiffusionGeneration", "NoiseSchedule", "StableAudioDenoiser", "TextEncoder",
+           "per_step"]

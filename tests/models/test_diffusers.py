@@ -171,6 +171,14 @@ def test_clear_errors(tag):
         run_method("audiogenx_amortized", tag, tag.generate(PROMPTS[:1], seed=0))
 
 
+def test_stable_audio_denoiser_reads_one_text_stream(tag, generation):
+    """A second (unmasked) text stream is AudioLDM 2's; Stable Audio's DiT refuses one rather than drop it."""
+    text = generation.text
+    with pytest.raises(ValueError, match="reads one text stream"):
+        tag.denoiser.conditions(text.embeddings, text.valid, 1.0, extra=torch.zeros(len(PROMPTS), 8, 16))
+    assert text.extra is None and text.select([1]).extra is None
+
+
 def test_explain_end_to_end(tag, tmp_path):
     from lightning_agx.api import explain
     from lightning_agx.explainer import ExplainerConfig

@@ -36,7 +36,7 @@ def t5_tokenizer(max_length: int = 32):
     return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=max_length)
 
 
-def roberta_tokenizer(max_length: int = 16):
+def roberta_tokenizer(max_length: int = 64):
     """A RoBERTa tokenizer (byte-level BPE) whose vocabulary is the special tokens and the 256 byte symbols, no
     merges: every prompt tokenizes, one token per byte (CLAP's text branch reads them)."""
     from transformers import RobertaTokenizer
@@ -87,4 +87,61 @@ def save_tiny_stable_audio(path: str | Path, seed: int = 0) -> Path:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning)
         tiny_stable_audio(seed).save_pretrained(path)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------- AudioLDM 2
+def tiny_audioldm2(seed: int = 0):
+    """A tiny ``AudioLDM2Pipeline``: a UNet of three cross-attention levels (strides 1, 2, 4; channels 8-16-16,
+    2 heads, cross-attention dims ``[None, 16, 32]``: self, GPT-2, T5), an ``AutoencoderKL`` of scale 2 over 8 mel
+    bins (4 latent channels, W = 4 frequency columns), a HiFi-GAN of hop 16 at 800 Hz (50 mel frames per second:
+    25 latent rows per second), CLAP's text branch of width 16, T5 of width 32, GPT-2 of width 16 generating 8
+    vectors, ``DDIMScheduler`` as diffusers' tests set it (epsilon prediction)."""
+    from diffusers import (AudioLDM2Pipeline, AudioLDM2ProjectionModel, AudioLDM2UNet2DConditionModel, AutoencoderKL,
+                           DDIMScheduler)
+    from transformers import (ClapAudioConfig, ClapConfig, ClapFeatureExtractor, ClapModel, ClapTextConfig,
+                              GPT2Config, GPT2LMHeadModel, SpeechT5HifiGan, SpeechT5HifiGanConfig)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        unet = AudioLDM2UNet2DConditionModel(
+            block_out_channels=(8, 16, 16), layers_per_block=1, norm_num_groups=4, attention_head_dim=2,
+            sample_size=32, in_channels=4, out_channels=4, down_block_types=("CrossAttnDownBlock2D",) * 3,
+            up_block_types=("CrossAttnUpBlock2D",) * 3, cross_attention_dim=([None, 16, 32],) * 3)
+        vae = AutoencoderKL(block_out_channels=[8, 16], norm_num_groups=4, in_channels=1, out_channels=1,
+                            down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
+                            latent_channels=4)
+        tokenizer = roberta_tokenizer(max_length=64)
+        text_config = ClapTextConfig(bos_token_id=0, eos_token_id=2, pad_token_id=1, hidden_size=16,
+                                     intermediate_size=37, num_attention_heads=2, num_hidden_layers=2,
+                                     vocab_size=len(tokenizer), projection_dim=16, max_position_embeddings=70)
+        audio_config = ClapAudioConfig(spec_size=64, window_size=4, num_mel_bins=64, intermediate_size=37,
+                                       depths=[2, 2], num_attention_heads=[2, 2], num_hidden_layers=2,
+                                       hidden_size=192, projection_dim=16, patch_size=2, patch_stride=2,
+                                       patch_embed_input_channels=4)
+        clap = ClapModel(ClapConfig(text_config=text_config, audio_config=audio_config, projection_dim=16))
+        tokenizer_2 = t5_tokenizer(max_length=32)
+        t5 = _t5_encoder(len(tokenizer_2))
+        language_model = GPT2LMHeadModel(GPT2Config(n_embd=16, n_head=2, n_layer=2, vocab_size=64, n_positions=99,
+                                                    bos_token_id=0, eos_token_id=0))
+        language_model.config.max_new_tokens = 8
+        projection = AudioLDM2ProjectionModel(text_encoder_dim=16, text_encoder_1_dim=T5_WIDTH,
+                                              langauge_model_dim=16)
+        vocoder = SpeechT5HifiGan(SpeechT5HifiGanConfig(
+            model_in_dim=8, sampling_rate=800, upsample_initial_channel=16, upsample_rates=[4, 4],
+            upsample_kernel_sizes=[8, 8], resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3, 5]],
+            normalize_before=False))
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                              set_alpha_to_one=False)
+    return AudioLDM2Pipeline(vae=vae, text_encoder=clap, text_encoder_2=t5, projection_model=projection,
+                             language_model=language_model, tokenizer=tokenizer, tokenizer_2=tokenizer_2,
+                             feature_extractor=ClapFeatureExtractor(), unet=unet, scheduler=scheduler,
+                             vocoder=vocoder)
+
+
+def save_tiny_audioldm2(path: str | Path, seed: int = 0) -> Path:
+    """`tiny_audioldm2` saved with ``save_pretrained`` at `path`."""
+    path = Path(path)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        tiny_audioldm2(seed).save_pretrained(path)
     return path

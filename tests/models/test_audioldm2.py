@@ -1,0 +1,204 @@
+"""AudioLDM 2 behind `DiffusersTAG` (`lightning_agx.models.audioldm2`) on a tiny ``AudioLDM2Pipeline`` built
+offline and saved with ``save_pretrained`` (`tiny_pipelines`), loaded through the real ``audioldm2(path)``: the
+mask on the T5 stream of every UNet level (2-D mel latents, a step is one latent time row), identity of an
+all-ones mask, the unconditional half untouched, batch invariance, the reference forward, the methods and
+`explain` end to end; the real cvssp/audioldm2 with its weights (``real_weights``)."""
+import pytest
+import torch
+
+from lightning_agx.errors import ModelLoadError
+from lightning_agx.models import CrossAttentionEdit
+from lightning_agx.models.diffusers_attention import AttentionState, GridLevel, edited_attention
+from lightning_agx.models.diffusers_models import audioldm2
+
+from tiny_pipelines import save_tiny_audioldm2
+
+PROMPTS = ["a dog barks loudly near a river", "rain"]  # different lengths: T5 padding in the batch
+ROWS, COLUMNS = 25, 4  # 1 s at 25 latent rows per second, 8 mel bins / VAE scale 2
+
+
+@pytest.fixture(scope="module")
+def tag(tmp_path_factory):
+    path = save_tiny_audioldm2(tmp_path_factory.mktemp("audioldm2") / "tiny")
+    tag = audioldm2(str(path))
+    tag.duration = 1.0
+    tag.generation_params["num_inference_steps"] = 4
+    return tag
+
+
+@pytest.fixture(scope="module")
+def generation(tag):
+    return tag.generate(PROMPTS, seed=0)
+
+
+def test_loads_the_saved_pipeline_through_from_pretrained(tag, generation):
+    assert type(tag.denoiser.unet).__name__ == "AudioLDM2UNet2DConditionModel"
+    assert type(tag.scheduler).__name__ == "DDIMScheduler"
+    assert (tag.frame_rate, tag.sample_rate, tag.max_duration) == (25.0, 800, 1.28)
+    assert tag.token_strings("a dog barks") == ["\u2581a", "\u2581dog", "\u2581barks", "</s>"]
+    # the T5 stream of every level: 3 down, the mid block, 3 up blocks of 2 layers
+    assert len(tag.denoiser.cross_names) == 10
+    assert all(".attentions.2." in n or ".attentions.5." in n for n in tag.denoiser.cross_names)
+    assert generation.codes.shape == (2, 4, ROWS, COLUMNS) and tag.output_shape() == (4, ROWS, COLUMNS)
+    assert generation.text.extra.shape == (2, 8, 16), "the GPT-2 vectors travel with the text"
+    assert tag.latent_dim == 4 * 4 * COLUMNS  # K points x C channels x W bins per time row
+
+
+def test_decode_goes_through_the_vae_and_the_vocoder(tag, generation):
+    wav = tag.decode(generation.codes)
+    assert wav.shape == (2, 1, 800) and torch.isfinite(wav).all()
+
+
+@pytest.mark.parametrize("stride", [1, 2, 4])
+def test_each_query_pools_the_mask_rows_of_its_time_span(stride):
+    """Query (h, w) of a level of stride s (ceil(H/s) x ceil(W/s), row-major) takes the mean of mask rows
+    [h*s, min((h+1)*s, H)); keys past the text and unedited rows get ones."""
+    mask = torch.rand(1, ROWS, 3)
+    state = AttentionState(CrossAttentionEdit(post_softmax=mask), torch.tensor([-1, 0]), ROWS, text_keys=3,
+                           grid=(ROWS, COLUMNS))
+    rows, columns = -(-ROWS // stride), -(-COLUMNS // stride)
+    laid = state.rows_of("post", mask, rows * columns, 5)  # [2, 1, queries, 5]
+    assert GridLevel.of((ROWS, COLUMNS), rows * columns).stride == stride
+    assert torch.equal(laid[0], torch.ones_like(laid[0])), "the unconditional row is untouched"
+    for h in range(rows):
+        expected = mask[0, h * stride:min((h + 1) * stride, ROWS)].mean(0)
+        for w in range(columns):
+            torch.testing.assert_close(laid[1, 0, h * columns + w, :3], expected)
+    assert bool((laid[1, 0, :, 3:] == 1).all())
+    ones = torch.ones(1, ROWS, 3)
+    assert bool((AttentionState(CrossAttentionEdit(post_softmax=ones), torch.tensor([0]), ROWS, 3,
+                                grid=(ROWS, COLUMNS)).rows_of("post", ones, rows * columns, 3) == 1).all())
+
+
+def _unet_inputs(tag, generation):
+    """One UNet call's inputs: the first trajectory point of both prompts, conditional."""
+    schedule = tag.schedule(generation.inference_steps)
+    point = torch.zeros(len(PROMPTS), dtype=torch.long)
+    cond = tag.conditions(generation.text, 1, generation.num_steps)
+    return schedule.model_input(generation.trajectory[:, 0], point), schedule.timesteps[point], cond
+
+
+def test_all_ones_mask_is_the_identity(tag, generation):
+    sample, timesteps, cond = _unet_inputs(tag, generation)
+    ones = torch.ones(len(PROMPTS), generation.num_steps, generation.text.valid.shape[1])
+    with torch.no_grad():
+        original = tag.denoiser(sample, timesteps, cond)  # diffusers' own AttnProcessor2_0 everywhere
+        state = AttentionState(CrossAttentionEdit(post_softmax=ones), torch.arange(len(PROMPTS)),
+                               generation.num_steps, text_keys=ones.shape[-1], key_valid=cond.key_valid,
+                               grid=tag.denoiser.grid(generation.num_steps))
+        with edited_attention(tag.denoiser.unet, state, tag.denoiser.cross_names):
+            edited = tag.denoiser(sample, timesteps, cond)
+    torch.testing.assert_close(edited, original, atol=1e-5, rtol=1e-5)  # a written-out softmax: rounding only
+    again = tag.generate(PROMPTS, seed=0, edit=CrossAttentionEdit(post_softmax=ones))
+    assert torch.equal(again.codes, generation.codes)
+    assert torch.equal(tag.forward_steps(generation, CrossAttentionEdit(post_softmax=ones)).latents,
+                       tag.forward_steps(generation).latents)
+
+
+def test_zero_mask_changes_the_conditional_half_only(tag, generation):
+    outputs = []
+    hook = tag.denoiser.register_forward_hook(lambda m, i, out: outputs.append(out.detach()))
+    try:
+        tag.generate(PROMPTS, seed=0)
+        zero = torch.zeros(len(PROMPTS), generation.num_steps, generation.text.valid.shape[1])
+        masked = tag.generate(PROMPTS, seed=0, edit=CrossAttentionEdit(post_softmax=zero))
+    finally:
+        hook.remove()
+    plain, edited = outputs[0], outputs[generation.inference_steps]  # first step of each: the same input
+    b = len(PROMPTS)
+    assert torch.equal(plain[:b], edited[:b]), "the unconditional half ([uncond; cond], the pipeline's order)"
+    assert not torch.allclose(plain[b:], edited[b:]), "the conditional half lost its T5 text"
+    assert not torch.allclose(masked.codes, generation.codes)
+
+
+def test_batch_invariance(tag, generation):
+    """A prompt's T5 tokens, GPT-2 vectors, audio and reference forward do not depend on its batch."""
+    alone = tag.generate(PROMPTS[1:], seed=generation.seeds[1:])
+    n = len(generation.text.tokens[1])
+    torch.testing.assert_close(alone.text.embeddings[0, :n], generation.text.embeddings[1, :n], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(alone.text.extra[0], generation.text.extra[1], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(alone.codes[0], generation.codes[1], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(tag.forward_steps(alone).latents[0], tag.forward_steps(generation).latents[1],
+                               atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(tag.generate(PROMPTS, seed=1).codes, generation.codes)
+
+
+def test_generation_from_codes_reproduces_the_reference_forward(tag, generation):
+    rebuilt = tag.generation_from_codes(PROMPTS, generation.codes, generation.seeds)
+    assert torch.equal(rebuilt.trajectory, generation.trajectory)
+    first, second = tag.forward_steps(generation, log_probs=True), tag.forward_steps(rebuilt, log_probs=True)
+    assert torch.equal(first.latents, second.latents) and torch.equal(first.log_probs, second.log_probs)
+    with pytest.raises(ValueError, match=r"codes must be latents \[B, 4, T, 4\]"):
+        tag.generation_from_codes(PROMPTS, generation.codes[..., 0])
+
+
+def test_forward_steps_shapes_and_gradients(tag, generation):
+    b, t, n = len(PROMPTS), generation.num_steps, generation.text.valid.shape[1]
+    k = generation.trajectory.shape[1]
+    mask = torch.full((2 * b, t, n), 0.5, requires_grad=True)
+    edit = CrossAttentionEdit(post_softmax=mask, record=True)
+    out = tag.forward_steps(generation, edit, repeats=2, log_probs=True, grad=True)
+    assert out.latents.shape == (2 * b, t, tag.latent_dim) and out.log_probs.shape == (2 * b, k, t)
+    heads = 2
+    assert [tuple(w.shape) for w in edit.layer_weights()] == [(2 * b, k * heads, t, n)] * 10
+    (grad,) = torch.autograd.grad(out.log_probs.sum(), mask, retain_graph=True)
+    assert grad[:, :, :len(generation.text.tokens[0])].abs().sum() > 0, "the mask reaches the output"
+    recorded = [steps[0] for steps in edit.weights]
+    grads = torch.autograd.grad(out.log_probs.sum(), recorded)
+    assert all(g.shape == r.shape for g, r in zip(grads, recorded)) and sum(g.abs().sum() for g in grads) > 0
+    torch.testing.assert_close(out.latents[:b], out.latents[b:])
+    # a record is the attention of each mask row: over the text keys it sums to at most 1 (the softmax's mass)
+    assert all(bool((r.detach().sum(-1) <= 1 + 1e-5).all()) for r in recorded)
+
+
+@pytest.mark.parametrize("method", ["random", "attention", "atman", "gradcam_a", "gradcam_e", "chefer", "audiogenx"])
+def test_methods_run_on_audioldm2(tag, generation, method):
+    import warnings
+
+    from lightning_agx.explainer import ExplainerConfig
+    from lightning_agx.methods import run_method
+    options = {"config": ExplainerConfig(epochs=2, hidden=16)} if method == "audiogenx" else {}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="chefer: the self-attention")  # falls back to R_aa = I
+        importance = run_method(method, tag, generation, seed=generation.seeds, **options)
+    assert importance.shape == (len(PROMPTS), generation.num_steps, generation.text.valid.shape[1])
+    assert bool((importance[1, :, len(generation.text.tokens[1]):] == 0).all()), "padding gets no importance"
+    assert torch.isfinite(importance).all()
+    if method != "gradcam_a":  # on this untrained UNet Grad-CAM's ReLU'd step score is negative at every step
+        assert importance.abs().sum() > 0
+
+
+def test_explain_end_to_end(tag, tmp_path):
+    from lightning_agx.api import explain
+    from lightning_agx.explainer import ExplainerConfig
+    explanations = explain(tag, PROMPTS, output_dir=tmp_path, config=ExplainerConfig(epochs=2, hidden=16),
+                           trainer={"enable_progress_bar": False}, figures=False)
+    assert [e.mask.shape for e in explanations] == [(ROWS, 8), (ROWS, 2)]  # T5 tokens with </s>
+    e = explanations[0]
+    assert e.codes.shape == (4, ROWS, COLUMNS) and e.audio.shape == (1, 800) and e.frame_rate == 25.0
+    assert 0 < float(e.mask.min()) and float(e.mask.max()) < 1
+    again = explain(tag, PROMPTS, output_dir=tmp_path, config=ExplainerConfig(epochs=2, hidden=16),
+                    trainer={"enable_progress_bar": False}, figures=False)  # resumes from the saved 2-D codes
+    assert torch.equal(again[0].mask, e.mask)
+
+
+def test_randomization_cascade_covers_the_unet_and_the_text(tag):
+    steps = tag.randomization_cascade()
+    names = [name for name, _ in steps]
+    assert names[:3] == ["up block 2", "up block 1", "up block 0"] and names[3] == "mid block"
+    assert names[-1] == "embeddings+heads+text" and tag.text_encoder in steps[-1][1]
+    owned = {id(m) for m in tag.modules()}
+    assert all(id(m) in owned for _, modules in steps for m in modules)
+
+
+@pytest.mark.real_weights
+def test_audioldm2_explains():
+    from lightning_agx.models import load_model
+    try:
+        tag = load_model("cvssp/audioldm2", duration=2.0)
+    except ModelLoadError as error:
+        pytest.skip(str(error))
+    gen = tag.generate(["a dog barks"], seed=0, num_inference_steps=10)
+    out = tag.forward_steps(gen, log_probs=True)
+    assert out.latents.shape == (1, gen.num_steps, tag.latent_dim) and torch.isfinite(out.latents).all()
+    assert gen.num_steps == 50 and tag.decode(gen.codes).shape == (1, 1, 32000)
