@@ -3,10 +3,12 @@ and AudioLDM 2 through diffusers' ``from_pretrained`` (`lightning_agx.models.dif
 the text encoders and decoders they need."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import warnings
 import zlib
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -90,18 +92,36 @@ class OobleckDecoder(nn.Module):
 # ---------------------------------------------------------------------------------------------------- loading
 def load_diffusion_model(name: str, device: str | torch.device = "cpu", duration: float | None = None,
                          seed: int = 0) -> DiffusersTAG:
+    """`name`: one of `DIFFUSION_MODELS` or a local folder written by a ``StableAudioPipeline`` or
+    ``AudioLDM2Pipeline``'s ``save_pretrained`` (`saved_pipeline_class` tells which)."""
+    pipeline = saved_pipeline_class(name)
     if name == "debug-diffusion":
         tag = debug_diffusion(seed)
-    elif name == STABLE_AUDIO:
+    elif name == STABLE_AUDIO or pipeline == "StableAudioPipeline":
         tag = stable_audio(name)
-    elif name == AUDIOLDM2:
+    elif name == AUDIOLDM2 or pipeline == "AudioLDM2Pipeline":
         tag = audioldm2(name)
+    elif pipeline is not None:
+        raise UserError(f"'{name}' holds a diffusers {pipeline}; supported: StableAudioPipeline, AudioLDM2Pipeline")
     else:
         raise UserError(f"unknown diffusion model '{name}'; available: {', '.join(DIFFUSION_MODELS)}")
     if duration is not None:
         tag.num_steps(duration)  # a duration over the model's limit fails here
         tag.duration = float(duration)
     return tag.to(device)
+
+
+def saved_pipeline_class(name: str) -> str | None:
+    """The pipeline class a local ``save_pretrained`` folder holds (its ``model_index.json``), None if `name`
+    is no such folder."""
+    index = Path(name) / "model_index.json"
+    if not index.is_file():
+        return None
+    try:
+        return str(json.loads(index.read_text())["_class_name"])
+    except (ValueError, KeyError) as error:
+        raise ModelLoadError(f"{index} is not a diffusers model index ({type(error).__name__}: {error}); re-save the "
+                             "pipeline with save_pretrained") from None
 
 
 def debug_diffusion(seed: int = 0) -> DiffusersTAG:
@@ -207,4 +227,4 @@ def audioldm2(name: str = AUDIOLDM2) -> DiffusersTAG:
 
 
 __all__ = ["AUDIOLDM2", "DIFFUSION_MODELS", "HashedLUTEncoder", "OobleckDecoder", "STABLE_AUDIO", "T5TextEncoder",
-           "audioldm2", "debug_diffusion", "load_diffusion_model", "stable_audio"]
+           "audioldm2", "debug_diffusion", "load_diffusion_model", "saved_pipeline_class", "stable_audio"]

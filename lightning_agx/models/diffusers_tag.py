@@ -399,7 +399,7 @@ class DiffusersTAG(TAGModel):
         make = getattr(self.text_encoder, "extra_conditioning", None)
         return None if make is None else make(prompts).float()
 
-    def conditions(self, text: TextConditioning, rows: int, frames: int) -> Conditions:
+    def denoiser_conditions(self, text: TextConditioning, rows: int, frames: int) -> Conditions:
         """The denoiser's conditioning of `rows` copies of `text`'s B prompts (copy-major), for `frames` steps."""
         device = self.device
         extra = None if text.extra is None else text.extra.repeat(rows, 1, 1).to(device)
@@ -438,7 +438,7 @@ class DiffusersTAG(TAGModel):
         schedule = self.schedule(steps)
         sched = copy.deepcopy(self.scheduler)
         sched.set_timesteps(steps, device=device)
-        cond = self.conditions(text, 1, frames)
+        cond = self.denoiser_conditions(text, 1, frames)
         cfg = guidance > 1.0
         model_cond = Conditions.cat([self.denoiser.unconditional(cond), cond]) if cfg else cond  # pipeline order
         rows = torch.cat([torch.full((b,), -1), torch.arange(b)]) if cfg else torch.arange(b)
@@ -518,7 +518,7 @@ class DiffusersTAG(TAGModel):
         x = generation.trajectory.transpose(0, 1).repeat(1, repeats, *[1] * len(latent)).reshape(k * rb, *latent)
         point = torch.arange(k).repeat_interleave(rb)  # [K*rB] row -> trajectory point
         timesteps = schedule.timesteps.to(device)[point.to(device)]
-        cond = self.conditions(text, k * repeats, frames)
+        cond = self.denoiser_conditions(text, k * repeats, frames)
         state = AttentionState(edit, torch.arange(rb).repeat(k), frames, text_keys=text.valid.shape[1],
                                query_offset=self.denoiser.query_offset, key_valid=cond.key_valid, points=k,
                                grid=self.denoiser.grid(frames), record_self=self_attention)

@@ -18,9 +18,13 @@ ROWS, COLUMNS = 25, 4  # 1 s at 25 latent rows per second, 8 mel bins / VAE scal
 
 
 @pytest.fixture(scope="module")
-def tag(tmp_path_factory):
-    path = save_tiny_audioldm2(tmp_path_factory.mktemp("audioldm2") / "tiny")
-    tag = audioldm2(str(path))
+def saved(tmp_path_factory):
+    return save_tiny_audioldm2(tmp_path_factory.mktemp("audioldm2") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def tag(saved):
+    tag = audioldm2(str(saved))
     tag.duration = 1.0
     tag.generation_params["num_inference_steps"] = 4
     return tag
@@ -42,6 +46,12 @@ def test_loads_the_saved_pipeline_through_from_pretrained(tag, generation):
     assert generation.codes.shape == (2, 4, ROWS, COLUMNS) and tag.output_shape() == (4, ROWS, COLUMNS)
     assert generation.text.extra.shape == (2, 8, 16), "the GPT-2 vectors travel with the text"
     assert tag.latent_dim == 4 * 4 * COLUMNS  # K points x C channels x W bins per time row
+
+
+def test_the_diffusion_loader_knows_a_saved_folder_by_its_pipeline_class(saved):
+    from lightning_agx.models.diffusers_models import load_diffusion_model
+    tag = load_diffusion_model(str(saved), duration=0.6)
+    assert type(tag.denoiser).__name__ == "AudioLDM2Denoiser" and tag.num_steps() == 15
 
 
 def test_decode_goes_through_the_vae_and_the_vocoder(tag, generation):
@@ -70,11 +80,32 @@ def test_each_query_pools_the_mask_rows_of_its_time_span(stride):
                                 grid=(ROWS, COLUMNS)).rows_of("post", ones, rows * columns, 3) == 1).all())
 
 
+def test_recorded_weights_per_mask_row_and_their_gradient():
+    """A stride-2 level of a 5 x 4 latent (3 x 2 queries): row t of the record is the mean over the columns of
+    query row t // 2; the layer's weights pass unchanged, and d(out)/d(record) is the pooling's adjoint."""
+    from lightning_agx.models.diffusers_attention import _recorded_grid
+    points, heads, n = 2, 1, 3
+    state = AttentionState(CrossAttentionEdit(record=True), torch.zeros(points, dtype=torch.long), 5, text_keys=n,
+                           points=points, grid=(5, 4))
+    weights = torch.rand(points, heads, 6, n + 1, requires_grad=True)
+    recorded, tied = _recorded_grid(weights, state)
+    assert torch.equal(tied, weights) and recorded.shape == (1, points * heads, 5, n)
+    grid = weights.detach()[..., :n].view(points, heads, 3, 2, n)
+    for t in range(5):
+        torch.testing.assert_close(recorded[0, :, t].detach(), grid[:, 0, t // 2].mean(1))
+    c = torch.rand_like(weights)
+    (grad,) = torch.autograd.grad((tied * c).sum(), recorded)
+    pooled = c[..., :n].view(points, heads, 3, 2, n).sum(3)  # [K, H, 3, N]
+    counts = torch.tensor([2.0, 2.0, 1.0])  # query rows pool mask rows {0, 1}, {2, 3}, {4}
+    for t in range(5):
+        torch.testing.assert_close(grad[0, :, t], pooled[:, 0, t // 2] / counts[t // 2])
+
+
 def _unet_inputs(tag, generation):
     """One UNet call's inputs: the first trajectory point of both prompts, conditional."""
     schedule = tag.schedule(generation.inference_steps)
     point = torch.zeros(len(PROMPTS), dtype=torch.long)
-    cond = tag.conditions(generation.text, 1, generation.num_steps)
+    cond = tag.denoiser_conditions(generation.text, 1, generation.num_steps)
     return schedule.model_input(generation.trajectory[:, 0], point), schedule.timesteps[point], cond
 
 

@@ -12,9 +12,13 @@ PROMPTS = ["a dog barks loudly near a river", "rain"]
 
 
 @pytest.fixture(scope="module")
-def tag(tmp_path_factory):
-    path = save_tiny_stable_audio(tmp_path_factory.mktemp("stable-audio") / "tiny")
-    tag = stable_audio(str(path))
+def saved(tmp_path_factory):
+    return save_tiny_stable_audio(tmp_path_factory.mktemp("stable-audio") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def tag(saved):
+    tag = stable_audio(str(saved))
     tag.duration = 1.0
     tag.generation_params["num_inference_steps"] = 4
     return tag
@@ -26,6 +30,12 @@ def test_loads_the_saved_pipeline_through_from_pretrained(tag):
     assert tag.frame_rate == 25.0 and tag.sample_rate == 1000 and tag.max_duration == pytest.approx(2.56)
     assert tag.denoiser.text_length == 16 and tag.dim == 8
     assert tag.token_strings("a dog barks") == ["\u2581a", "\u2581dog", "\u2581barks", "</s>"]
+
+
+def test_the_diffusion_loader_knows_a_saved_folder_by_its_pipeline_class(saved):
+    from lightning_agx.models.diffusers_models import load_diffusion_model
+    tag = load_diffusion_model(str(saved), duration=2.0)
+    assert type(tag.denoiser).__name__ == "StableAudioDenoiser" and tag.duration == 2.0
 
 
 def test_generates_and_decodes(tag):
