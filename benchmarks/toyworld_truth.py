@@ -1,7 +1,7 @@
 """The embedded ToySounds world against its ground truth: model quality and AudioGenX explanations.
 
     python benchmarks/toyworld_truth.py [--model toysounds | toysounds-diffusion] [--prompts 48] [--epochs 50]
-                                        [--lm-prompts 400] [--skip-models] [--out FILE]
+                                        [--lm-prompts 400] [--skip-models] [--weights DIR] [--out FILE]
 
 Either of the world's two models: the ToySounds LM (audiocraft) or the ToySounds diffusion model (diffusers).
 
@@ -73,9 +73,20 @@ def audio_order(tag, explanations, clips) -> list[bool | None]:
     return results
 
 
-def explanation_truth(model: str, n_prompts: int, epochs: int, seed: int, work: Path, batch_size: int) -> dict:
+def load(model: str, weights: Path | None = None):
+    """The world's model by name; `weights`: another build's directory of the diffusion model (a candidate)."""
+    if weights is None:
+        return load_model(model)
+    if model != "toysounds-diffusion":
+        raise SystemExit("--weights is for --model toysounds-diffusion (a diffusion build's output directory)")
+    from lightning_agx.toyworld.diffusion import load_toysounds_diffusion
+    return load_toysounds_diffusion(directory=weights)
+
+
+def explanation_truth(model: str, n_prompts: int, epochs: int, seed: int, work: Path, batch_size: int,
+                      weights: Path | None = None) -> dict:
     clips = heldout_clips(n_prompts, seed)
-    tag = load_model(model)
+    tag = load(model, weights)
     todo = sum(not (work / prompt_folder_name(i, c.caption) / "explanation.json").exists() for i, c in enumerate(clips))
     start = time.perf_counter()
     explanations = explain(tag, [c.caption for c in clips], output_dir=work, config=ExplainerConfig(epochs=epochs),
@@ -115,7 +126,8 @@ def explanation_truth(model: str, n_prompts: int, epochs: int, seed: int, work: 
 UNKNOWN_WORDS = ("suddenly", "clearly", "outside", "somewhere", "again", "here")
 
 
-def unknown_word_truth(model: str, n_prompts: int, epochs: int, seed: int, work: Path, batch_size: int) -> dict:
+def unknown_word_truth(model: str, n_prompts: int, epochs: int, seed: int, work: Path, batch_size: int,
+                       weights: Path | None = None) -> dict:
     """Importance of words outside the vocabulary (put in front of held-out prompts) and of 'no' / 'without'
     in "a Y without no X", against the known filler words of the same prompts."""
     import itertools
@@ -125,7 +137,7 @@ def unknown_word_truth(model: str, n_prompts: int, epochs: int, seed: int, work:
     prompts = [f"{UNKNOWN_WORDS[i % len(UNKNOWN_WORDS)]} {c.caption}" for i, c in enumerate(clips)]
     pairs = list(itertools.permutations(EVENTS[:4], 2))[:12]
     prompts += [f"a {y} without no {x}" for y, x in pairs]
-    tag = load_model(model)
+    tag = load(model, weights)
     explanations = explain(tag, prompts, output_dir=work, config=ExplainerConfig(epochs=epochs), batch_size=batch_size,
                            seed=seed, logger=None, figures=False, save_audio=False,
                            trainer={"enable_progress_bar": False}, overwrite=True)
@@ -146,12 +158,12 @@ def unknown_word_truth(model: str, n_prompts: int, epochs: int, seed: int, work:
     return out
 
 
-def model_quality(model: str, seed: int, lm_prompts: int) -> dict:
+def model_quality(model: str, seed: int, lm_prompts: int, weights: Path | None = None) -> dict:
     from lightning_agx.toyworld.load import ASSETS, load_config, load_toysounds
     torch.manual_seed(seed)  # the LM samples: fixed, so the numbers repeat run to run
     if model == "toysounds-diffusion":  # the LM's three checks on the diffusion model's audio (seeded per prompt)
         from lightning_agx.toyworld.build.diffusion import evaluate_diffusion
-        return evaluate_diffusion(load_config(), ASSETS, "cpu", lm_prompts, seed)
+        return evaluate_diffusion(load_config(), weights or ASSETS, "cpu", lm_prompts, seed)
     from lightning_agx.toyworld.evaluate import evaluate_models
     return evaluate_models(load_toysounds(), n_prompts=lm_prompts, seed=seed)
 
@@ -164,6 +176,8 @@ def main() -> None:
     parser.add_argument("--lm-prompts", type=int, default=400, help="held-out prompts per LM check (kind)")
     parser.add_argument("--skip-models", action="store_true", help="only the explanation checks")
     parser.add_argument("--unknown-prompts", type=int, default=24, help="held-out prompts for the unknown-word check")
+    parser.add_argument("--weights", type=Path, default=None, help="toysounds-diffusion only: a diffusion build's "
+                        "output directory instead of the shipped weights")
     parser.add_argument("--work", default=None, help="default outputs/benchmarks/toyworld_truth_explanations[_MODEL]")
     parser.add_argument("--out", default=None, help="default outputs/benchmarks/toyworld_truth[_MODEL].json")
     args = parser.parse_args()
@@ -172,12 +186,12 @@ def main() -> None:
     args.out = args.out or f"outputs/benchmarks/toyworld_truth{suffix}.json"
     result = {}
     if not args.skip_models:
-        result["models"] = model_quality(args.model, args.seed, args.lm_prompts)
+        result["models"] = model_quality(args.model, args.seed, args.lm_prompts, args.weights)
         print(json.dumps(result["models"], indent=1), file=sys.stderr)
     result["explanations"] = truth = explanation_truth(args.model, args.prompts, args.epochs, args.seed, Path(args.work),
-                                                       args.batch_size)
+                                                       args.batch_size, args.weights)
     result["unknown_words"] = unknown = unknown_word_truth(args.model, args.unknown_prompts, args.epochs, args.seed,
-                                                          Path(args.work + "_unknown"), args.batch_size)
+                                                          Path(args.work + "_unknown"), args.batch_size, args.weights)
     print(f"\nAudioGenX on {truth['prompts']} held-out ToySounds prompts, model {args.model} ({truth['epochs']} epochs; "
           f"{truth['explained_now']} explained now in {truth['seconds']} s, the rest resumed from {args.work})\n")
     print("| check | value | target |\n|---|---:|---:|")

@@ -49,7 +49,8 @@ def load_model(name: str = "toysounds", device: str | torch.device = "cpu", dura
     - ``debug-diffusion``: a tiny randomly initialised Stable-Audio-style diffusion model (diffusers'
       ``StableAudioDiTModel``, seeded), for tests; ``stabilityai/stable-audio-open-1.0`` and ``cvssp/audioldm2``:
       real diffusion models through diffusers' ``from_pretrained`` (`lightning_agx.models.diffusers_models`,
-      `lightning_agx.models.diffusers_tag.DiffusersTAG`; one-line `ModelLoadError` when not in the cache offline).
+      `lightning_agx.models.diffusers_tag.DiffusersTAG`; one-line `ModelLoadError` when not in the cache offline);
+      a local folder with a ``model_index.json`` (diffusers' ``save_pretrained`` of either pipeline) loads the same way.
 
     `performance` (a `lightning_agx.performance.Performance`; None: its defaults, all off on CPU) sets the speed
     and memory options of the model's teacher-forced passes (``tag.performance``, changeable at any time).
@@ -64,7 +65,7 @@ def load_model(name: str = "toysounds", device: str | torch.device = "cpu", dura
         if performance is not None:
             tag.performance = performance
         return tag
-    if name in DIFFUSION_MODELS:
+    if name in DIFFUSION_MODELS or (Path(name) / "model_index.json").is_file():  # a diffusers save_pretrained folder
         from .diffusers_models import load_diffusion_model
         tag = load_diffusion_model(name, device=device, duration=duration, seed=seed)
         if performance is not None:

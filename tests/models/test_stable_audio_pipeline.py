@@ -33,8 +33,11 @@ def test_loads_the_saved_pipeline_through_from_pretrained(tag):
 
 
 def test_the_diffusion_loader_knows_a_saved_folder_by_its_pipeline_class(saved):
+    from lightning_agx.models import load_model
     from lightning_agx.models.diffusers_models import load_diffusion_model
     tag = load_diffusion_model(str(saved), duration=2.0)
+    assert type(tag.denoiser).__name__ == "StableAudioDenoiser" and tag.duration == 2.0
+    tag = load_model(str(saved), duration=2.0)  # the registry sends a folder with a model_index.json to diffusers
     assert type(tag.denoiser).__name__ == "StableAudioDenoiser" and tag.duration == 2.0
 
 
