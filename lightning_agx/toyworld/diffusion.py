@@ -237,7 +237,8 @@ def load_toysounds_diffusion(device: str = "cpu", directory=None, duration: floa
     from lightning_agx.toyworld.load import ASSETS, load_config, load_state
     from lightning_agx.toyworld.models import build_codec
     from lightning_agx.toyworld.truth import ToySoundsTruth
-    directory = ASSETS if directory is None else directory
+    from pathlib import Path
+    directory = ASSETS if directory is None else Path(directory)
     model = load_diffusion(directory, device)
     world = load_config(directory)
     codec = build_codec(world)

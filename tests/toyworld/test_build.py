@@ -167,7 +167,7 @@ def test_tiny_diffusion_build_trains_and_runs_its_checks(tmp_path):
     assert len(model.cfg.latent_mean) == 64 and min(model.cfg.latent_std) > 0
     from lightning_agx.api import explain
     from lightning_agx.toyworld.diffusion import load_toysounds_diffusion
-    tag = load_toysounds_diffusion(directory=out)  # the diffusers adapter over the built model
+    tag = load_toysounds_diffusion(directory=str(out))  # the diffusers adapter over the built model (a str path too)
     assert (tag.frame_rate, tag.num_steps(), tag.dim) == (25.0, 75, 64)
     [e] = explain(tag, ["a loud beep followed by a hiss"], config=ExplainerConfig(epochs=2),
                   trainer={"enable_progress_bar": False})
