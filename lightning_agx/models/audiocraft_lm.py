@@ -169,7 +169,7 @@ class AudiocraftModel(TAGModel):
             if int(valid[i].sum()) != len(toks):
                 raise RuntimeError(f"token strings ({len(toks)}) and conditioner tokens ({int(valid[i].sum())}) "
                                    f"disagree for prompt {prompts[i]!r}")
-        return LMText(prompts, tokens, embeddings[:b], valid, cfg_conditions)
+        return LMText(prompts, tokens, embeddings[:b], valid, cfg_conditions=cfg_conditions)
 
     # ------------------------------------------------------------------ audio
     @torch.no_grad()
