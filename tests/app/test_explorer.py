@@ -170,7 +170,10 @@ def test_the_explorer_works_on_the_diffusion_family(tmp_path):
     assert ex.method == "audiogenx"  # no amortised explainer for it
     got = ex.explain("a dog barks", seed=1)
     ref = explain(ex.tag, ["a dog barks"], seed=1, trainer=QUIET)[0]
-    assert torch.equal(got.explanation.mask, ref.mask) and got.explanation.mask.shape == (25, 3)
+    assert got.explanation.mask.shape == (25, 3) and torch.equal(got.explanation.codes, ref.codes)
+    # the same audio and the same optimisation; the Lightning module's and optimize_masks' float reductions can
+    # differ in the last bits (1.1e-8 on one machine, 0 on another, for the same code): equal up to rounding
+    torch.testing.assert_close(got.explanation.mask, ref.mask, rtol=0, atol=1e-6)
     assert list(ex.interval(got, 0, 0.5)) == ["00 a", "01 dog", "02 barks"]
     change = ex.edit(got, [1], 0, 0.5, 0.1)
     assert change.audio.wav.shape == got.audio.wav.shape and not torch.equal(change.audio.wav, got.factual.wav)
