@@ -98,15 +98,24 @@ TINY = ["--threads", "1", "--minutes-budget", "100000", "--classifier-steps", "3
 TINY_STAGES = "classifier,codec,codes,lm,decoder"
 TINY_FILES = ("classifier.safetensors", "codec.safetensors", "lm.safetensors", "_build/codes_train.pt")
 # sha256 of TINY_FILES after the tiny build, produced by the pre-refactor build (commit d65449e, when the build
-# was one module lightning_agx/toyworld/build.py) with the torch version and machine of PINNED_ON; float
-# results may differ on other CPUs or torch versions, where only the two runs below are compared.
+# was one module lightning_agx/toyworld/build.py) with the torch version and machine of PINNED_ON. Float kernels
+# differ between CPUs, so there is one pin per CPU it was produced on: the first machine's (CPU not recorded)
+# and an AMD EPYC with AVX-512 (d65449e rerun there on 2026-12-02). Elsewhere only the two runs are compared.
 PINNED_ON = ("2.11.0+cu130", "x86_64")
-PINNED_SHA256 = {
-    "classifier.safetensors": "a5050deb789245c280594318319c8bbc4979195e68647e588c98dc85a13b5047",
-    "codec.safetensors": "d199cbe0137b2d154f53dde6091171c2dd723a88f11ecd7c5281782b6af4cf85",
-    "lm.safetensors": "5ef6e8d22f6f926f53862245ab547292c26899206f548baa2e6b2f46424ac295",
-    "_build/codes_train.pt": "40b6a847ec4da375df952c1b2921b2b1e75c8160e3f9d299d6d76a83e9da9da7",
-}
+PINNED_SHA256 = (
+    {
+        "classifier.safetensors": "a5050deb789245c280594318319c8bbc4979195e68647e588c98dc85a13b5047",
+        "codec.safetensors": "d199cbe0137b2d154f53dde6091171c2dd723a88f11ecd7c5281782b6af4cf85",
+        "lm.safetensors": "5ef6e8d22f6f926f53862245ab547292c26899206f548baa2e6b2f46424ac295",
+        "_build/codes_train.pt": "40b6a847ec4da375df952c1b2921b2b1e75c8160e3f9d299d6d76a83e9da9da7",
+    },
+    {
+        "classifier.safetensors": "947d4e3984b53a5e7a7677a20f861ae455911d7387a6a52e6dc25ea4d1a76e73",
+        "codec.safetensors": "35a1da1052206b06b4da6be2cd6f031f7a10d98c744843da420cb802427c484d",
+        "lm.safetensors": "84927a177c0e9cc1db42b6443114c70d6bfa0f61b77b9d56ba0cadaf9db14784",
+        "_build/codes_train.pt": "40b6a847ec4da375df952c1b2921b2b1e75c8160e3f9d299d6d76a83e9da9da7",
+    },
+)
 
 
 def _sha256(out) -> dict[str, str]:
@@ -128,7 +137,7 @@ def test_tiny_build_gives_the_same_weights_straight_resumed_and_as_before(tmp_pa
     assert (lm["steps"], lm["planned_steps"], lm["requested_steps"]) == (3, 3, 3), "the budget did not bind"
     assert _sha256(straight) == _sha256(resumed)
     if (torch.__version__, platform.machine()) == PINNED_ON:
-        assert _sha256(straight) == PINNED_SHA256, "the weights differ from the pre-refactor build's"
+        assert _sha256(straight) in PINNED_SHA256, "the weights differ from the pre-refactor build's"
 
 
 def test_the_build_runs_as_a_module_and_checks_its_stages_before_writing(tmp_path, monkeypatch):
