@@ -138,18 +138,20 @@ class ToyDiffusion(nn.Module):
         keep = torch.tensor([p is not None for p in prompts], device=device)
         return x * keep[:, None, None]
 
-    def rotary(self, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Stable Audio's rotary embedding over the global token and `frames` latent frames."""
-        from diffusers.models.embeddings import get_1d_rotary_pos_embed
-        return get_1d_rotary_pos_embed(self.cfg.head_dim // 2, frames + 1, use_real=True, repeat_interleave_real=False)
+    def dit(self) -> StableAudioDenoiser:
+        """The denoiser called as `DiffusersTAG` calls it (`StableAudioDenoiser`, with the frame positions when the
+        model has them), the text keys padded to the tokenizer's fixed length: training and explaining run one
+        call. A fresh wrapper each time, so the denoiser's weights keep their one name in the state dict."""
+        if self.cfg.position_channels:
+            return PositionalDenoiser(self.denoiser, self.cfg.position_channels, text_length=self.tokenizer.max_length)
+        return StableAudioDenoiser(self.denoiser, text_length=self.tokenizer.max_length)
 
     def predict(self, latents: torch.Tensor, timesteps: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        """The denoiser's v-prediction for latents ``[B, C, L]`` at `timesteps` ``[B]`` given text ``[B, N, D]``."""
-        rotary = tuple(r.to(latents.device) for r in self.rotary(latents.shape[-1]))
-        latents = with_positions(latents, self.cfg.position_channels)
-        glob = torch.zeros(latents.shape[0], 1, self.cfg.global_dim, device=latents.device, dtype=latents.dtype)
-        return self.denoiser(latents, timesteps, encoder_hidden_states=text, global_hidden_states=glob,
-                             rotary_embedding=rotary, return_dict=False)[0]
+        """The denoiser's v-prediction for latents ``[B, C, L]`` at `timesteps` ``[B]`` given text ``[B, N, D]``
+        (`encode_text`'s: already zero-padded to the fixed length)."""
+        dit = self.dit()
+        return dit(latents, timesteps, dit.conditions(text, torch.ones(text.shape[:2], dtype=torch.bool,
+                                                                        device=text.device), 0.0))
 
     def normalise(self, latent: torch.Tensor) -> torch.Tensor:
         mean, std = self._stats(latent)
@@ -244,9 +246,7 @@ def load_toysounds_diffusion(device: str = "cpu", directory=None, duration: floa
     codec = build_codec(world)
     load_state(codec, directory / "codec.safetensors")
     codec = codec.to(device).eval().requires_grad_(False)
-    denoiser = (StableAudioDenoiser(model.denoiser, text_length=model.tokenizer.max_length)
-                if not model.cfg.position_channels else
-                PositionalDenoiser(model.denoiser, model.cfg.position_channels, text_length=model.tokenizer.max_length))
+    denoiser = model.dit()
     tag = DiffusersTAG(denoiser,
                        build_scheduler(model.cfg), ToyLatentDecoder(model, codec), ToyTextModule(model),
                        frame_rate=world.frame_rate, sample_rate=world.sample_rate, name="toysounds-diffusion",

@@ -49,10 +49,10 @@ def filler_masks(model: ToyDiffusion, prompts: list[str | None], p: float, rng: 
     mask = torch.where(is_filler & draw, scale, torch.ones_like(scale))
     frames = model.cfg.frames
     mask = mask[:, None, :].expand(-1, frames, -1).to(model.text.embed.weight.device)
+    dit = model.dit()
     state = AttentionState(CrossAttentionEdit(post_softmax=mask), torch.arange(len(prompts)), frames,
-                           text_keys=width, query_offset=1)
-    names = [f"transformer_blocks.{i}.attn2.processor" for i in range(len(model.denoiser.transformer_blocks))]
-    return edited_attention(model.denoiser, state, names)
+                           text_keys=width, query_offset=dit.query_offset)
+    return edited_attention(dit.attention_model, state, dit.cross_names)
 
 
 def train_diffusion(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: float, seed: int,
