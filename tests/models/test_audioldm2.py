@@ -2,11 +2,10 @@
 offline and saved with ``save_pretrained`` (`tiny_pipelines`), loaded through the real ``audioldm2(path)``: the
 mask on the T5 stream of every UNet level (2-D mel latents, a step is one latent time row), identity of an
 all-ones mask, the unconditional half untouched, batch invariance, the reference forward, the methods and
-`explain` end to end; the real cvssp/audioldm2 with its weights (``real_weights``)."""
+`explain` end to end (the real cvssp/audioldm2 with its weights: `test_diffusers.py`, ``real_weights``)."""
 import pytest
 import torch
 
-from lightning_agx.errors import ModelLoadError
 from lightning_agx.models import CrossAttentionEdit
 from lightning_agx.models.diffusers_attention import AttentionState, GridLevel, edited_attention
 from lightning_agx.models.diffusers_models import audioldm2
@@ -220,16 +219,3 @@ def test_randomization_cascade_covers_the_unet_and_the_text(tag):
     assert names[-1] == "embeddings+heads+text" and tag.text_encoder in steps[-1][1]
     owned = {id(m) for m in tag.modules()}
     assert all(id(m) in owned for _, modules in steps for m in modules)
-
-
-@pytest.mark.real_weights
-def test_audioldm2_explains():
-    from lightning_agx.models import load_model
-    try:
-        tag = load_model("cvssp/audioldm2", duration=2.0)
-    except ModelLoadError as error:
-        pytest.skip(str(error))
-    gen = tag.generate(["a dog barks"], seed=0, num_inference_steps=10)
-    out = tag.forward_steps(gen, log_probs=True)
-    assert out.latents.shape == (1, gen.num_steps, tag.latent_dim) and torch.isfinite(out.latents).all()
-    assert gen.num_steps == 50 and tag.decode(gen.codes).shape == (1, 1, 32000)

@@ -217,16 +217,23 @@ def test_real_model_not_in_the_cache_is_one_line(name, monkeypatch, tmp_path):
     assert "\n" not in message and name in message and "Hugging Face cache" in message, message
 
 
+REAL_AUDIO = {  # each real model's check of its generated 2 s clip and its decoded audio
+    "stabilityai/stable-audio-open-1.0": lambda gen, wav: wav.shape[1] == 2,  # stereo
+    "cvssp/audioldm2": lambda gen, wav: gen.num_steps == 50 and wav.shape == (1, 1, 32000),  # 25 rows/s, 16 kHz
+}
+
+
 @pytest.mark.real_weights
-def test_stable_audio_open_explains():
+@pytest.mark.parametrize("name", list(REAL_AUDIO))
+def test_real_diffusion_model_explains(name):
     try:
-        tag = load_model("stabilityai/stable-audio-open-1.0", duration=2.0)
+        tag = load_model(name, duration=2.0)
     except ModelLoadError as error:
         pytest.skip(str(error))
     gen = tag.generate(["a dog barks"], seed=0, num_inference_steps=10)
     out = tag.forward_steps(gen, log_probs=True)
     assert out.latents.shape == (1, gen.num_steps, tag.latent_dim) and torch.isfinite(out.latents).all()
-    assert tag.decode(gen.codes).shape[1] == 2
+    assert REAL_AUDIO[name](gen, tag.decode(gen.codes))
 
 
 def test_amortized_explainer_reads_the_diffusion_latents(tag, generation, untrained_amortized):

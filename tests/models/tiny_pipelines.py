@@ -81,13 +81,18 @@ def tiny_stable_audio(seed: int = 0):
                                transformer=transformer, scheduler=scheduler)
 
 
-def save_tiny_stable_audio(path: str | Path, seed: int = 0) -> Path:
-    """`tiny_stable_audio` saved with ``save_pretrained`` (the format of the Hub's repositories) at `path`."""
+def save_pipeline(pipeline, path: str | Path) -> Path:
+    """`pipeline` saved with ``save_pretrained`` (the format of the Hub's repositories) at `path`."""
     path = Path(path)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning)
-        tiny_stable_audio(seed).save_pretrained(path)
+        pipeline.save_pretrained(path)
     return path
+
+
+def save_tiny_stable_audio(path: str | Path, seed: int = 0) -> Path:
+    """`tiny_stable_audio` saved at `path`."""
+    return save_pipeline(tiny_stable_audio(seed), path)
 
 
 # ---------------------------------------------------------------------------------------------------- AudioLDM 2
@@ -139,9 +144,5 @@ def tiny_audioldm2(seed: int = 0):
 
 
 def save_tiny_audioldm2(path: str | Path, seed: int = 0) -> Path:
-    """`tiny_audioldm2` saved with ``save_pretrained`` at `path`."""
-    path = Path(path)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=FutureWarning)
-        tiny_audioldm2(seed).save_pretrained(path)
-    return path
+    """`tiny_audioldm2` saved at `path`."""
+    return save_pipeline(tiny_audioldm2(seed), path)
