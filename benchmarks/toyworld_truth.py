@@ -1,6 +1,7 @@
 """The embedded ToySounds world against its ground truth: model quality and AudioGenX explanations.
 
     python benchmarks/toyworld_truth.py [--model toysounds | toysounds-diffusion] [--prompts 48] [--epochs 50]
+                                        [--beta B] [--gamma G]
                                         [--lm-prompts 400] [--skip-models] [--weights DIR] [--out FILE]
 
 Either of the world's two models: the ToySounds LM (audiocraft) or the ToySounds diffusion model (diffusers).
@@ -83,13 +84,13 @@ def load(model: str, weights: Path | None = None):
     return load_toysounds_diffusion(directory=weights)
 
 
-def explanation_truth(model: str, n_prompts: int, epochs: int, seed: int, work: Path, batch_size: int,
+def explanation_truth(model: str, n_prompts: int, config: ExplainerConfig, seed: int, work: Path, batch_size: int,
                       weights: Path | None = None) -> dict:
     clips = heldout_clips(n_prompts, seed)
     tag = load(model, weights)
     todo = sum(not (work / prompt_folder_name(i, c.caption) / "explanation.json").exists() for i, c in enumerate(clips))
     start = time.perf_counter()
-    explanations = explain(tag, [c.caption for c in clips], output_dir=work, config=ExplainerConfig(epochs=epochs),
+    explanations = explain(tag, [c.caption for c in clips], output_dir=work, config=config,
                            batch_size=batch_size, seed=seed, logger=None, figures=False, save_audio=False,
                            trainer={"enable_progress_bar": False}, overwrite=True)
     seconds = time.perf_counter() - start
@@ -111,7 +112,8 @@ def explanation_truth(model: str, n_prompts: int, epochs: int, seed: int, work: 
     not_connector = np.array([role != "connector" for role in all_roles])
     ordered = [t for t in audio_order(tag, explanations, clips) if t is not None]
     return {
-        "prompts": len(clips), "epochs": epochs, "explained_now": todo, "seconds": round(seconds, 1),
+        "prompts": len(clips), "epochs": config.epochs, "beta": config.beta, "gamma": config.gamma,
+        "explained_now": todo, "seconds": round(seconds, 1),
         "roc_auc_sound_vs_fillers": round(auc(scores[not_connector], positive[not_connector]), 4),
         "roc_auc_sound_words": round(auc(scores, positive), 4),
         "roc_auc_event_names_only": round(auc(scores, sound), 4),
@@ -126,7 +128,7 @@ def explanation_truth(model: str, n_prompts: int, epochs: int, seed: int, work: 
 UNKNOWN_WORDS = ("suddenly", "clearly", "outside", "somewhere", "again", "here")
 
 
-def unknown_word_truth(model: str, n_prompts: int, epochs: int, seed: int, work: Path, batch_size: int,
+def unknown_word_truth(model: str, n_prompts: int, config: ExplainerConfig, seed: int, work: Path, batch_size: int,
                        weights: Path | None = None) -> dict:
     """Importance of words outside the vocabulary (put in front of held-out prompts) and of 'no' / 'without'
     in "a Y without no X", against the known filler words of the same prompts."""
@@ -138,7 +140,7 @@ def unknown_word_truth(model: str, n_prompts: int, epochs: int, seed: int, work:
     pairs = list(itertools.permutations(EVENTS[:4], 2))[:12]
     prompts += [f"a {y} without no {x}" for y, x in pairs]
     tag = load(model, weights)
-    explanations = explain(tag, prompts, output_dir=work, config=ExplainerConfig(epochs=epochs), batch_size=batch_size,
+    explanations = explain(tag, prompts, output_dir=work, config=config, batch_size=batch_size,
                            seed=seed, logger=None, figures=False, save_audio=False,
                            trainer={"enable_progress_bar": False}, overwrite=True)
     vocab = tag.vocabulary
@@ -173,6 +175,8 @@ def main() -> None:
     heldout_arguments(parser)
     parser.add_argument("--model", default="toysounds", choices=["toysounds", "toysounds-diffusion"])
     parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--beta", type=float, default=ExplainerConfig.beta, help="L1 weight on the mask (Eq. 6)")
+    parser.add_argument("--gamma", type=float, default=ExplainerConfig.gamma, help="L2 weight on the mask (Eq. 6)")
     parser.add_argument("--lm-prompts", type=int, default=400, help="held-out prompts per LM check (kind)")
     parser.add_argument("--skip-models", action="store_true", help="only the explanation checks")
     parser.add_argument("--unknown-prompts", type=int, default=24, help="held-out prompts for the unknown-word check")
@@ -184,13 +188,14 @@ def main() -> None:
     suffix = "" if args.model == "toysounds" else "_" + args.model.replace("-", "_")
     args.work = args.work or f"outputs/benchmarks/toyworld_truth_explanations{suffix}"
     args.out = args.out or f"outputs/benchmarks/toyworld_truth{suffix}.json"
+    config = ExplainerConfig(epochs=args.epochs, beta=args.beta, gamma=args.gamma)
     result = {}
     if not args.skip_models:
         result["models"] = model_quality(args.model, args.seed, args.lm_prompts, args.weights)
         print(json.dumps(result["models"], indent=1), file=sys.stderr)
-    result["explanations"] = truth = explanation_truth(args.model, args.prompts, args.epochs, args.seed, Path(args.work),
+    result["explanations"] = truth = explanation_truth(args.model, args.prompts, config, args.seed, Path(args.work),
                                                        args.batch_size, args.weights)
-    result["unknown_words"] = unknown = unknown_word_truth(args.model, args.unknown_prompts, args.epochs, args.seed,
+    result["unknown_words"] = unknown = unknown_word_truth(args.model, args.unknown_prompts, config, args.seed,
                                                           Path(args.work + "_unknown"), args.batch_size, args.weights)
     print(f"\nAudioGenX on {truth['prompts']} held-out ToySounds prompts, model {args.model} ({truth['epochs']} epochs; "
           f"{truth['explained_now']} explained now in {truth['seconds']} s, the rest resumed from {args.work})\n")
