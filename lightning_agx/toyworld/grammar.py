@@ -61,6 +61,15 @@ def filler_words() -> set[str]:
     return {w for group in (PREFIXES, TAILS, NEGATION_ARTICLES) for phrase in group for w in phrase}
 
 
+def caption_kind(caption: str) -> str:
+    """The scene kind a caption of this grammar describes, read off its connector ("single" without one)."""
+    words = caption.split()
+    for kind, phrases in CONNECTORS.items():
+        if any(phrase[0] in words for phrase in phrases):
+            return kind
+    return "single"
+
+
 def heldout(seed: int = WORLD_SEED) -> tuple[set[tuple[int, int]], set[frozenset[str]]]:
     """The held-out (prefix index, tail index) templates and unordered event pairs."""
     rng = np.random.default_rng(seed)

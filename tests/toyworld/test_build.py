@@ -82,6 +82,20 @@ def test_budget_replans_when_the_pace_slows_down(monkeypatch):
     assert clock.now <= 100.0 + 1.0
 
 
+def test_budget_plans_again_upwards_when_a_slow_stretch_ends(monkeypatch):
+    # 0.25 s a step, 1 s for steps 50-99 (another job on the cores), then 0.25 s again: the plan made in the slow
+    # stretch grows back, never above the requested steps, and the stage still ends on its planned last step
+    seen = []
+    from lightning_agx.toyworld.build import loop
+    running = loop.Budget.running
+    monkeypatch.setattr(loop.Budget, "running", lambda self, step: (seen.append(self.total), running(self, step))[1])
+    budget, step, clock = run_stage(monkeypatch, lambda step: 1.0 if 50 <= step < 100 else 0.25, 10_000, 200.0)
+    slowest = min(seen)
+    assert slowest < 400 < budget.total <= 10_000 and step == budget.total and clock.now <= 201.0
+    budget, step, _ = run_stage(monkeypatch, lambda step: 1.0 if 50 <= step < 100 else 0.25, 300, 200.0)
+    assert budget.total == step == 300
+
+
 def test_stage_budget_hands_unused_time_to_later_stages():
     from lightning_agx.toyworld.build import STAGE_SHARE, stage_budget
     pending = ["lm", "decoder"]
@@ -166,7 +180,8 @@ def test_tiny_diffusion_build_trains_and_runs_its_checks(tmp_path):
     main(["--out", str(out), *TINY, "--stages", "classifier,codec,codes"])
     main(["--out", str(out), "--threads", "1", "--minutes-budget", "100000", "--diffusion-batch", "4",
           "--diffusion-eval-prompts", "2", "--stages", "diffusion,diffusion_eval", "--diffusion-steps", "4",
-          "--diffusion-filler-mask", "0.5", "--diffusion-position-channels", "8"])
+          "--diffusion-filler-mask", "0.5", "--diffusion-position-channels", "8",
+          "--diffusion-pure-noise", "0.25"])
     stages = json.loads((out / "build_report.json").read_text())["stages"]
     assert stages["diffusion"]["steps"] == 4 and stages["diffusion"]["megabytes"] < 25
     checks = stages["diffusion_eval"]
@@ -205,3 +220,27 @@ def test_filler_masks_edit_only_the_filler_tokens_of_conditional_rows():
     masked[0].pow(2).sum().backward()
     assert model.denoiser.transformer_blocks[0].attn2.to_q.weight.grad.abs().sum() > 0
     assert all(type(p).__name__ != "EditedAttnProcessor" for p in model.denoiser.attn_processors.values())
+
+
+def test_diffusion_batches_take_their_shares_of_sequences_and_pure_noise():
+    """`--diffusion-sequence-share` and `--diffusion-pure-noise`: the first rows of a batch are sequence clips, the
+    last rows sit at the last timestep, the rest stay uniform; shares of 0 draw exactly as before the options."""
+    import numpy as np
+
+    from lightning_agx.toyworld.build.diffusion import draw_clips, draw_timesteps
+    sequences = np.array([3, 7, 11])
+    idx = draw_clips(np.random.default_rng(0), 100, 32, sequences, 8)
+    assert set(idx[:8]) <= set(sequences) and len(set(idx[8:])) > 10
+    t = draw_timesteps(np.random.default_rng(0), 1000, 32, 8)
+    assert (t[-8:] == 999).all() and (t[:24] < 999).all() and t[:24].std() > 100
+    assert (draw_clips(np.random.default_rng(1), 100, 32, sequences, 0)
+            == np.random.default_rng(1).integers(0, 100, 32)).all()
+    assert (draw_timesteps(np.random.default_rng(1), 1000, 32, 0) == np.random.default_rng(1).integers(0, 1000, 32)).all()
+
+
+def test_diffusion_shares_outside_zero_one_fail_before_any_work(tmp_path):
+    from lightning_agx.toyworld.build.diffusion import train_diffusion
+    from lightning_agx.toyworld.models import ToyConfig
+    with pytest.raises(ValueError, match=r"pure_noise is a share of each batch: give a number in \[0, 1\], not 1.5"):
+        train_diffusion(ToyConfig(), tmp_path, "cpu", steps=1, budget_s=1, seed=0, pure_noise=1.5)
+    assert not any(tmp_path.iterdir())

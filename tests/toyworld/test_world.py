@@ -173,3 +173,11 @@ def test_word_dropout_turns_only_filler_words_into_unk():
     dropped = tokenizer.encode(text)
     for word, before, after in zip(tokenizer.words(text), clean, dropped):
         assert after == (tokenizer.unk_idx if word in filler_words() else before), word
+
+
+def test_caption_kind_reads_the_scene_kind_off_the_caption():
+    from lightning_agx.toyworld.grammar import KINDS, caption_kind
+    rng = np.random.default_rng(0)
+    for kind in KINDS:
+        assert {caption_kind(sample_scene(rng, "train", kind=kind).caption) for _ in range(200)} == {kind}
+    assert caption_kind("the sound of a beep") == "single"

@@ -70,7 +70,8 @@ STAGES: dict[str, Stage] = {  # in the order of a full build
     "diffusion": Stage(0.85, "diffusion.safetensors", lambda a, cfg, out, b: train_diffusion(
         cfg, out, a.device, a.diffusion_steps, b, a.seed, batch=a.diffusion_batch, lr=a.diffusion_lr,
         text_layers=a.diffusion_text_layers, position_channels=a.diffusion_position_channels,
-        filler_mask=a.diffusion_filler_mask)),
+        filler_mask=a.diffusion_filler_mask, pure_noise=a.diffusion_pure_noise,
+        sequence_share=a.diffusion_sequence_share)),
     "diffusion_eval": Stage(0.10, None, lambda a, cfg, out, b: evaluate_diffusion(
         cfg, out, a.device, a.diffusion_eval_prompts, a.seed + 1000)),
 }
@@ -116,6 +117,10 @@ def main(argv: list[str] | None = None) -> None:
                    "cross-attention weights are scaled by a uniform draw while the diffusion model trains")
     p.add_argument("--diffusion-position-channels", type=int, default=0, help="frame-position channels appended "
                    "to the denoiser's input (0: Stable Audio's DiT as it is)")
+    p.add_argument("--diffusion-pure-noise", type=float, default=0.0, help="share of each diffusion batch trained "
+                   "at the last timestep (pure noise, where sampling starts)")
+    p.add_argument("--diffusion-sequence-share", type=float, default=0.0, help="share of each diffusion batch "
+                   "drawn from the 'X followed by|then Y' clips")
     args = p.parse_args(argv)
     stages = args.stages.split(",")
     unknown = [s for s in stages if s not in STAGES]

@@ -55,15 +55,38 @@ def filler_masks(model: ToyDiffusion, prompts: list[str | None], p: float, rng: 
     return edited_attention(dit.attention_model, state, dit.cross_names)
 
 
+def draw_clips(rng: np.random.Generator, n_clips: int, batch: int, sequences: np.ndarray, n_seq: int) -> np.ndarray:
+    """A batch's clip indices: uniform over the `n_clips`, the first `n_seq` drawn from `sequences` instead."""
+    idx = rng.integers(0, n_clips, batch)
+    if n_seq:
+        idx[:n_seq] = sequences[rng.integers(0, len(sequences), n_seq)]
+    return idx
+
+
+def draw_timesteps(rng: np.random.Generator, timesteps: int, batch: int, n_pure: int) -> np.ndarray:
+    """A batch's training timesteps: uniform over ``[0, timesteps)``, the last `n_pure` at ``timesteps - 1``."""
+    t = rng.integers(0, timesteps, batch)
+    t[batch - n_pure:] = timesteps - 1
+    return t
+
+
 def train_diffusion(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: float, seed: int,
                     batch: int = 32, lr: float = 1e-3, warmup: int = 300, word_dropout: float = 0.2,
-                    text_layers: int = 2, position_channels: int = 0, filler_mask: float = 0.0) -> dict:
+                    text_layers: int = 2, position_channels: int = 0, filler_mask: float = 0.0,
+                    pure_noise: float = 0.0, sequence_share: float = 0.0) -> dict:
     """v-prediction training (MSE, uniform timesteps), classifier-free guidance dropout (text -> zeros), word
     dropout of fillers as the LM's, and `filler_mask`: the probability that a filler token's cross-attention
     weights are scaled, after the softmax and in every layer, by a uniform draw in [0, 1] (the explainer's own
-    intervention, `filler_masks`), with the same target: fillers carry no sound in the world. Writes
-    ``diffusion.json`` (with the latent statistics) and ``diffusion.safetensors``."""
-    from lightning_agx.toyworld.grammar import filler_words
+    intervention, `filler_masks`), with the same target: fillers carry no sound in the world.
+    `pure_noise`: the share of each batch trained at the last timestep (pure noise, where sampling starts and
+    where only the text can say which sound goes where: uniform timesteps put 6% of a batch below SNR 0.01).
+    `sequence_share`: the share of each batch drawn from the "X followed by|then Y" clips (19% of the codes
+    stage's clips) rather than from all of them. Writes ``diffusion.json`` (with the latent statistics) and
+    ``diffusion.safetensors``."""
+    from lightning_agx.toyworld.grammar import caption_kind, filler_words
+    for name, share in (("pure_noise", pure_noise), ("sequence_share", sequence_share)):
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"{name} is a share of each batch: give a number in [0, 1], not {share}")
     t0 = time.time()
     torch.manual_seed(seed)
     latents, captions = training_latents(cfg, out, device)
@@ -77,6 +100,10 @@ def train_diffusion(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s
     model.tokenizer.word_dropout, model.tokenizer.dropout_words = word_dropout, filler_words()
     model.tokenizer.generator = torch.Generator().manual_seed(seed + 3)
     scheduler = build_scheduler(dcfg)
+    sequences = np.array([i for i, c in enumerate(captions) if caption_kind(c) == "sequence"])
+    n_seq, n_pure = round(batch * sequence_share), round(batch * pure_noise)
+    if n_seq and not len(sequences):
+        raise ValueError("sequence_share > 0 but the training clips hold no \"X followed by|then Y\" caption")
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
 
     def make_step(start: int):
@@ -84,10 +111,10 @@ def train_diffusion(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s
         noise_stream = torch.Generator().manual_seed(int(rng.integers(2 ** 62)))
 
         def step_loss():
-            idx = rng.integers(0, len(captions), batch)
+            idx = draw_clips(rng, len(captions), batch, sequences, n_seq)
             x0 = model.normalise(latents[torch.from_numpy(idx)].float()).to(device)
             prompts = [None if drop else captions[i] for i, drop in zip(idx, rng.random(batch) < dcfg.cfg_dropout)]
-            t = torch.from_numpy(rng.integers(0, dcfg.train_timesteps, batch)).long()
+            t = torch.from_numpy(draw_timesteps(rng, dcfg.train_timesteps, batch, n_pure)).long()
             noise = torch.randn(x0.shape, generator=noise_stream).to(device)
             xt = scheduler.add_noise(x0, noise, t.to(device))
             target = scheduler.get_velocity(x0, noise, t.to(device))

@@ -37,23 +37,25 @@ def lr_at(step: int, total: int, peak: float, warmup: int = 100, floor: float = 
 class Budget:
     """How many steps a stage runs: at most ``steps``, and only what fits in ``budget_s`` seconds.
 
-    Every ``probe`` steps of this run the planned total shrinks to what the measured pace allows, so
-    a stage stopped by its time budget still completes its learning-rate schedule (cosine down to the
-    floor) instead of stopping half-way at a high learning rate."""
+    Every ``probe`` steps of this run the planned total is re-planned to what the measured pace allows (never
+    above ``steps``), so a stage stopped by its time budget still completes its learning-rate schedule (cosine
+    down to the floor) instead of stopping half-way at a high learning rate, and a slow stretch (another job
+    on the cores) shortens the plan only while it lasts."""
 
     def __init__(self, steps: int, budget_s: float, start: int, probe: int = 50):
         self.total, self.budget_s, self.start, self.probe = steps, budget_s, start, probe
+        self.requested = steps
         self.t0 = time.time()
         self._last = 0.0  # elapsed seconds at the previous re-plan
 
     def running(self, step: int) -> bool:
         elapsed = time.time() - self.t0
         done = step - self.start
-        if done and done % self.probe == 0 and step < self.total:
+        if done and done % self.probe == 0 and step < self.requested:
             # re-plan from the slower of the average pace and the pace over the last `probe` steps
             pace = max(elapsed / done, (elapsed - self._last) / self.probe)
             self._last = elapsed
-            self.total = min(self.total, step + max(0, int((self.budget_s - elapsed) / pace)))
+            self.total = min(self.requested, step + max(0, int((self.budget_s - elapsed) / pace)))
         return step < self.total and elapsed < self.budget_s
 
 
