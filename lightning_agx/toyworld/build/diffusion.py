@@ -90,6 +90,11 @@ def train_diffusion(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s
     t0 = time.time()
     torch.manual_seed(seed)
     latents, captions = training_latents(cfg, out, device)
+    sequences = np.array([i for i, c in enumerate(captions) if caption_kind(c) == "sequence"])
+    n_seq, n_pure = round(batch * sequence_share), round(batch * pure_noise)
+    if n_seq and not len(sequences):
+        raise ValueError("sequence_share > 0 but the training clips hold no \"X followed by|then Y\" caption; "
+                         "set sequence_share to 0")
     flat = latents.float().transpose(0, 1).reshape(latents.shape[1], -1)
     dcfg = DiffusionConfig(vocab=list(cfg.vocab), latent_dim=latents.shape[1], frames=latents.shape[2],
                            text_layers=text_layers, position_channels=position_channels,
@@ -100,10 +105,6 @@ def train_diffusion(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s
     model.tokenizer.word_dropout, model.tokenizer.dropout_words = word_dropout, filler_words()
     model.tokenizer.generator = torch.Generator().manual_seed(seed + 3)
     scheduler = build_scheduler(dcfg)
-    sequences = np.array([i for i, c in enumerate(captions) if caption_kind(c) == "sequence"])
-    n_seq, n_pure = round(batch * sequence_share), round(batch * pure_noise)
-    if n_seq and not len(sequences):
-        raise ValueError("sequence_share > 0 but the training clips hold no \"X followed by|then Y\" caption")
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
 
     def make_step(start: int):
