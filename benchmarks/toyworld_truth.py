@@ -1,7 +1,7 @@
 """The embedded ToySounds world against its ground truth: model quality and AudioGenX explanations.
 
     python benchmarks/toyworld_truth.py [--model toysounds | toysounds-diffusion] [--prompts 48] [--epochs 50]
-                                        [--beta B] [--gamma G]
+                                        [--beta B] [--gamma G] [--split test | val]
                                         [--lm-prompts 400] [--skip-models] [--weights DIR] [--out FILE]
 
 Either of the world's two models: the ToySounds LM (audiocraft) or the ToySounds diffusion model (diffusers).
@@ -85,8 +85,8 @@ def load(model: str, weights: Path | None = None):
 
 
 def explanation_truth(model: str, n_prompts: int, config: ExplainerConfig, seed: int, work: Path, batch_size: int,
-                      weights: Path | None = None) -> dict:
-    clips = heldout_clips(n_prompts, seed)
+                      weights: Path | None = None, *, split: str) -> dict:
+    clips = heldout_clips(n_prompts, seed, split)
     tag = load(model, weights)
     todo = sum(not (work / prompt_folder_name(i, c.caption) / "explanation.json").exists() for i, c in enumerate(clips))
     start = time.perf_counter()
@@ -112,7 +112,7 @@ def explanation_truth(model: str, n_prompts: int, config: ExplainerConfig, seed:
     not_connector = np.array([role != "connector" for role in all_roles])
     ordered = [t for t in audio_order(tag, explanations, clips) if t is not None]
     return {
-        "prompts": len(clips), "epochs": config.epochs, "beta": config.beta, "gamma": config.gamma,
+        "split": split, "prompts": len(clips), "epochs": config.epochs, "beta": config.beta, "gamma": config.gamma,
         "explained_now": todo, "seconds": round(seconds, 1),
         "roc_auc_sound_vs_fillers": round(auc(scores[not_connector], positive[not_connector]), 4),
         "roc_auc_sound_words": round(auc(scores, positive), 4),
@@ -129,13 +129,13 @@ UNKNOWN_WORDS = ("suddenly", "clearly", "outside", "somewhere", "again", "here")
 
 
 def unknown_word_truth(model: str, n_prompts: int, config: ExplainerConfig, seed: int, work: Path, batch_size: int,
-                       weights: Path | None = None) -> dict:
+                       weights: Path | None = None, *, split: str) -> dict:
     """Importance of words outside the vocabulary (put in front of held-out prompts) and of 'no' / 'without'
     in "a Y without no X", against the known filler words of the same prompts."""
     import itertools
 
     from lightning_agx.toyworld.grammar import filler_words
-    clips = heldout_clips(n_prompts, seed)
+    clips = heldout_clips(n_prompts, seed, split)
     prompts = [f"{UNKNOWN_WORDS[i % len(UNKNOWN_WORDS)]} {c.caption}" for i, c in enumerate(clips)]
     pairs = list(itertools.permutations(EVENTS[:4], 2))[:12]
     prompts += [f"a {y} without no {x}" for y, x in pairs]
@@ -177,6 +177,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--beta", type=float, default=ExplainerConfig.beta, help="L1 weight on the mask (Eq. 6)")
     parser.add_argument("--gamma", type=float, default=ExplainerConfig.gamma, help="L2 weight on the mask (Eq. 6)")
+    parser.add_argument("--split", default="test", choices=["test", "val"],
+                        help="the prompts explained: held-out (test) or validation, to tune --beta/--gamma on")
     parser.add_argument("--lm-prompts", type=int, default=400, help="held-out prompts per LM check (kind)")
     parser.add_argument("--skip-models", action="store_true", help="only the explanation checks")
     parser.add_argument("--unknown-prompts", type=int, default=24, help="held-out prompts for the unknown-word check")
@@ -185,7 +187,8 @@ def main() -> None:
     parser.add_argument("--work", default=None, help="default outputs/benchmarks/toyworld_truth_explanations[_MODEL]")
     parser.add_argument("--out", default=None, help="default outputs/benchmarks/toyworld_truth[_MODEL].json")
     args = parser.parse_args()
-    suffix = "" if args.model == "toysounds" else "_" + args.model.replace("-", "_")
+    suffix = ("" if args.model == "toysounds" else "_" + args.model.replace("-", "_")) + (
+        "" if args.split == "test" else "_" + args.split)
     args.work = args.work or f"outputs/benchmarks/toyworld_truth_explanations{suffix}"
     args.out = args.out or f"outputs/benchmarks/toyworld_truth{suffix}.json"
     config = ExplainerConfig(epochs=args.epochs, beta=args.beta, gamma=args.gamma)
@@ -194,10 +197,11 @@ def main() -> None:
         result["models"] = model_quality(args.model, args.seed, args.lm_prompts, args.weights)
         print(json.dumps(result["models"], indent=1), file=sys.stderr)
     result["explanations"] = truth = explanation_truth(args.model, args.prompts, config, args.seed, Path(args.work),
-                                                       args.batch_size, args.weights)
+                                                       args.batch_size, args.weights, split=args.split)
     result["unknown_words"] = unknown = unknown_word_truth(args.model, args.unknown_prompts, config, args.seed,
-                                                          Path(args.work + "_unknown"), args.batch_size, args.weights)
-    print(f"\nAudioGenX on {truth['prompts']} held-out ToySounds prompts, model {args.model} ({truth['epochs']} epochs; "
+                                                          Path(args.work + "_unknown"), args.batch_size, args.weights,
+                                                          split=args.split)
+    print(f"\nAudioGenX on {truth['prompts']} {'held-out' if args.split == 'test' else 'validation'} ToySounds prompts, model {args.model} ({truth['epochs']} epochs; "
           f"{truth['explained_now']} explained now in {truth['seconds']} s, the rest resumed from {args.work})\n")
     print("| check | value | target |\n|---|---:|---:|")
     print(f"| ROC AUC, importance: sound words and modifiers vs fillers | {truth['roc_auc_sound_vs_fillers']} | >= 0.9 |")

@@ -44,7 +44,7 @@ from ..models import Generation
 from ..resume import RESULTS_FORMAT, claim_folder
 from ..seeding import derived_seeds, prompt_seed
 from .memory import PeakMemory
-from .tables import ORI, TABLE1, TABLE2, summarise, table1_columns, write_table
+from .tables import ORI, TABLE1, TABLE2, paired_with_ori, summarise, table1_columns, write_table
 
 ORI_OFFSET, MASKED_OFFSET = 1000, 2000  # derived seeds of a prompt: Ori regenerations, masked regenerations
 
@@ -150,7 +150,7 @@ def _write_tables(result: EvaluationResult, methods, folders, num_prompts, repea
     auc = "; AUC = audio-level importance vs ground-truth sound words" if any(c[1] == "auc" for c in columns1) else ""
     write_table(result.table1, columns1, output_dir, "table1",
                 f"Table 1: faithfulness ({num_prompts} prompts, {repeats} factual/counterfactual samples each, "
-                f"Ori = {ori_repeats} unmasked regenerations{auc})")
+                f"Ori = {ori_repeats} unmasked regenerations; FidF-Ori, KLF-Ori: paired by prompt{auc})")
     write_table(result.table2, TABLE2, output_dir, "table2",
                 f"Table 2: seconds and peak memory per explanation ({device}; peak_MB is per batch call)")
 
@@ -244,13 +244,12 @@ def _faithfulness(original, factual, counterfactual, importance, generation, kl_
 
 
 def _tables(methods, folders, columns1=TABLE1) -> tuple[list[dict], list[dict]]:
-    records: dict[str, list[dict]] = {ORI: []}
-    for folder in folders:
-        if (folder / ORIGINAL_JSON).is_file():
-            records[ORI].append(json.loads((folder / ORIGINAL_JSON).read_text())[ORI])
+    ori = {folder: json.loads((folder / ORIGINAL_JSON).read_text())[ORI] for folder in folders
+           if (folder / ORIGINAL_JSON).is_file()}
+    records: dict[str, list[dict]] = {ORI: list(ori.values())}
     for method in methods:
-        records[method] = [json.loads((f / method / "explanation.json").read_text())["metadata"]
-                           for f in folders if Explanation.is_complete(f / method)]
+        records[method] = [paired_with_ori(json.loads((f / method / "explanation.json").read_text())["metadata"],
+                                           ori.get(f)) for f in folders if Explanation.is_complete(f / method)]
     table1 = summarise(records, columns1)
     table2 = summarise({m: records[m] for m in methods}, TABLE2)
     return table1, table2

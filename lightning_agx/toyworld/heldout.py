@@ -22,15 +22,16 @@ def heldout_prompts(n: int, seed: int = 0) -> list[str]:
     raise RuntimeError(f"the held-out split gave only {len(prompts)} distinct prompts, fewer than {n}")
 
 
-def heldout_clips(n: int, seed: int):
+def heldout_clips(n: int, seed: int, split: str = "test"):
     """`n` distinct held-out clips (with their ground truth): half sequences ("X followed by/then Y"), a
-    quarter singles, a quarter overlaps, deterministic from `seed` (the README's ground-truth benchmarks)."""
+    quarter singles, a quarter overlaps, deterministic from `seed` (the README's ground-truth benchmarks).
+    ``split="val"`` draws the same mix from the validation split instead, to tune settings on."""
     from lightning_agx.toyworld.dataset import make_clip, split_rng
-    rng = split_rng("test", seed)
+    rng = split_rng(split, seed)
     kinds = ["sequence", "single", "sequence", "overlap"]
     clips, seen = [], set()
     while len(clips) < n:
-        clip = make_clip(rng, "test", kind=kinds[len(clips) % len(kinds)])
+        clip = make_clip(rng, split, kind=kinds[len(clips) % len(kinds)])
         if clip.caption not in seen:
             seen.add(clip.caption)
             clips.append(clip)

@@ -13,7 +13,7 @@ from lightning_agx.toyworld.truth import ToySoundsTruth
 
 CONFIG = str(Path(__file__).resolve().parents[2] / "configs" / "evaluate_debug.yaml")
 TABLE1_COLUMNS = ["method", "n", "FidF", "FidF_se", "FidCF", "FidCF_se", "KLF", "KLF_se", "KLCF", "KLCF_se",
-                  "Size", "Size_se"]
+                  "Size", "Size_se", "FidF-Ori", "FidF-Ori_se", "KLF-Ori", "KLF-Ori_se"]
 TABLE2_COLUMNS = ["method", "n", "seconds", "seconds_se", "peak_MB", "peak_MB_se", "MB_per_explanation",
                   "MB_per_explanation_se"]
 
@@ -51,9 +51,13 @@ def test_evaluation_writes_both_tables_and_resumes(tmp_path, debug_tag):
         assert row["n"] == "2" and all(row[c] != "" for c in ("FidF", "FidCF", "KLF", "KLCF", "Size"))
         assert float(row["KLF"]) >= 0 and float(row["KLCF"]) >= 0 and 0 < float(row["Size"]) <= 1
     assert rows1[0]["FidCF"] == "" and float(rows1[0]["KLF"]) >= 0, "Ori only has factual-side values"
+    assert rows1[0]["FidF-Ori"] == "", "Ori is not paired with itself"
+    for row in rows1[1:]:  # paired by prompt: the mean difference is the difference of the means (same prompts)
+        for column in ("FidF", "KLF"):
+            assert float(row[f"{column}-Ori"]) == pytest.approx(float(row[column]) - float(rows1[0][column]), abs=1e-4)
     assert all(float(r["seconds"]) >= 0 and float(r["peak_MB"]) >= 0 for r in rows2)
     md = (tmp_path / "table1.md").read_text()
-    assert "| method | n | FidF | FidCF | KLF | KLCF | Size |\n" in md and "| attention | 2 |" in md
+    assert "| method | n | FidF | FidCF | KLF | KLCF | Size | FidF-Ori | KLF-Ori |\n" in md and "| attention | 2 |" in md
     assert "AUC" not in md, "the debug model has no ground truth: no AUC column"
     assert "| method | n | seconds | peak_MB | MB_per_explanation |" in (tmp_path / "table2.md").read_text()
 
@@ -114,7 +118,7 @@ def test_a_model_with_ground_truth_gets_the_auc_column(tmp_path, debug_tag, monk
                       ori_repeats=1, generation={"top_k": 250})
     header, rows = _read_csv(tmp_path / "table1.csv")
     assert header == TABLE1_COLUMNS + ["AUC", "AUC_se"]
-    assert "| method | n | FidF | FidCF | KLF | KLCF | Size | AUC |" in (tmp_path / "table1.md").read_text()
+    assert "| method | n | FidF | FidCF | KLF | KLCF | Size | FidF-Ori | KLF-Ori | AUC |" in (tmp_path / "table1.md").read_text()
     assert "ground-truth sound words" in (tmp_path / "table1.md").read_text()
     import json
     aucs = [json.loads(next(tmp_path.glob(f"prompts/000{i}_*/random/explanation.json")).read_text())["metadata"]["auc"]

@@ -134,6 +134,20 @@ def test_heldout_prompts_are_distinct_deterministic_and_have_sound_words():
         heldout_prompts(0)
 
 
+def test_heldout_clips_come_from_the_split_asked_for():
+    """The ground-truth benchmark's prompts: held-out event pairs on "test", training pairs on "val" (to tune on)."""
+    from lightning_agx.toyworld.grammar import heldout
+    from lightning_agx.toyworld.heldout import heldout_clips
+    held_pairs = heldout()[1]
+    test, val = heldout_clips(8, 2024), heldout_clips(8, 2024, "val")
+    assert [c.caption for c in test] == [c.caption for c in heldout_clips(8, 2024, "test")]
+    for clips, held in ((test, True), (val, False)):
+        two = [c for c in clips if len(c.scene.specs) == 2]
+        assert two and all((frozenset(sp.event for sp in c.scene.specs) in held_pairs) == held for c in two)
+    with pytest.raises(ValueError, match="unknown split"):
+        heldout_clips(2, 2024, "dev")
+
+
 def test_truth_metrics_pool_sound_words_against_fillers():
     """The benchmarks' shared checks: a mask that keeps exactly the sound words and modifiers has AUC 1."""
     from lightning_agx.explanation import Explanation
