@@ -46,7 +46,8 @@ def by_pair(probs: np.ndarray, scenes, ok: list[bool]) -> dict:
         a, b = pair_key(scene).split("+")
         groups[pair_key(scene)].append((o, row[EVENTS.index(a)], row[EVENTS.index(b)]))
     return {k: {"n": len(v), "both_top3": round(float(np.mean([o for o, _, _ in v])), 3),
-                "p_each": [round(float(np.mean([x[i] for x in v])), 3) for i in (1, 2)]} for k, v in sorted(groups.items())}
+                "p_each": [round(float(np.mean([x[i] for x in v])), 3) for i in (1, 2)]}
+            for k, v in sorted(groups.items())}
 
 
 def generator(model: str, model_dir):

@@ -201,7 +201,8 @@ def main() -> None:
     result["unknown_words"] = unknown = unknown_word_truth(args.model, args.unknown_prompts, config, args.seed,
                                                           Path(args.work + "_unknown"), args.batch_size, args.weights,
                                                           split=args.split)
-    print(f"\nAudioGenX on {truth['prompts']} {'held-out' if args.split == 'test' else 'validation'} ToySounds prompts, model {args.model} ({truth['epochs']} epochs; "
+    which = "held-out" if args.split == "test" else "validation"
+    print(f"\nAudioGenX on {truth['prompts']} {which} ToySounds prompts, model {args.model} ({truth['epochs']} epochs; "
           f"{truth['explained_now']} explained now in {truth['seconds']} s, the rest resumed from {args.work})\n")
     print("| check | value | target |\n|---|---:|---:|")
     print(f"| ROC AUC, importance: sound words and modifiers vs fillers | {truth['roc_auc_sound_vs_fillers']} | >= 0.9 |")

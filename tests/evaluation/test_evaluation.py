@@ -57,7 +57,8 @@ def test_evaluation_writes_both_tables_and_resumes(tmp_path, debug_tag):
             assert float(row[f"{column}-Ori"]) == pytest.approx(float(row[column]) - float(rows1[0][column]), abs=1e-4)
     assert all(float(r["seconds"]) >= 0 and float(r["peak_MB"]) >= 0 for r in rows2)
     md = (tmp_path / "table1.md").read_text()
-    assert "| method | n | FidF | FidCF | KLF | KLCF | Size | FidF-Ori | KLF-Ori |\n" in md and "| attention | 2 |" in md
+    assert "| method | n | FidF | FidCF | KLF | KLCF | Size | FidF-Ori | KLF-Ori |\n" in md
+    assert "| attention | 2 |" in md
     assert "AUC" not in md, "the debug model has no ground truth: no AUC column"
     assert "| method | n | seconds | peak_MB | MB_per_explanation |" in (tmp_path / "table2.md").read_text()
 
@@ -118,7 +119,8 @@ def test_a_model_with_ground_truth_gets_the_auc_column(tmp_path, debug_tag, monk
                       ori_repeats=1, generation={"top_k": 250})
     header, rows = _read_csv(tmp_path / "table1.csv")
     assert header == TABLE1_COLUMNS + ["AUC", "AUC_se"]
-    assert "| method | n | FidF | FidCF | KLF | KLCF | Size | FidF-Ori | KLF-Ori | AUC |" in (tmp_path / "table1.md").read_text()
+    md = (tmp_path / "table1.md").read_text()
+    assert "| method | n | FidF | FidCF | KLF | KLCF | Size | FidF-Ori | KLF-Ori | AUC |" in md
     assert "ground-truth sound words" in (tmp_path / "table1.md").read_text()
     import json
     aucs = [json.loads(next(tmp_path.glob(f"prompts/000{i}_*/random/explanation.json")).read_text())["metadata"]["auc"]
