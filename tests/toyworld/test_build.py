@@ -114,7 +114,8 @@ TINY_FILES = ("classifier.safetensors", "codec.safetensors", "lm.safetensors", "
 # sha256 of TINY_FILES after the tiny build, produced by the pre-refactor build (commit d65449e, when the build
 # was one module lightning_agx/toyworld/build.py) with the torch version and machine of PINNED_ON. Float kernels
 # differ between CPUs, so there is one pin per CPU it was produced on: the first machine's (CPU not recorded)
-# and an AMD EPYC with AVX-512 (d65449e rerun there on 2026-12-02). Elsewhere only the two runs are compared.
+# an AMD EPYC with AVX-512 (d65449e rerun there on 2026-12-02) and an AMD EPYC without AVX-512 (d65449e rerun
+# there later the same day: all four files differ). Elsewhere only the two runs are compared.
 PINNED_ON = ("2.11.0+cu130", "x86_64")
 PINNED_SHA256 = (
     {
@@ -128,6 +129,12 @@ PINNED_SHA256 = (
         "codec.safetensors": "35a1da1052206b06b4da6be2cd6f031f7a10d98c744843da420cb802427c484d",
         "lm.safetensors": "84927a177c0e9cc1db42b6443114c70d6bfa0f61b77b9d56ba0cadaf9db14784",
         "_build/codes_train.pt": "40b6a847ec4da375df952c1b2921b2b1e75c8160e3f9d299d6d76a83e9da9da7",
+    },
+    {
+        "classifier.safetensors": "ff6cd36ef1ed25cc43ceba516b7accc462da4db2b65f906a606e23a87b928cb3",
+        "codec.safetensors": "971cb0eb4dc3cc258bc8afe5c854ed701adc89f3b7b53db51ffd192fa1a89e90",
+        "lm.safetensors": "553dc4d535201ccc74990daa49ceec9eb011b3824661c56816121776d9aeaa34",
+        "_build/codes_train.pt": "639f6be7dd920276d6f33206eb0c6f942caa2948cf39b3f28155980c4de029b4",
     },
 )
 
