@@ -20,7 +20,7 @@ import torch
 
 from benchmark_output import write_result  # benchmarks/benchmark_output.py, beside this script
 from lightning_agx.toyworld.dataset import render_scene
-from lightning_agx.toyworld.evaluate import generate, predict
+from lightning_agx.toyworld.evaluate import generate, generate_tag, predict
 from lightning_agx.toyworld.grammar import sample_scene
 from lightning_agx.toyworld.load import load_toysounds
 from lightning_agx.toyworld.synth import EVENTS
@@ -39,36 +39,36 @@ def pair_key(scene) -> str:
     return "+".join(sorted(sp.event for sp in scene.specs))
 
 
+def one_event_share(probs: np.ndarray) -> float:
+    """The share of clips in which exactly one event has classifier probability above 0.5."""
+    return round(float(np.mean((probs > 0.5).sum(1) == 1)), 3)
+
+
 def by_pair(probs: np.ndarray, scenes, ok: list[bool]) -> dict:
     """Per unordered pair "a+b" (alphabetical): how many prompts, both-in-top-3 rate, mean P(a) and P(b)."""
     groups = defaultdict(list)
     for row, scene, o in zip(probs, scenes, ok):
-        a, b = pair_key(scene).split("+")
-        groups[pair_key(scene)].append((o, row[EVENTS.index(a)], row[EVENTS.index(b)]))
+        key = pair_key(scene)
+        a, b = key.split("+")
+        groups[key].append((o, row[EVENTS.index(a)], row[EVENTS.index(b)]))
     return {k: {"n": len(v), "both_top3": round(float(np.mean([o for o, _, _ in v])), 3),
                 "p_each": [round(float(np.mean([x[i] for x in v])), 3) for i in (1, 2)]}
             for k, v in sorted(groups.items())}
 
 
-def generator(model: str, model_dir):
-    """(classifier, generate(captions, seed) -> wav [B, 1, samples]) for the world's LM or diffusion model."""
-    toy = load_toysounds("cpu", model_dir) if model_dir else load_toysounds("cpu")
+def generator(model: str, toy, model_dir):
+    """generate(captions, seed) -> wav [B, 1, samples] for the world's LM (`toy`'s) or diffusion model."""
     if model == "toysounds":
         def generate_lm(captions: list[str], seed: int) -> torch.Tensor:
             torch.manual_seed(seed)  # the LM samples from torch's global stream
             return generate(toy.genmodel, captions)
-        return toy.classifier, generate_lm
+        return generate_lm
     from lightning_agx.toyworld.diffusion import load_toysounds_diffusion
     tag = load_toysounds_diffusion("cpu", model_dir)
 
-    def generate_diffusion(captions: list[str], seed: int, batch: int = 50) -> torch.Tensor:
-        wavs = []
-        for i in range(0, len(captions), batch):  # prompt i's noise from its own seed
-            chunk = captions[i:i + batch]
-            generation = tag.generate(chunk, seed=[seed * 100_003 + i + j for j in range(len(chunk))])
-            wavs.append(tag.decode(generation.codes).cpu())
-        return torch.cat(wavs)
-    return toy.classifier, generate_diffusion
+    def generate_diffusion(captions: list[str], seed: int) -> torch.Tensor:  # prompt i's noise from its own seed
+        return generate_tag(tag, captions, [seed * 100_003 + i for i in range(len(captions))])
+    return generate_diffusion
 
 
 @torch.no_grad()
@@ -85,7 +85,7 @@ def model_pairs(classifier, generate_fn, prompts: int, seeds: list[int]) -> dict
         probs_all.append(probs)
     probs = np.concatenate(probs_all)
     return {"all": with_se(everything), "per_seed": per_seed, "by_pair": by_pair(probs, scenes_all, everything),
-            "one_event_above_half": round(float(np.mean((probs > 0.5).sum(1) == 1)), 3)}
+            "one_event_above_half": one_event_share(probs)}
 
 
 @torch.no_grad()
@@ -101,7 +101,7 @@ def codec_ceiling(toy, clips: int, split: str) -> dict:
         probs = predict(toy.classifier, audio).numpy()
         ok = both_in_top3(probs, scenes)
         out[name] = {"all": with_se(ok), "by_pair": by_pair(probs, scenes, ok),
-                     "one_event_above_half": round(float(np.mean((probs > 0.5).sum(1) == 1)), 3)}
+                     "one_event_above_half": one_event_share(probs)}
     return out
 
 
@@ -114,10 +114,10 @@ def main() -> None:
     parser.add_argument("--ceiling-clips", type=int, default=300, help="real pair clips per split for the ceiling")
     parser.add_argument("--out", default=None, help="default outputs/benchmarks/toyworld_pairs[_diffusion].json")
     args = parser.parse_args()
-    classifier, generate_fn = generator(args.model, args.model_dir)
     toy = load_toysounds("cpu", args.model_dir) if args.model_dir else load_toysounds("cpu")
     result = {"model": args.model, "model_dir": args.model_dir or "shipped",
-              "generated": model_pairs(classifier, generate_fn, args.prompts, args.seeds),
+              "generated": model_pairs(toy.classifier, generator(args.model, toy, args.model_dir), args.prompts,
+                                       args.seeds),
               "codec_ceiling": {split: codec_ceiling(toy, args.ceiling_clips, split) for split in ("test", "val")}}
     gen = result["generated"]
     print("\n| check | value | only one event > 0.5 |\n|---|---:|---:|")

@@ -47,6 +47,16 @@ def generate(genmodel, captions: list[str], batch: int = 50) -> torch.Tensor:
         return torch.cat([genmodel.generate(captions[i:i + batch]).cpu() for i in range(0, len(captions), batch)])
 
 
+def generate_tag(tag, captions: list[str], seeds: list[int], batch: int = 50, **params) -> torch.Tensor:
+    """Audio ``[B, 1, samples]`` of `captions` through a `TAGModel` adapter (the diffusion toy), prompt i sampled
+    from ``seeds[i]``, `batch` prompts per call; `params`: generation overrides (e.g. ``guidance_scale``)."""
+    wavs = []
+    for i in range(0, len(captions), batch):
+        generation = tag.generate(captions[i:i + batch], seed=seeds[i:i + batch], **params)
+        wavs.append(tag.decode(generation.codes).cpu())
+    return torch.cat(wavs)
+
+
 @torch.no_grad()
 def evaluate_models(toy, n_clips: int = 500, n_prompts: int = 150, seed: int = 1000) -> dict:
     clf, gen = toy.classifier, toy.genmodel

@@ -144,7 +144,7 @@ def evaluate_diffusion(cfg: ToyConfig, out: Path, device: str, n_prompts: int, s
     adapter (`load_toysounds_diffusion`). `split` "val" and `guidance` (classifier-free guidance; None: the
     model's) tune sampling without looking at the test prompts (`benchmarks/toyworld_diffusion.py`)."""
     from lightning_agx.toyworld.diffusion import load_toysounds_diffusion
-    from lightning_agx.toyworld.evaluate import TARGETS, evaluate_lm
+    from lightning_agx.toyworld.evaluate import TARGETS, evaluate_lm, generate_tag
     from lightning_agx.toyworld.load import load_state
     from lightning_agx.toyworld.models import build_classifier
     t0 = time.time()
@@ -155,12 +155,8 @@ def evaluate_diffusion(cfg: ToyConfig, out: Path, device: str, n_prompts: int, s
     overrides = {} if guidance is None else {"guidance_scale": float(guidance)}
 
     def generate_fn(captions: list[str]) -> torch.Tensor:
-        wavs = []
-        for i in range(0, len(captions), batch):
-            chunk = captions[i:i + batch]
-            generation = tag.generate(chunk, seed=[seed * 100_003 + next(counter) for _ in chunk], **overrides)
-            wavs.append(tag.decode(generation.codes)[..., :int(cfg.duration * cfg.sample_rate)].cpu())
-        return torch.cat(wavs)
+        seeds = [seed * 100_003 + next(counter) for _ in captions]
+        return generate_tag(tag, captions, seeds, batch, **overrides)[..., :int(cfg.duration * cfg.sample_rate)]
 
     res = evaluate_lm(None, classifier, n_prompts=n_prompts, seed=seed, split=split, generate_fn=generate_fn)
     keys = ("lm_single_top1", "lm_pair_top3", "lm_sequence_order")
