@@ -17,7 +17,7 @@ import torch
 
 from benchmark_output import print_table, write_result  # benchmarks/benchmark_output.py, beside this script
 from lightning_agx.models import CrossAttentionEdit, load_model
-from lightning_agx.toyworld.evaluate import predict
+from lightning_agx.toyworld.evaluate import predict_halves
 from lightning_agx.toyworld.load import load_toysounds
 from lightning_agx.toyworld.synth import EVENTS
 
@@ -38,8 +38,7 @@ def x_by_half(tag, classifier, prompts: list[str], xs: list[int], edit: str, see
     generation = tag.generate(text, seed=[seed + i for i in range(len(prompts))],
                               edit=None if mask is None else CrossAttentionEdit(post_softmax=mask))
     wav = tag.decode(generation.codes).cpu()
-    half = wav.shape[-1] // 2
-    first, second = predict(classifier, wav[..., :half]).numpy(), predict(classifier, wav[..., half:2 * half]).numpy()
+    first, second = (p.numpy() for p in predict_halves(classifier, wav))
     rows = np.arange(len(prompts))
     return float(first[rows, xs].mean()), float(second[rows, xs].mean())
 

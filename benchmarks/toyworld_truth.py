@@ -39,8 +39,9 @@ from lightning_agx.api import explain
 from lightning_agx.explainer import ExplainerConfig
 from lightning_agx.explanation import prompt_folder_name
 from lightning_agx.models import load_model
-from lightning_agx.toyworld.synth import EVENTS
+from lightning_agx.toyworld.evaluate import predict_halves
 from lightning_agx.toyworld.heldout import heldout_clips
+from lightning_agx.toyworld.synth import EVENTS
 from lightning_agx.toyworld.truth import auc, roles, sequence_truth, timing_ok
 
 SOUND_ROLES = ("sound", "modifier")
@@ -65,10 +66,8 @@ def audio_order(tag, explanations, clips) -> list[bool | None]:
         if truth is None:
             results.append(None)
             continue
-        with torch.no_grad():
-            wav = tag.decode(e.codes[None].to(tag.device)).cpu()  # [1, 1, samples]
-            half = wav.shape[-1] // 2
-            p_first, p_second = torch.sigmoid(classifier(torch.cat([wav[..., :half], wav[..., half:2 * half]])))
+        wav = tag.decode(e.codes[None].to(tag.device)).cpu()  # [1, 1, samples]
+        p_first, p_second = (p[0] for p in predict_halves(classifier, wav))
         results.append(halves_ok(e.mask, truth.first_event, truth.second_event, truth.first, truth.second,
                                  e.codes.shape[-1], p_first, p_second))
     return results

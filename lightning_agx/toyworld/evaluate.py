@@ -28,6 +28,12 @@ def predict(clf, wav: torch.Tensor, batch: int = 50) -> torch.Tensor:
     return torch.cat([torch.sigmoid(clf(wav[i:i + batch].to(dev))).cpu() for i in range(0, len(wav), batch)])
 
 
+def predict_halves(clf, wav: torch.Tensor, batch: int = 50) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sigmoid probabilities ``[B, E]`` of the first and of the second half of each clip (the order checks)."""
+    half = wav.shape[-1] // 2
+    return predict(clf, wav[..., :half], batch), predict(clf, wav[..., half:2 * half], batch)
+
+
 def f1_per_event(probs: np.ndarray, labels: np.ndarray, thr: float = 0.5) -> dict[str, float]:
     pred = probs >= thr
     out = {}
@@ -108,8 +114,7 @@ def evaluate_lm(gen, clf, n_prompts: int = 150, seed: int = 1000, split: str = "
     res["lm_pair_top3"] = float(np.mean([{sp.event for sp in s.specs} <= t for t, s in zip(top3, pairs)]))
     seqs = [sample_scene(prng, split, kind="sequence") for _ in range(n_prompts)]
     audio = generate_fn([s.caption for s in seqs])
-    half = audio.shape[-1] // 2
-    p1, p2 = predict(clf, audio[..., :half]).numpy(), predict(clf, audio[..., half:]).numpy()
+    p1, p2 = (p.numpy() for p in predict_halves(clf, audio))
     ok, x_first, y_second = [], [], []
     for i, s in enumerate(seqs):
         x, y = EVENTS.index(s.specs[0].event), EVENTS.index(s.specs[1].event)

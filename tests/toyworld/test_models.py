@@ -45,6 +45,18 @@ def _config_dir(tmp_path):
     return tmp_path
 
 
+@shipped
+def test_predict_halves_hears_a_sequence_in_order(toy):
+    from lightning_agx.toyworld.dataset import make_split, stack_audio
+    from lightning_agx.toyworld.evaluate import predict_halves
+    clips = make_split("test", 4, seed=3, kind="sequence")  # real clips: X in [0, 1.4 s), Y in [1.6 s, 3 s)
+    first, second = predict_halves(toy.classifier, torch.from_numpy(stack_audio(clips)))
+    assert first.shape == second.shape == (4, len(EVENTS))
+    for i, clip in enumerate(clips):
+        x, y = (EVENTS.index(e) for e in clip.events)
+        assert first[i, x] > second[i, x] and second[i, y] > first[i, y], clip.caption
+
+
 def test_missing_weights_name_the_build_command(tmp_path):
     with pytest.raises(ToySoundsWeightsError, match="python -m lightning_agx.toyworld.build"):
         load_toysounds("cpu", directory=tmp_path)  # no config at all
