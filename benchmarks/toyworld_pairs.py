@@ -22,14 +22,10 @@ import torch
 
 from benchmark_output import write_result  # benchmarks/benchmark_output.py, beside this script
 from lightning_agx.toyworld.dataset import render_scene
-from lightning_agx.toyworld.evaluate import generate, generate_tag, predict
+from lightning_agx.toyworld.evaluate import both_in_top3, generate, generate_tag, predict, top3
 from lightning_agx.toyworld.grammar import sample_scene
 from lightning_agx.toyworld.load import load_toysounds
 from lightning_agx.toyworld.synth import EVENTS
-
-
-def both_in_top3(probs: np.ndarray, scenes) -> list[bool]:
-    return [{sp.event for sp in s.specs} <= {EVENTS[i] for i in np.argsort(-row)[:3]} for row, s in zip(probs, scenes)]
 
 
 def with_se(ok: list[bool]) -> dict:
@@ -55,9 +51,9 @@ def by_pair(probs: np.ndarray, scenes, ok: list[bool]) -> dict:
         a, b = key.split("+")
         groups[key].append((o, row[EVENTS.index(a)], row[EVENTS.index(b)]))
         if not o:
-            for i in np.argsort(-row)[:3]:
-                if EVENTS[i] not in (a, b):
-                    intruders[key][EVENTS[i]] += 1
+            for event in top3(row):
+                if event not in (a, b):
+                    intruders[key][event] += 1
     return {k: {"n": len(v), "both_top3": round(float(np.mean([o for o, _, _ in v])), 3),
                 "p_each": [round(float(np.mean([x[i] for x in v])), 3) for i in (1, 2)],
                 "intruders": dict(sorted(intruders[k].items(), key=lambda kv: -kv[1]))}
@@ -117,7 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="toysounds", choices=["toysounds", "toysounds-diffusion"])
     parser.add_argument("--model-dir", default=None, help="a build's --out folder (default: the shipped weights)")
-    parser.add_argument("--prompts", type=int, default=200, help="held-out pair prompts per seed")
+    parser.add_argument("--prompts", type=int, default=200, help="pair prompts per seed (of --split)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--split", default="test", choices=["test", "val"],
                         help="test: the held-out pairs; val: the pairs seen in training, on new clips")
