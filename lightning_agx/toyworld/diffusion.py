@@ -136,7 +136,9 @@ class ToyDiffusion(nn.Module):
         device = self.text.embed.weight.device
         x = self.text(ids.to(device).long(), mask.to(device))
         keep = torch.tensor([p is not None for p in prompts], device=device)
-        return x * keep[:, None, None]
+        # where, not a product: in eval mode torch's fused encoder path gives NaN for a row whose keys are all
+        # padding (a None prompt), and NaN * 0 stays NaN
+        return torch.where(keep[:, None, None], x, torch.zeros_like(x))
 
     def dit(self) -> StableAudioDenoiser:
         """The denoiser called as `DiffusersTAG` calls it (`StableAudioDenoiser`, with the frame positions when the

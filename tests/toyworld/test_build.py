@@ -229,6 +229,19 @@ def test_filler_masks_edit_only_the_filler_tokens_of_conditional_rows():
     assert all(type(p).__name__ != "EditedAttnProcessor" for p in model.denoiser.attn_processors.values())
 
 
+def test_encode_text_gives_zeros_for_the_unconditional_prompt_in_eval_mode():
+    """A None prompt (the unconditional branch) is all zeros, not NaN, in eval mode too, where torch's fused
+    encoder path returns NaN for a row whose keys are all padding; the other rows are as in a batch of their own."""
+    from lightning_agx.toyworld.diffusion import DiffusionConfig, ToyDiffusion
+    torch.manual_seed(0)
+    model = ToyDiffusion(DiffusionConfig(latent_mean=[0.0] * 64, latent_std=[1.0] * 64, layers=1)).eval()
+    with torch.no_grad():
+        text = model.encode_text(["a knock then a beep", None])
+        alone = model.encode_text(["a knock then a beep"])
+    assert torch.isfinite(text).all() and text[1].abs().max() == 0
+    assert text[0].abs().max() > 0 and torch.allclose(text[0], alone[0], atol=1e-6)
+
+
 def test_diffusion_batches_take_their_shares_of_sequences_and_pure_noise():
     """`--diffusion-sequence-share` and `--diffusion-pure-noise`: the first rows of a batch are sequence clips, the
     last rows sit at the last timestep, the rest stay uniform; shares of 0 draw exactly as before the options."""
