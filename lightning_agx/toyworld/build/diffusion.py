@@ -73,7 +73,7 @@ def draw_timesteps(rng: np.random.Generator, timesteps: int, batch: int, n_pure:
 def train_diffusion(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: float, seed: int,
                     batch: int = 32, lr: float = 1e-3, warmup: int = 300, word_dropout: float = 0.2,
                     text_layers: int = 2, position_channels: int = 0, filler_mask: float = 0.0,
-                    pure_noise: float = 0.0, sequence_share: float = 0.0) -> dict:
+                    pure_noise: float = 0.0, sequence_share: float = 0.0, layers: int = 4, heads: int = 4) -> dict:
     """v-prediction training (MSE, uniform timesteps), classifier-free guidance dropout (text -> zeros), word
     dropout of fillers as the LM's, and `filler_mask`: the probability that a filler token's cross-attention
     weights are scaled, after the softmax and in every layer, by a uniform draw in [0, 1] (the explainer's own
@@ -81,7 +81,7 @@ def train_diffusion(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s
     `pure_noise`: the share of each batch trained at the last timestep (pure noise, where sampling starts and
     where only the text can say which sound goes where: uniform timesteps put 6% of a batch below SNR 0.01).
     `sequence_share`: the share of each batch drawn from the "X followed by|then Y" clips (19% of the codes
-    stage's clips) rather than from all of them. Writes ``diffusion.json`` (with the latent statistics) and
+    stage's clips) rather than from all of them. `layers` and `heads` size the DiT (width: heads x 32). Writes ``diffusion.json`` (with the latent statistics) and
     ``diffusion.safetensors``."""
     from lightning_agx.toyworld.grammar import caption_kind, filler_words
     for name, share in (("pure_noise", pure_noise), ("sequence_share", sequence_share)):
@@ -97,7 +97,7 @@ def train_diffusion(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s
                          "set sequence_share to 0")
     flat = latents.float().transpose(0, 1).reshape(latents.shape[1], -1)
     dcfg = DiffusionConfig(vocab=list(cfg.vocab), latent_dim=latents.shape[1], frames=latents.shape[2],
-                           text_layers=text_layers, position_channels=position_channels,
+                           text_layers=text_layers, position_channels=position_channels, layers=layers, heads=heads,
                            latent_mean=flat.mean(1).tolist(), latent_std=flat.std(1).clamp_min(1e-3).tolist())
     (out / CONFIG).write_text(json.dumps(dcfg.to_dict(), indent=1))
     log(f"diffusion: {len(captions)} training latents {tuple(latents.shape[1:])}")
