@@ -187,8 +187,8 @@ def test_tiny_diffusion_build_trains_and_runs_its_checks(tmp_path):
     main(["--out", str(out), *TINY, "--stages", "classifier,codec,codes"])
     main(["--out", str(out), "--threads", "1", "--minutes-budget", "100000", "--diffusion-batch", "4",
           "--diffusion-eval-prompts", "2", "--stages", "diffusion,diffusion_eval", "--diffusion-steps", "4",
-          "--diffusion-filler-mask", "0.5", "--diffusion-position-channels", "8",
-          "--diffusion-pure-noise", "0.25"])
+          "--diffusion-filler-mask", "0.5", "--diffusion-position-channels", "8", "--diffusion-layers", "2",
+          "--diffusion-heads", "2"])  # the shipped recipe's pure-noise and sequence shares by default
     stages = json.loads((out / "build_report.json").read_text())["stages"]
     assert stages["diffusion"]["steps"] == 4 and stages["diffusion"]["megabytes"] < 25
     checks = stages["diffusion_eval"]
@@ -196,6 +196,8 @@ def test_tiny_diffusion_build_trains_and_runs_its_checks(tmp_path):
     assert all(0 <= checks[k] <= 1 for k in checks["passed"])
     model = load_diffusion(out)
     assert len(model.cfg.latent_mean) == 64 and min(model.cfg.latent_std) > 0
+    assert (model.cfg.layers, model.cfg.heads, model.cfg.position_channels) == (2, 2, 8)
+    assert len(model.denoiser.transformer_blocks) == 2
     from lightning_agx.api import explain
     from lightning_agx.toyworld.diffusion import load_toysounds_diffusion
     tag = load_toysounds_diffusion(directory=str(out))  # the diffusers adapter over the built model (a str path too)

@@ -115,11 +115,12 @@ def main(argv: list[str] | None = None) -> None:
                    "(0: a lookup table with word positions, as the LM's text: each token carries only its word)")
     p.add_argument("--diffusion-filler-mask", type=float, default=0.0, help="probability a filler token's "
                    "cross-attention weights are scaled by a uniform draw while the diffusion model trains")
-    p.add_argument("--diffusion-position-channels", type=int, default=0, help="frame-position channels appended "
+    # the diffusion defaults are the shipped model's recipe (README); 0 turns each option off
+    p.add_argument("--diffusion-position-channels", type=int, default=16, help="frame-position channels appended "
                    "to the denoiser's input (0: Stable Audio's DiT as it is)")
-    p.add_argument("--diffusion-pure-noise", type=float, default=0.0, help="share of each diffusion batch trained "
-                   "at the last timestep (pure noise, where sampling starts)")
-    p.add_argument("--diffusion-sequence-share", type=float, default=0.0, help="share of each diffusion batch "
+    p.add_argument("--diffusion-pure-noise", type=float, default=0.25, help="share of each diffusion batch "
+                   "trained at the last timestep (pure noise, where sampling starts)")
+    p.add_argument("--diffusion-sequence-share", type=float, default=0.25, help="share of each diffusion batch "
                    "drawn from the 'X followed by|then Y' clips")
     p.add_argument("--diffusion-layers", type=int, default=4, help="transformer blocks of the diffusion DiT")
     p.add_argument("--diffusion-heads", type=int, default=4, help="attention heads of the diffusion DiT (width: "
