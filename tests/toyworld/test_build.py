@@ -266,3 +266,71 @@ def test_diffusion_shares_outside_zero_one_fail_before_any_work(tmp_path):
     with pytest.raises(ValueError, match=r"pure_noise is a share of each batch: give a number in \[0, 1\], not 1.5"):
         train_diffusion(ToyConfig(), tmp_path, "cpu", steps=1, budget_s=1, seed=0, pure_noise=1.5)
     assert not any(tmp_path.iterdir())
+
+
+def test_diffusion_ema_outside_zero_one_fails_before_any_work(tmp_path):
+    from lightning_agx.toyworld.build.diffusion import train_diffusion
+    from lightning_agx.toyworld.models import ToyConfig
+    with pytest.raises(ValueError, match=r"give a number in \(0, 1\) such as 0.999, or 0 for none, not 1.0"):
+        train_diffusion(ToyConfig(), tmp_path, "cpu", steps=1, budget_s=1, seed=0, ema=1.0)
+    assert not any(tmp_path.iterdir())
+
+
+def test_ema_follows_the_weights_with_its_warm_up_and_copies_integer_buffers():
+    from lightning_agx.toyworld.build.loop import EMA
+    model = torch.nn.BatchNorm1d(3)  # a float parameter and an integer buffer (num_batches_tracked)
+    average = EMA(model, 0.9)
+    start = model.weight.detach().clone()
+    with torch.no_grad():
+        model.weight.add_(1.0)
+        model.num_batches_tracked.fill_(7)
+    average.update(model, step=0)  # warm-up: keep min(0.9, 1/10) = 0.1 of the average
+    assert torch.allclose(average.state["weight"], start + 0.9)
+    assert int(average.state["num_batches_tracked"]) == 7
+    average.update(model, step=1000)  # past the warm-up: keep 0.9
+    assert torch.allclose(average.state["weight"], 0.9 * (start + 0.9) + 0.1 * (start + 1.0))
+    assert torch.equal(model.weight, start + 1.0), "the model's own weights are untouched"
+    with pytest.raises(ValueError, match=r"an EMA decay is in \(0, 1\)"):
+        EMA(model, 1.0)
+
+
+def test_training_with_ema_saves_the_average_and_resumes_it_exactly(tmp_path, monkeypatch):
+    """A run that dies after a checkpoint and is started again ends with the same average (and last weights) as
+    a straight run: the average is kept in the checkpoint."""
+    from safetensors.torch import load_file
+
+    from lightning_agx.toyworld.build import loop
+
+    monkeypatch.setattr(loop, "LOG_EVERY", 2)
+
+    def run(out, die_at=None):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 1)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+        (out / "_build").mkdir(parents=True, exist_ok=True)
+
+        def make_step(start):  # batch i is the same in every run (the build's streams are seeded by start)
+            count = iter(range(start, 10 ** 6))
+
+            def step_loss():
+                i = next(count)
+                if i == die_at:
+                    raise RuntimeError("killed")
+                x = torch.randn(8, 4, generator=torch.Generator().manual_seed(i))
+                loss = (model(x) - x.sum(1, keepdim=True)).pow(2).mean()
+                return loss, (loss,)
+            return step_loss
+        return loop.train("toy", model, opt, make_step, metrics=("mse",), steps=6, budget_s=1e6, peak_lr=1e-2,
+                          warmup=1, weights=out / "toy.safetensors", ckpt=out / "_build" / "ckpt_toy.pt", ema=0.5)
+
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    run(straight)
+    with pytest.raises(RuntimeError, match="killed"):
+        run(resumed, die_at=3)  # checkpointed at step 2, dies in step 3
+    assert "ema" in torch.load(resumed / "_build" / "ckpt_toy.pt", weights_only=True)
+    run(resumed)
+    for name in ("toy.safetensors", "_build/toy.raw.safetensors"):
+        a, b = load_file(straight / name), load_file(resumed / name)
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    average, last = load_file(straight / "toy.safetensors"), load_file(straight / "_build/toy.raw.safetensors")
+    assert not torch.equal(average["weight"], last["weight"]), "the saved weights are the average, not the last"

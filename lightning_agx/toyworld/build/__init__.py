@@ -71,7 +71,8 @@ STAGES: dict[str, Stage] = {  # in the order of a full build
         cfg, out, a.device, a.diffusion_steps, b, a.seed, batch=a.diffusion_batch, lr=a.diffusion_lr,
         text_layers=a.diffusion_text_layers, position_channels=a.diffusion_position_channels,
         filler_mask=a.diffusion_filler_mask, pure_noise=a.diffusion_pure_noise,
-        sequence_share=a.diffusion_sequence_share, layers=a.diffusion_layers, heads=a.diffusion_heads)),
+        sequence_share=a.diffusion_sequence_share, layers=a.diffusion_layers, heads=a.diffusion_heads,
+        ema=a.diffusion_ema)),
     "diffusion_eval": Stage(0.10, None, lambda a, cfg, out, b: evaluate_diffusion(
         cfg, out, a.device, a.diffusion_eval_prompts, a.seed + 1000)),
 }
@@ -125,6 +126,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--diffusion-layers", type=int, default=4, help="transformer blocks of the diffusion DiT")
     p.add_argument("--diffusion-heads", type=int, default=4, help="attention heads of the diffusion DiT (width: "
                    "heads x 32)")
+    p.add_argument("--diffusion-ema", type=float, default=0.0, help="decay of the exponential moving average of "
+                   "the diffusion weights that is saved (0: the last step's weights)")
     args = p.parse_args(argv)
     stages = args.stages.split(",")
     unknown = [s for s in stages if s not in STAGES]

@@ -73,7 +73,8 @@ def draw_timesteps(rng: np.random.Generator, timesteps: int, batch: int, n_pure:
 def train_diffusion(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s: float, seed: int,
                     batch: int = 32, lr: float = 1e-3, warmup: int = 300, word_dropout: float = 0.2,
                     text_layers: int = 2, position_channels: int = 0, filler_mask: float = 0.0,
-                    pure_noise: float = 0.0, sequence_share: float = 0.0, layers: int = 4, heads: int = 4) -> dict:
+                    pure_noise: float = 0.0, sequence_share: float = 0.0, layers: int = 4, heads: int = 4,
+                    ema: float = 0.0) -> dict:
     """v-prediction training (MSE, uniform timesteps), classifier-free guidance dropout (text -> zeros), word
     dropout of fillers as the LM's, and `filler_mask`: the probability that a filler token's cross-attention
     weights are scaled, after the softmax and in every layer, by a uniform draw in [0, 1] (the explainer's own
@@ -81,12 +82,16 @@ def train_diffusion(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s
     `pure_noise`: the share of each batch trained at the last timestep (pure noise, where sampling starts and
     where only the text can say which sound goes where: uniform timesteps put 6% of a batch below SNR 0.01).
     `sequence_share`: the share of each batch drawn from the "X followed by|then Y" clips (19% of the codes
-    stage's clips) rather than from all of them. `layers` and `heads` size the DiT (width: heads x 32). Writes ``diffusion.json`` (with the latent statistics) and
-    ``diffusion.safetensors``."""
+    stage's clips) rather than from all of them. `layers` and `heads` size the DiT (width: heads x 32).
+    `ema`: the decay of an exponential moving average of the weights, which are then what is saved (0: the last
+    step's). Writes ``diffusion.json`` (with the latent statistics) and ``diffusion.safetensors``."""
     from lightning_agx.toyworld.grammar import caption_kind, filler_words
     for name, share in (("pure_noise", pure_noise), ("sequence_share", sequence_share)):
         if not 0.0 <= share <= 1.0:
             raise ValueError(f"{name} is a share of each batch: give a number in [0, 1], not {share}")
+    if ema and not 0.0 < ema < 1.0:
+        raise ValueError(f"ema is the decay of a moving average of the weights: give a number in (0, 1) such as "
+                         f"0.999, or 0 for none, not {ema}")
     t0 = time.time()
     torch.manual_seed(seed)
     latents, captions = training_latents(cfg, out, device)
@@ -131,8 +136,8 @@ def train_diffusion(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s
 
     result = train("diffusion", model, opt, make_step, metrics=("mse",), steps=steps, budget_s=budget_s,
                    peak_lr=lr, warmup=warmup, weights=out / WEIGHTS, ckpt=ckpt_path(out, "diffusion"), clip=1.0,
-                   t0=t0)
-    return {**result, "clips": len(captions), "batch": batch, "parameters": sum(p.numel() for p in model.parameters()),
+                   t0=t0, ema=ema or None)
+    return {**result, "clips": len(captions), "batch": batch, "ema": ema, "layers": layers, "heads": heads, "parameters": sum(p.numel() for p in model.parameters()),
             "megabytes": round((out / WEIGHTS).stat().st_size / 2 ** 20, 2)}
 
 

@@ -64,28 +64,62 @@ def ckpt_path(out: Path, stage: str) -> Path:
     return out / "_build" / f"ckpt_{stage}.pt"
 
 
+class EMA:
+    """An exponential moving average of a model's floating-point state (parameters and buffers), the weights a
+    diffusion model is usually sampled from: ``decay`` per step, warmed up as ``min(decay, (1 + step) / (10 +
+    step))`` so the early, random weights fade fast. Other entries (integer buffers) are copied as they are."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"an EMA decay is in (0, 1), e.g. 0.999, not {decay}")
+        self.decay = decay
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        keep = min(self.decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for k, v in model.state_dict().items():
+                if v.is_floating_point():
+                    self.state[k].lerp_(v.detach(), 1.0 - keep)
+                else:
+                    self.state[k].copy_(v)
+
+
 def save_ckpt(path: Path, step: int, model, opt, extra: dict | None = None):
     tmp = path.with_suffix(".tmp")
     torch.save({"step": step, "model": model.state_dict(), "opt": opt.state_dict(), **(extra or {})}, tmp)
     os.replace(tmp, path)
 
 
-def load_ckpt(path: Path, model, opt) -> int:
-    """Restore ``model`` and ``opt`` from ``path`` if it exists; the step to continue from (0 without one)."""
+def load_ckpt(path: Path, model, opt, ema: EMA | None = None) -> int:
+    """Restore ``model``, ``opt`` (and ``ema``) from ``path`` if it exists; the step to continue from (0 without
+    one). A checkpoint saved without an average starts ``ema`` from the restored weights."""
     if not path.exists():
         return 0
     state = torch.load(path, weights_only=True)
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["opt"])
+    if ema is not None:
+        ema.state = state["ema"] if "ema" in state else {k: v.detach().clone() for k, v in model.state_dict().items()}
     log(f"resuming {path.name} at step {state['step']}")
     return state["step"]
 
 
 def save_weights(model, path: Path):
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_state(model.state_dict(), path)
+
+
+def save_state(state: dict[str, torch.Tensor], path: Path):
+    state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     tmp = path.with_name(path.name + ".tmp")
     save_file(state, str(tmp))
     os.replace(tmp, path)
+
+
+def raw_weights(weights: Path) -> Path:
+    """Where a stage trained with an EMA keeps its last step's weights: ``DIR/diffusion.safetensors`` ->
+    ``DIR/_build/diffusion.raw.safetensors`` (not shipped; to compare the average with them)."""
+    return weights.parent / "_build" / f"{weights.stem}.raw{weights.suffix}"
 
 
 def recent_mean(values: list, width: int = 1) -> list[float]:
@@ -95,7 +129,8 @@ def recent_mean(values: list, width: int = 1) -> list[float]:
 
 def train(stage: str, model: torch.nn.Module, opt: torch.optim.Optimizer, make_step: Callable[[int], StepLoss], *,
           metrics: tuple[str, ...], steps: int, budget_s: float, peak_lr: float, warmup: int, weights: Path,
-          ckpt: Path | None = None, clip: float | None = None, t0: float | None = None) -> dict:
+          ckpt: Path | None = None, clip: float | None = None, t0: float | None = None,
+          ema: float | None = None) -> dict:
     """Train ``model`` for ``steps`` steps or what fits in ``budget_s`` seconds, then save it (eval mode) to
     ``weights``; returns the stage's report entry (steps run, planned and requested, seconds, final losses).
 
@@ -103,8 +138,11 @@ def train(stage: str, model: torch.nn.Module, opt: torch.optim.Optimizer, make_s
     the values named by ``metrics`` (logged as their mean over the last 100 steps; reported as ``final_<name>``).
     With ``ckpt`` the stage resumes from that checkpoint if it exists and saves one every ``LOG_EVERY`` steps.
     ``clip``: the gradient norm over the optimizer's parameters is clipped to it. ``t0``: when the stage began,
-    if it did work of its own before training (counted in the reported seconds)."""
-    start = load_ckpt(ckpt, model, opt) if ckpt is not None else 0
+    if it did work of its own before training (counted in the reported seconds). ``ema``: a decay; ``weights``
+    then holds the exponential moving average of the weights (`EMA`, kept in the checkpoint, so a resumed run
+    averages exactly as a straight one) and `raw_weights` the last step's."""
+    average = EMA(model, ema) if ema else None
+    start = load_ckpt(ckpt, model, opt, average) if ckpt is not None else 0
     step_loss = make_step(start)
     t0 = time.time() if t0 is None else t0
     params = [prm for group in opt.param_groups for prm in group["params"]]
@@ -119,14 +157,21 @@ def train(stage: str, model: torch.nn.Module, opt: torch.optim.Optimizer, make_s
         if clip is not None:
             torch.nn.utils.clip_grad_norm_(params, clip)
         opt.step()
+        if average is not None:
+            average.update(model, step)
         hist.append([v.item() for v in logged])
         step += 1
         if step % LOG_EVERY == 0:
             means = recent_mean(hist, len(metrics))
             log(f"{stage} step {step}/{budget.total} " + " ".join(f"{n} {m:.4f}" for n, m in zip(metrics, means)))
             if ckpt is not None:
-                save_ckpt(ckpt, step, model, opt)
-    save_weights(model.eval(), weights)
+                save_ckpt(ckpt, step, model, opt, None if average is None else {"ema": average.state})
+    model.eval()
+    if average is None:
+        save_weights(model, weights)
+    else:
+        save_weights(model, raw_weights(weights))
+        save_state(average.state, weights)
     finals = recent_mean(hist, len(metrics))
     return {"steps": step, "planned_steps": budget.total, "requested_steps": steps, "seconds": time.time() - t0,
             **{f"final_{n}": m for n, m in zip(metrics, finals)}}
