@@ -33,9 +33,9 @@ from .explanation import JSON_NAME, Explanation, prompt_folder_name
 RUN_FILE = "run.json"
 INDEX_FILE = "index.json"
 RESULTS_FORMAT = 2  # 2: per-prompt seeds and random streams, padding keys masked (1: chunk-seeded, before 0.2)
-SAMPLING_KEYS = ("use_sampling", "temp", "top_k", "top_p", "cfg_coef",  # what a run's audio depends on; the
-                 "max_cfg_coef", "min_cfg_coef", "decoding_steps", "span_arrangement", "anneal_temp",  # last: MAGNeT's
-                 "span_scoring")
+SAMPLING_KEYS = ("use_sampling", "temp", "top_k", "top_p", "cfg_coef",  # what a run's audio depends on: the LM's,
+                 "max_cfg_coef", "min_cfg_coef", "decoding_steps", "span_arrangement", "anneal_temp",  # MAGNeT's,
+                 "span_scoring", "guidance_scale", "num_inference_steps")  # the diffusion family's
 _TMP = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")
 _PROMPT_FOLDER = re.compile(r"^(\d{4,}_.*|prompts)$")  # explanation folders; the evaluation's prompts/
 

@@ -242,3 +242,21 @@ def test_amortized_explainer_reads_the_diffusion_latents(tag, generation, untrai
     assert tag.latent_dim != tag.dim
     importance = run_method("audiogenx_amortized", tag, generation, checkpoint=untrained_amortized(tag))
     assert importance.shape == (len(PROMPTS), generation.num_steps, generation.text.valid.shape[1])
+
+
+def test_a_rerun_with_another_guidance_scale_is_another_run(tag, tmp_path):
+    """The diffusion family's sampling settings are part of a run's identity: results made with another guidance
+    scale or number of sampling steps are never reused."""
+    from lightning_agx.api import explain
+    from lightning_agx.explainer import ExplainerConfig
+
+    def run(**generation):
+        return explain(tag, ["rain"], output_dir=tmp_path / "run", config=ExplainerConfig(hidden=16, epochs=1),
+                       trainer={"enable_progress_bar": False}, figures=False, save_audio=False,
+                       generation=generation or None)
+    [e] = run()
+    assert e.metadata["run"]["generation"] == tag.generation_params
+    with pytest.raises(UserError, match=r"another run \(generation\.guidance_scale: 3\.0 -> 2\.0\)"):
+        run(guidance_scale=2.0)
+    with pytest.raises(UserError, match=r"generation\.num_inference_steps: \d+ -> 3"):
+        run(num_inference_steps=3)
