@@ -7,8 +7,9 @@ the embedded world.
                word positions and a 2-layer transformer encoder: contextual token embeddings [N, 64], as T5
                gives Stable Audio (zeros at padding)
   denoiser     diffusers' `StableAudioDiTModel` (Stable Audio Open's DiT: latent frames are the queries of its
-               text cross-attention), 4 layers, width 128, v-prediction
-  scheduler    diffusers' `DDIMScheduler` (cosine betas, 1000 training steps, v-prediction), 30 steps to sample
+               text cross-attention), 6 layers, width 128, v-prediction
+  scheduler    diffusers' `DDIMScheduler` (cosine betas, 1000 training steps, v-prediction), 30 steps to sample,
+               classifier-free guidance 5
   decoder      the ToySounds codec's decoder (SEANet) on the de-normalised latent
 
 Conventions are Stable Audio's pipeline's (`StableAudioPipeline`): text embeddings zero at padding and no
@@ -52,7 +53,7 @@ class DiffusionConfig(SavedConfig):
     position_channels: int = 0
     train_timesteps: int = 1000
     sample_steps: int = 30
-    cfg_coef: float = 3.0
+    cfg_coef: float = 5.0  # chosen on validation prompts (README); the first shipped models sampled at 3.0
     cfg_dropout: float = 0.2
     latent_mean: list[float] = field(default_factory=list)  # per channel, from the training latents
     latent_std: list[float] = field(default_factory=list)

@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
                    "trained at the last timestep (pure noise, where sampling starts)")
     p.add_argument("--diffusion-sequence-share", type=float, default=0.25, help="share of each diffusion batch "
                    "drawn from the 'X followed by|then Y' clips")
-    p.add_argument("--diffusion-layers", type=int, default=4, help="transformer blocks of the diffusion DiT")
+    p.add_argument("--diffusion-layers", type=int, default=6, help="transformer blocks of the diffusion DiT")
     p.add_argument("--diffusion-heads", type=int, default=4, help="attention heads of the diffusion DiT (width: "
                    "heads x 32)")
     p.add_argument("--diffusion-ema", type=float, default=0.0, help="decay of the exponential moving average of "
