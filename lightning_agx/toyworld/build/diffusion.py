@@ -136,8 +136,9 @@ def train_diffusion(cfg: ToyConfig, out: Path, device: str, steps: int, budget_s
 
     result = train("diffusion", model, opt, make_step, metrics=("mse",), steps=steps, budget_s=budget_s,
                    peak_lr=lr, warmup=warmup, weights=out / WEIGHTS, ckpt=ckpt_path(out, "diffusion"), clip=1.0,
-                   t0=t0, ema=ema or None)
-    return {**result, "clips": len(captions), "batch": batch, "ema": ema, "layers": layers, "heads": heads, "parameters": sum(p.numel() for p in model.parameters()),
+                   t0=t0, ema=ema)
+    return {**result, "clips": len(captions), "batch": batch, "ema": ema, "layers": layers, "heads": heads,
+            "parameters": sum(p.numel() for p in model.parameters()),
             "megabytes": round((out / WEIGHTS).stat().st_size / 2 ** 20, 2)}
 
 

@@ -73,6 +73,10 @@ class EMA:
         if not 0.0 < decay < 1.0:
             raise ValueError(f"an EMA decay is in (0, 1), e.g. 0.999, not {decay}")
         self.decay = decay
+        self.restart(model)
+
+    def restart(self, model: torch.nn.Module) -> None:
+        """Start the average over from `model`'s current state."""
         self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     def update(self, model: torch.nn.Module, step: int) -> None:
@@ -99,8 +103,10 @@ def load_ckpt(path: Path, model, opt, ema: EMA | None = None) -> int:
     state = torch.load(path, weights_only=True)
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["opt"])
-    if ema is not None:
-        ema.state = state["ema"] if "ema" in state else {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if ema is not None and "ema" in state:
+        ema.state = state["ema"]
+    elif ema is not None:
+        ema.restart(model)
     log(f"resuming {path.name} at step {state['step']}")
     return state["step"]
 
@@ -130,7 +136,7 @@ def recent_mean(values: list, width: int = 1) -> list[float]:
 def train(stage: str, model: torch.nn.Module, opt: torch.optim.Optimizer, make_step: Callable[[int], StepLoss], *,
           metrics: tuple[str, ...], steps: int, budget_s: float, peak_lr: float, warmup: int, weights: Path,
           ckpt: Path | None = None, clip: float | None = None, t0: float | None = None,
-          ema: float | None = None) -> dict:
+          ema: float = 0.0) -> dict:
     """Train ``model`` for ``steps`` steps or what fits in ``budget_s`` seconds, then save it (eval mode) to
     ``weights``; returns the stage's report entry (steps run, planned and requested, seconds, final losses).
 
@@ -138,9 +144,9 @@ def train(stage: str, model: torch.nn.Module, opt: torch.optim.Optimizer, make_s
     the values named by ``metrics`` (logged as their mean over the last 100 steps; reported as ``final_<name>``).
     With ``ckpt`` the stage resumes from that checkpoint if it exists and saves one every ``LOG_EVERY`` steps.
     ``clip``: the gradient norm over the optimizer's parameters is clipped to it. ``t0``: when the stage began,
-    if it did work of its own before training (counted in the reported seconds). ``ema``: a decay; ``weights``
-    then holds the exponential moving average of the weights (`EMA`, kept in the checkpoint, so a resumed run
-    averages exactly as a straight one) and `raw_weights` the last step's."""
+    if it did work of its own before training (counted in the reported seconds). ``ema``: a decay (0: none);
+    ``weights`` then holds the exponential moving average of the weights (`EMA`, kept in the checkpoint, so a
+    resumed run averages exactly as a straight one) and `raw_weights` the last step's."""
     average = EMA(model, ema) if ema else None
     start = load_ckpt(ckpt, model, opt, average) if ckpt is not None else 0
     step_loss = make_step(start)
