@@ -18,7 +18,7 @@ from .methods.audiogenx import VARIANTS, variant_name
 from .models import TAGModel, load_model
 from .models.text_check import check_text_before_loading
 from .module import AudioGenXModule
-from .resume import ResumePlan, prepare_output, run_identity, write_index
+from .resume import ResumePlan, method_identity, prepare_output, run_identity, write_index
 from .runner import make_trainer, output_folder, progress_bar, wandb_logger
 from .signals import StopOnSignal, stop_requests
 
@@ -81,7 +81,7 @@ def explain_prompts(tag: TAGModel, prompts: list[str], output_dir: Path | None, 
         config = replace(config, objective=VARIANTS[method])
     else:
         options = _method_options(tag, method, method_options, config)
-    identity = run_identity(tag, method, config, seed, duration, generation, _identity_options(tag, method, options))
+    identity = run_identity(tag, method, config, seed, duration, generation, method_identity(tag, method, options))
     if output_dir is None:
         plan = ResumePlan(new=list(range(len(prompts))))
     else:
@@ -133,18 +133,6 @@ def _method_options(tag, method: str, options: dict | None, config: ExplainerCon
         amortized_explainer(tag, options.get("checkpoint"))  # a missing or mismatched checkpoint stops here
         options.setdefault("config", config)
     return options
-
-
-def _identity_options(tag, method: str, options: dict) -> dict:
-    """The options a result depends on, as recorded in the run identity (the explainer's weights by hash)."""
-    if method != "audiogenx_amortized":
-        return {k: v for k, v in options.items() if k != "config"}
-    import hashlib
-    from .methods.audiogenx_amortized import amortized_explainer
-    _, info = amortized_explainer(tag, options.get("checkpoint"))
-    weights = Path(info["path"]).with_suffix(".safetensors") if not info["path"].endswith(".ckpt") else Path(info["path"])
-    return {"explainer_weights": hashlib.sha256(weights.read_bytes()).hexdigest(),
-            "refine_steps": options.get("refine_steps", 0), "refine_lr": options.get("refine_lr", 0.05)}
 
 
 __all__ = ["explain", "explain_prompts", "run_explain"]

@@ -21,15 +21,18 @@ class AmortizedCheckpointError(UserError):
     """A missing amortised explainer, or one trained for another model."""
 
 
+SHIPPED = {"toysounds": "amortized", "toysounds-diffusion": "amortized_diffusion"}  # model -> file in the assets
+
+
 def default_checkpoint(model_name: str) -> Path:
-    """The shipped explainer of a model (only the embedded ToySounds model has one)."""
-    if model_name != "toysounds":
+    """The shipped explainer of a model (the embedded ToySounds LM and diffusion models have one)."""
+    if model_name not in SHIPPED:
         raise AmortizedCheckpointError(
             f"no shipped amortised explainer for model '{model_name}': train one with `python train.py --config "
             "configs/amortized_toysounds.yaml --model.name <model> --data.captions <captions file>` and pass its "
             "file as amortized.checkpoint")
     from ..toyworld.load import ASSETS
-    return ASSETS / "amortized.safetensors"
+    return ASSETS / f"{SHIPPED[model_name]}.safetensors"
 
 
 def vocabulary_hash(tag) -> str | None:
@@ -93,12 +96,13 @@ def _from_lightning(path: Path) -> tuple[dict, dict]:
 
 def record_in_build_report(path: str | Path, info: dict) -> Path | None:
     """When the explainer is exported beside a model's ``build_report.json`` (the ToySounds assets), record its
-    training there too, as the other ToySounds weights are (stage ``amortized``: command, seed, seconds)."""
+    training there too, as the other ToySounds weights are (a stage named after the file, e.g. ``amortized`` or
+    ``amortized_diffusion``: command, seed, seconds)."""
     report = Path(path).with_suffix(".safetensors").parent / "build_report.json"
     if not report.is_file():
         return None
     data = json.loads(report.read_text())
-    data.setdefault("stages", {})["amortized"] = {
+    data.setdefault("stages", {})[Path(path).with_suffix("").name] = {
         "command": info.get("command"), "seed": info.get("seed"), "seconds": info.get("fit_seconds"),
         "epochs": info.get("epochs"), "steps": info.get("steps"), "train_prompts": info.get("train_prompts"),
         "val_prompts": info.get("val_prompts"), "best_val_loss": info.get("best_val_loss"),

@@ -41,7 +41,7 @@ from ..methods import check_methods, is_audiogenx, run_method
 from ..metrics.functional import fidelity, kl, mask_size
 from ..models import CrossAttentionEdit
 from ..models import Generation
-from ..resume import RESULTS_FORMAT, claim_folder
+from ..resume import RESULTS_FORMAT, claim_folder, method_identity
 from ..seeding import derived_seeds, prompt_seed
 from .memory import PeakMemory
 from .tables import ORI, TABLE1, TABLE2, paired_with_ori, summarise, table1_columns, write_table
@@ -91,9 +91,10 @@ def evaluate(tag, prompts: list[str], classifier, output_dir: str | Path, method
     for name in methods:
         if is_audiogenx(bases[name]) and explainer is not None:
             options[name].setdefault("config", explainer)
-        if bases[name] == "audiogenx_amortized":  # a missing or mismatched explainer stops before any work
-            from ..methods.audiogenx_amortized import amortized_explainer
-            amortized_explainer(tag, options[name].get("checkpoint"))
+    # what a row's results depend on beyond the run identity (the amortised explainer's weights, by hash; loading
+    # them here stops a missing or mismatched explainer before any work): a saved row made another way is redone
+    rows_made = {name: method_identity(tag, bases[name], options[name]) if bases[name] == "audiogenx_amortized"
+                 else {} for name in methods}
     result = EvaluationResult(output_dir, [], [], {m: 0 for m in methods})
     device = tag.device
     truth = tag.ground_truth  # what the model's world knows must matter (Table 1's AUC), or None
@@ -102,7 +103,7 @@ def evaluate(tag, prompts: list[str], classifier, output_dir: str | Path, method
         index = list(range(start, min(start + batch_size, len(prompts))))
         # the unit of work is (chunk, method); every prompt has its own seeds (lightning_agx.seeding), so a chunk
         # left half done by an interruption is redone with the numbers of an uninterrupted run
-        todo = {m: index if any(not Explanation.is_complete(folders[i] / m) for i in index) else [] for m in methods}
+        todo = {m: index if any(not _is_done(folders[i] / m, rows_made[m]) for i in index) else [] for m in methods}
         missing_original = [i for i in index if not (folders[i] / ORIGINAL_JSON).is_file()]
         if not missing_original and not any(todo.values()):
             continue
@@ -128,7 +129,8 @@ def evaluate(tag, prompts: list[str], classifier, output_dir: str | Path, method
             metadata = [{**metrics[j], "seconds": seconds / len(items), "seconds_mask": seconds / len(items),
                          "seconds_generation": generation_seconds[rows[j]], "peak_mb": peak.megabytes,
                          "mb_per_explanation": peak.megabytes / len(items), "batch": len(items),
-                         "seed": sub.seeds[j], "device": str(device)} for j in range(len(items))]
+                         "seed": sub.seeds[j], "device": str(device), "row_identity": rows_made[method]}
+                        for j in range(len(items))]
             for j, explanation in enumerate(build_explanations(tag, sub, importance, method, metadata)):
                 explanation.save(folders[items[j]] / method)
             result.computed[method] += len(items)
@@ -162,6 +164,17 @@ def _classify(tag, classifier, codes: torch.Tensor) -> torch.Tensor:
     wav = wav.mean(1) if wav.shape[1] > 1 else wav[:, 0]
     with torch.no_grad():
         return classifier.logits(wav.to(module_device(classifier, wav.device)), tag.sample_rate).float().cpu()
+
+
+def _is_done(folder: Path, row_identity: dict) -> bool:
+    """A row's saved explanation of a prompt is complete and was made the way this run makes it."""
+    if not Explanation.is_complete(folder):
+        return False
+    made = json.loads((folder / "explanation.json").read_text())["metadata"].get("row_identity", {})
+    if made != row_identity:
+        _log(f"[evaluate] {folder} was made another way ({made} != {row_identity}): redone")
+        return False
+    return True
 
 
 def original_and_ori(tag, prompts, seeds, duration, params, ori_repeats):

@@ -15,16 +15,30 @@ import torch
 from ..explainer import ExplainerConfig, masked_objective
 from ..seeding import resolve_seeds, streams
 
-_LOADED: dict[tuple, tuple] = {}  # (checkpoint, model name, weights, device) -> (explainer, info)
+_LOADED: dict[tuple, tuple] = {}  # (checkpoint, its file's state, model name, weights, device) -> (explainer, info)
 
 
 def amortized_explainer(tag, checkpoint: str | Path | None = None):
-    """The trained explainer for `tag` (loaded once per checkpoint and model), and what it was trained for."""
+    """The trained explainer for `tag` (loaded once per checkpoint file and model; a file rewritten since, e.g.
+    retrained in place, is loaded again), and what it was trained for."""
     from ..amortized.store import load_explainer
-    key = (str(checkpoint), tag.name, tag.weights_hash, str(tag.device))
+    state = _file_state(tag, checkpoint)
+    key = (str(checkpoint), state, tag.name, tag.weights_hash, str(tag.device))
     if key not in _LOADED:
         _LOADED[key] = load_explainer(checkpoint, tag)
     return _LOADED[key]
+
+
+def _file_state(tag, checkpoint) -> tuple | None:
+    """(modification time, size) of the explainer's weights file; None where there is none (loading it then
+    raises the one-line error)."""
+    from ..amortized.store import AmortizedCheckpointError, default_checkpoint
+    try:
+        path = default_checkpoint(tag.name) if checkpoint is None else Path(checkpoint)
+    except AmortizedCheckpointError:
+        return None
+    weights = path if path.suffix == ".ckpt" else path.with_suffix(".safetensors")
+    return (weights.stat().st_mtime_ns, weights.stat().st_size) if weights.is_file() else None
 
 
 def audiogenx_amortized(tag, generation, seed: int | list[int] = 0, checkpoint: str | None = None,

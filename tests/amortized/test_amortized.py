@@ -160,15 +160,18 @@ def test_excluded_captions_are_not_trained_on(tmp_path):
     assert not set(split["train"]) & set(split["val"])
 
 
-def test_shipped_toysounds_explainer_is_small_and_matches_the_model():
+@pytest.mark.parametrize("model", ["toysounds", "toysounds-diffusion"])
+def test_shipped_toysounds_explainer_is_small_and_matches_the_model(model):
     from lightning_agx.amortized.store import default_checkpoint
-    path = default_checkpoint("toysounds")
+    path = default_checkpoint(model)
     if not path.is_file():
-        pytest.skip("the shipped amortised explainer is not built")
+        pytest.skip(f"the shipped amortised explainer of {model} is not built")
     from lightning_agx.models import load_model
     assert path.stat().st_size < 10e6
-    explainer, info = load_explainer(None, load_model("toysounds"))
-    assert info["same_weights"] and info["seed"] == 0 and "fit_seconds" in info
+    explainer, info = load_explainer(None, load_model(model))
+    assert info["model"] == model and info["same_weights"] and info["seed"] == 0 and "fit_seconds" in info
+    report = json.loads((path.parent / "build_report.json").read_text())["stages"][path.stem]
+    assert report["file"] == path.name and report["seconds"] == info["fit_seconds"], "its training is in the report"
 
 
 def test_the_sanity_check_degrades_the_amortised_explainer(trained, tmp_path):

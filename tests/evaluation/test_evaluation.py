@@ -128,3 +128,31 @@ def test_a_model_with_ground_truth_gets_the_auc_column(tmp_path, debug_tag, monk
     assert 0 <= aucs[0] <= 1 and math.isnan(aucs[1])
     assert rows[0]["AUC"] == "" and float(rows[1]["AUC"]) == pytest.approx(aucs[0]), "Ori has no AUC; NaN left out"
     assert result.table1[1]["AUC"] == pytest.approx(aucs[0])
+
+
+def test_an_amortised_row_made_with_other_explainer_weights_is_redone(tmp_path, debug_tag):
+    """The amortised explainer's weights are part of its row's identity: a row whose file was retrained in place
+    is redone on rerun, not reused (adding that row to a finished folder is allowed, its x and Ori reused)."""
+    import torch
+    from lightning_agx.amortized import AmortizedExplainer, save_explainer
+
+    def save(seed):
+        torch.manual_seed(seed)
+        network = AmortizedExplainer(debug_tag.dim, 16, debug_tag.latent_dim)
+        return save_explainer(network, tmp_path / "explainer" / "amortized", debug_tag, {"seed": seed})
+
+    checkpoint = str(save(0))
+    run = lambda methods: evaluate(  # noqa: E731
+        debug_tag, ["a dog barks loudly near a river", "rain"], DebugClassifier(), tmp_path / "eval",
+        methods=methods, method_options={"amo": {"method": "audiogenx_amortized", "checkpoint": checkpoint}},
+        batch_size=2, repeats=1, ori_repeats=1)
+    assert run(["random"]).computed == {"random": 2}
+    added = run(["random", "amo"])
+    assert added.computed == {"random": 0, "amo": 2} and added.originals_generated == 0
+    assert run(["random", "amo"]).computed == {"random": 0, "amo": 0}, "the same weights: reused"
+    from lightning_agx.explanation import Explanation
+    saved = lambda: Explanation.load(next((tmp_path / "eval" / "prompts").iterdir()) / "amo").mask  # noqa: E731
+    before = saved()
+    save(1)  # retrained in place: same path, other weights
+    assert run(["random", "amo"]).computed == {"random": 0, "amo": 2}
+    assert not torch.allclose(saved(), before), "redone with the new weights, not a copy of the old explainer in memory"
