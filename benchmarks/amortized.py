@@ -9,7 +9,7 @@ explanation for the mask alone and with the generation, the ground-truth AUC (au
 words and modifiers against fillers, all tokens pooled, as benchmarks/toyworld_truth.py), the "X followed by
 Y" timing check, and the paper's FidF, FidCF, KLF, KLCF and Size (mean ± standard error over prompts), and
 FidF-Ori / KLF-Ori (paired by prompt against 5 unmasked regenerations). Then the issue's targets, checked.
-Either embedded model (`--model`); the explainer's beta is the model's configs' (`BETA`).
+Either embedded model (`--model`); the explainer settings are its main job's config's (`MAIN_CONFIG`).
 """
 from __future__ import annotations
 
@@ -24,11 +24,10 @@ import torch
 
 from benchmark_output import heldout_arguments, print_table, write_result  # benchmarks/benchmark_output.py, beside this script
 from lightning_agx.classifiers import load_classifier
+from lightning_agx.config import parse
 from lightning_agx.evaluation import evaluate
 from lightning_agx.evaluation.run import ORIGINAL_JSON
-from lightning_agx.evaluation.tables import ORI
-from lightning_agx.explainer import ExplainerConfig
-from lightning_agx.evaluation.tables import mean_se
+from lightning_agx.evaluation.tables import ORI, mean_se, paired_with_ori
 from lightning_agx.explanation import Explanation, prompt_folder_name
 from lightning_agx.models import load_model
 from lightning_agx.toyworld.heldout import heldout_clips
@@ -42,15 +41,15 @@ ROWS = {  # label -> method options (method: the method it runs)
     "attention": {},
     "gradcam_e": {},
 }
-COLUMNS = ("fid_f", "fid_cf", "kl_f", "kl_cf", "size", "fid_f_ori", "kl_f_ori")
-BETA = {"toysounds": 1e-3, "toysounds-diffusion": 1e-2}  # the L1 weight of Eq. 6 in each model's configs
+COLUMNS = ("fid_f", "fid_cf", "kl_f", "kl_cf", "size", "fid_f_minus_ori", "kl_f_minus_ori")
+ROOT = Path(__file__).resolve().parents[1]
+MAIN_CONFIG = {"toysounds": "configs/toysounds.yaml", "toysounds-diffusion": "configs/toysounds_diffusion.yaml"}
 
 
 def row_values(label: str, clips, folders) -> dict:
     explanations = [Explanation.load(f / label) for f in folders]
-    oris = [json.loads((f / ORIGINAL_JSON).read_text())[ORI] for f in folders]
-    for e, ori in zip(explanations, oris):  # paired by prompt against its own Ori regenerations
-        e.metadata["fid_f_ori"], e.metadata["kl_f_ori"] = e.metadata["fid_f"] - ori["fid_f"], e.metadata["kl_f"] - ori["kl_f"]
+    for e, f in zip(explanations, folders):  # paired by prompt against its own Ori regenerations
+        e.metadata = paired_with_ori(e.metadata, json.loads((f / ORIGINAL_JSON).read_text())[ORI])
     values = {"seconds_mask": float(np.mean([e.metadata["seconds_mask"] for e in explanations])),
               "seconds_with_generation": float(np.mean([e.metadata["seconds_mask"] + e.metadata["seconds_generation"]
                                                         for e in explanations])),
@@ -64,7 +63,7 @@ def row_values(label: str, clips, folders) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     heldout_arguments(parser)
-    parser.add_argument("--model", default="toysounds", choices=sorted(BETA))
+    parser.add_argument("--model", default="toysounds", choices=sorted(MAIN_CONFIG))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--checkpoint", default=None, help="amortised explainer (default: the shipped one)")
     parser.add_argument("--work", default=None, help="evaluation folder (default outputs/benchmarks/amortized[_MODEL])")
@@ -74,17 +73,18 @@ def main() -> None:
     args.work = args.work or f"outputs/benchmarks/amortized{suffix}"
     args.out = args.out or f"outputs/benchmarks/amortized{suffix}.json"
     torch.set_num_threads(args.threads)
+    explainer = parse(None, ["--config", str(ROOT / MAIN_CONFIG[args.model])]).explainer  # beta: 1e-3 / 1e-2
     clips = heldout_clips(args.prompts, args.seed)
     prompts = [c.caption for c in clips]
     tag = load_model(args.model)
     options = {label: {**o, **({"checkpoint": args.checkpoint} if "amortized" in label and args.checkpoint else {})}
                for label, o in ROWS.items()}
     result = evaluate(tag, prompts, load_classifier("toysounds"), args.work, methods=list(ROWS), method_options=options,
-                      explainer=ExplainerConfig(beta=BETA[args.model]), batch_size=args.batch_size, seed=args.seed,
+                      explainer=explainer, batch_size=args.batch_size, seed=args.seed,
                       repeats=3, ori_repeats=5)
     folders = [Path(args.work) / "prompts" / prompt_folder_name(i, p) for i, p in enumerate(prompts)]
     rows = {label: row_values(label, clips, folders) for label in ROWS}
-    print(f"\nAmortised vs per-prompt AudioGenX on {args.model} (beta {BETA[args.model]:g}): {len(prompts)} held-out "
+    print(f"\nAmortised vs per-prompt AudioGenX on {args.model} (beta {explainer.beta:g}): {len(prompts)} held-out "
           f"prompts, one evaluation run ({args.threads} thread(s); the same generations for every row; mean ± "
           "standard error)\n")
 
@@ -110,7 +110,8 @@ def main() -> None:
     speedup = per["seconds_mask"] / amo["seconds_mask"]
     print(f"\nspeed-up of the mask, amortised vs per prompt: {speedup:.0f}x\n")
     print_table(["target", "met"], [[k, "yes" if v else "NO"] for k, v in targets.items()])
-    write_result({"model": args.model, "beta": BETA[args.model], "prompts": len(prompts), "seed": args.seed, "threads": args.threads, "rows": rows,
+    write_result({"model": args.model, "beta": explainer.beta, "prompts": len(prompts), "seed": args.seed,
+                  "threads": args.threads, "rows": rows,
                   "speedup_mask": speedup, "targets": targets, "computed": result.computed}, args.out)
     print(json.dumps(result.computed), file=sys.stderr)
 

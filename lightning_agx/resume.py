@@ -65,10 +65,10 @@ def method_identity(tag, method: str, options: dict) -> dict:
     if method != "audiogenx_amortized":
         return {k: v for k, v in options.items() if k != "config"}
     import hashlib
+    from .amortized.store import weights_file
     from .methods.audiogenx_amortized import amortized_explainer
-    _, info = amortized_explainer(tag, options.get("checkpoint"))
-    weights = Path(info["path"]) if info["path"].endswith(".ckpt") else Path(info["path"]).with_suffix(".safetensors")
-    return {"explainer_weights": hashlib.sha256(weights.read_bytes()).hexdigest(),
+    _, info = amortized_explainer(tag, options.get("checkpoint"))  # a missing or mismatched explainer stops here
+    return {"explainer_weights": hashlib.sha256(weights_file(info["path"], tag.name).read_bytes()).hexdigest(),
             "refine_steps": options.get("refine_steps", 0), "refine_lr": options.get("refine_lr", 0.05)}
 
 

@@ -35,6 +35,13 @@ def default_checkpoint(model_name: str) -> Path:
     return ASSETS / f"{SHIPPED[model_name]}.safetensors"
 
 
+def weights_file(path: str | Path | None, model_name: str) -> Path:
+    """The file holding an explainer's weights: ``path`` itself for a Lightning checkpoint (``.ckpt``), else its
+    ``.safetensors``; None is the model's shipped explainer (an `AmortizedCheckpointError` where it has none)."""
+    path = default_checkpoint(model_name) if path is None else Path(path)
+    return path if path.suffix == ".ckpt" else path.with_suffix(".safetensors")
+
+
 def vocabulary_hash(tag) -> str | None:
     vocabulary = tag.vocabulary
     return None if vocabulary is None else hashlib.sha256("\n".join(sorted(vocabulary)).encode()).hexdigest()[:16]
@@ -63,7 +70,7 @@ def load_explainer(path: str | Path | None, tag) -> tuple[AmortizedExplainer, di
     if path.suffix == ".ckpt":
         state, meta = _from_lightning(path)
     else:
-        weights, meta_path = path.with_suffix(".safetensors"), path.with_suffix(".json")
+        weights, meta_path = weights_file(path, tag.name), path.with_suffix(".json")
         if not weights.is_file() or not meta_path.is_file():
             raise AmortizedCheckpointError(
                 f"no amortised explainer at {weights} (+ {meta_path.name}); train one with `python train.py "

@@ -36,7 +36,7 @@ from safetensors.torch import load_file, save_file
 from ..classifiers import load_classifier
 from ..classifiers.base import module_device
 from ..explainer import ExplainerConfig, perturbation_masks
-from ..explanation import Explanation, build_explanations, prompt_folder_name
+from ..explanation import JSON_NAME, Explanation, build_explanations, prompt_folder_name
 from ..methods import check_methods, is_audiogenx, run_method
 from ..metrics.functional import fidelity, kl, mask_size
 from ..models import CrossAttentionEdit
@@ -170,7 +170,7 @@ def _is_done(folder: Path, row_identity: dict) -> bool:
     """A row's saved explanation of a prompt is complete and was made the way this run makes it."""
     if not Explanation.is_complete(folder):
         return False
-    made = json.loads((folder / "explanation.json").read_text())["metadata"].get("row_identity", {})
+    made = json.loads((folder / JSON_NAME).read_text())["metadata"].get("row_identity", {})
     if made != row_identity:
         _log(f"[evaluate] {folder} was made another way ({made} != {row_identity}): redone")
         return False

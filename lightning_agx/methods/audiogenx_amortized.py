@@ -32,12 +32,11 @@ def amortized_explainer(tag, checkpoint: str | Path | None = None):
 def _file_state(tag, checkpoint) -> tuple | None:
     """(modification time, size) of the explainer's weights file; None where there is none (loading it then
     raises the one-line error)."""
-    from ..amortized.store import AmortizedCheckpointError, default_checkpoint
+    from ..amortized.store import AmortizedCheckpointError, weights_file
     try:
-        path = default_checkpoint(tag.name) if checkpoint is None else Path(checkpoint)
+        weights = weights_file(checkpoint, tag.name)
     except AmortizedCheckpointError:
         return None
-    weights = path if path.suffix == ".ckpt" else path.with_suffix(".safetensors")
     return (weights.stat().st_mtime_ns, weights.stat().st_size) if weights.is_file() else None
 
 
