@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..errors import UserError
-from ..inputs import check_prompts, read_prompt_file
+from ..inputs import check_int, check_prompts, read_prompt_file
 from ..seeding import prompt_seed
 
 log = logging.getLogger("lightning_agx")
@@ -51,8 +51,18 @@ class DataConfig:
             raise UserError(f"data.source must be 'toysounds' or 'captions'; got {self.source!r}")
         if self.source == "captions" and not self.captions:
             raise UserError("data.source captions needs data.captions: a .txt or .csv file of training captions")
-        if min(self.train_prompts, self.val_prompts, self.batch_size, self.chunk) < 1:
-            raise UserError("data.train_prompts, val_prompts, batch_size and chunk must all be >= 1")
+        for key in ("captions", "cache_dir"):
+            value = getattr(self, key)
+            if value is not None and not _is_path(value):
+                raise UserError(f"data.{key} must be a path or null; got {value!r}")
+        if not isinstance(self.exclude, (list, tuple)) or not all(_is_path(f) for f in self.exclude):
+            raise UserError(f"data.exclude must be a list of caption files; got {self.exclude!r}")
+        for key in ("train_prompts", "val_prompts", "batch_size", "chunk"):
+            check_int(getattr(self, key), f"data.{key}", low=1)
+
+
+def _is_path(value) -> bool:
+    return isinstance(value, (str, os.PathLike)) and str(value) != ""
 
 
 def toysounds_prompts(split: str, n: int, seed: int) -> tuple[list[str], list]:

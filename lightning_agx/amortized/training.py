@@ -6,13 +6,15 @@ samples the Gumbel-softmax mask and runs the factual and counterfactual passes a
 beta L1 + gamma L2 (Eq. 6), averaged over prompts (`explainer.masked_objective`, the per-prompt explainer's
 own objective). Validation logs the loss terms with a fixed Gumbel noise per prompt, and, for a model with
 ground truth, the mean per-prompt AUC of the audio-level importance (Eq. 7) against the sound words and the
-"X followed by Y" timing check. ModelCheckpoint keeps the best validation objective; ``--ckpt_path`` resumes;
-at the end the best explainer is exported (`store.save_explainer`) for the ``audiogenx_amortized`` method.
+"X followed by Y" timing check. ModelCheckpoint keeps the best validation objective; ``--ckpt_path`` resumes
+(a checkpoint of a fit with other settings, `run_settings`, is refused before the model loads); at the end
+the best explainer is exported (`store.save_explainer`) for the ``audiogenx_amortized`` method.
 The epoch order and every prompt's Gumbel noise come from the run's seed, the prompt and the epoch, so a fit
 resumed from a checkpoint gives the weights an uninterrupted one does.
 """
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
@@ -22,12 +24,15 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from ..errors import UserError
 from ..explainer import ExplainerConfig, masked_objective
+from ..inputs import check_int, check_number
 from ..seeding import derived_seeds, streams
+from .network import AmortizedExplainer, step_context
+from .store import model_identity, read_lightning_checkpoint
 
 TRAIN_NOISE = 10_000  # training noise of epoch e: derived seed TRAIN_NOISE + e of each prompt (validation: its own)
-from .network import AmortizedExplainer, step_context
-from .store import model_identity
+OBJECTIVE_KEYS = ("tau", "hard", "beta", "gamma", "objective")  # the explainer config's fields Eq. 6 reads here
 
 
 @dataclass
@@ -36,18 +41,74 @@ class NetworkConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
 
+    def __post_init__(self) -> None:
+        check_int(self.hidden, "network.hidden", low=1)
+        check_number(self.lr, "network.lr", low=0, low_open=True)
+        check_number(self.weight_decay, "network.weight_decay", low=0)
+
+
+def run_settings(run) -> dict:
+    """What a resumed fit must share with the fit its checkpoint comes from (JSON-ready): the network, the
+    objective, the seed, the data (not where its cache is) and the generation; the trainer (e.g. max_epochs) and
+    the devices may differ."""
+    data = {k: v for k, v in asdict(run.data).items() if k != "cache_dir"}
+    settings = {"network": asdict(run.network), "objective": {k: getattr(run.explainer, k) for k in OBJECTIVE_KEYS},
+                "seed": run.seed, "data": data,
+                "model": {"duration": run.model.duration, "generation": run.model.generation()}}
+    return json.loads(json.dumps(settings, default=str))
+
+
+START_ANEW = "drop --ckpt_path to start anew (in another --output_dir, not to overwrite that run's checkpoints)"
+
+
+def _resume_fix(run) -> str:
+    return f"give a checkpoint of this run ({Path(run.output_dir) / 'checkpoints'}) or {START_ANEW}"
+
+
+def check_resume(run) -> dict:
+    """The hyper-parameters of the checkpoint ``run.ckpt_path`` (read weights only), checked before any model
+    loads or file is written: a missing or malformed file, or one of a fit with other settings (`run_settings`;
+    a checkpoint of an older version, with only its network and objective saved, is checked on those), is a
+    one-line `UserError` naming what differs."""
+    from ..resume import differences
+    if not Path(run.ckpt_path).is_file():
+        raise UserError(f"--ckpt_path {run.ckpt_path} does not exist; {_resume_fix(run)}")
+    hyper = read_lightning_checkpoint(run.ckpt_path, _resume_fix(run))["hyper_parameters"]
+    saved = hyper.get("settings")
+    if not isinstance(saved, dict):
+        objective = hyper.get("objective") if isinstance(hyper.get("objective"), dict) else {}
+        saved = {"network": hyper.get("network"), "objective": {k: objective.get(k) for k in OBJECTIVE_KEYS}}
+    now = run_settings(run)
+    changed = differences(saved, {k: now.get(k) for k in saved})
+    if changed:
+        raise UserError(f"--ckpt_path {run.ckpt_path} comes from a fit with other settings ({'; '.join(changed)}); "
+                        f"resume with its settings, or {START_ANEW}")
+    return hyper
+
+
+def check_resumed_model(hyper: dict, tag, run) -> None:
+    """The model of the run is the one the checkpoint's fit trained on (name, weights, width, vocabulary)."""
+    from ..resume import differences
+    changed = differences(hyper.get("identity") or {}, model_identity(tag), "model.")
+    if changed:
+        raise UserError(f"--ckpt_path {run.ckpt_path} comes from a fit on another model ({'; '.join(changed)}); "
+                        f"resume on that model, or {START_ANEW}")
+
 
 class AmortizedTraining(L.LightningModule):
     """The frozen TAG model (not a submodule: never in a checkpoint) and the amortised explainer it trains."""
 
-    def __init__(self, tag, network: NetworkConfig, objective: ExplainerConfig, val_clips: list | None = None):
+    def __init__(self, tag, network: NetworkConfig, objective: ExplainerConfig, val_clips: list | None = None,
+                 settings: dict | None = None):
         super().__init__()
         object.__setattr__(self, "tag", tag)
         self.explainer = AmortizedExplainer(tag.dim, network.hidden, tag.latent_dim)
         self.network, self.objective = network, objective
         self.val_clips = list(val_clips or [])
+        # `settings` (`run_settings`): what a resume from this module's checkpoints is checked against
         self.save_hyperparameters({"hidden": network.hidden, "network": asdict(network),
-                                   "objective": asdict(objective), "identity": model_identity(tag)})
+                                   "objective": asdict(objective), "identity": model_identity(tag),
+                                   "settings": settings})
         self._val: dict[str, list] = {}
 
     def setup(self, stage: str) -> None:
@@ -116,17 +177,16 @@ def run_train_amortized(run):
     from .data import AmortizedData
     from .store import record_in_build_report, save_explainer
 
+    resumed = None if run.ckpt_path is None else check_resume(run)  # before anything is loaded or written
     output_dir = output_folder(run.output_dir)
-    if run.ckpt_path is not None and not Path(run.ckpt_path).is_file():
-        from ..errors import UserError
-        raise UserError(f"--ckpt_path {run.ckpt_path} does not exist; give a checkpoint of this run "
-                        f"({output_dir / 'checkpoints'}) or drop --ckpt_path to start anew")
     L.seed_everything(run.seed, workers=True, verbose=False)
     tag = run.model.load()
+    if resumed is not None:
+        check_resumed_model(resumed, tag, run)
     data = AmortizedData(tag, run.data, run.seed, run.model.duration, run.model.generation(),
                          Path(run.data.cache_dir or output_dir / "generations"))
     data.check()  # every prompt's tokens before any generation
-    module = AmortizedTraining(tag, run.network, run.explainer, data.val_clips)
+    module = AmortizedTraining(tag, run.network, run.explainer, data.val_clips, run_settings(run))
     checkpoint = ModelCheckpoint(dirpath=output_dir / "checkpoints", monitor="val/loss", mode="min",
                                  filename="best-epoch{epoch:03d}-val{val/loss:.4f}", auto_insert_metric_name=False)
     latest = ModelCheckpoint(dirpath=output_dir / "checkpoints", filename="last", enable_version_counter=False)

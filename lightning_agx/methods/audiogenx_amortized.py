@@ -8,12 +8,36 @@ prediction (offsets 0), with each prompt's own Gumbel noise stream (`lightning_a
 """
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from ..errors import UserError
 from ..explainer import ExplainerConfig, masked_objective
+from ..inputs import check_int, check_number
 from ..seeding import resolve_seeds, streams
+
+
+@dataclass
+class AmortizedOptions:
+    """The method's options, checked where they are made (a one-line `UserError`)."""
+
+    checkpoint: str | None = None  # None: the model's shipped explainer; else a .safetensors (with its .json) or .ckpt
+    refine_steps: int = 0  # k Adam steps of the per-prompt objective from the amortised prediction (0: none)
+    refine_lr: float = 0.05  # Adam's learning rate on the per-prompt offsets of the keep logits
+
+    def __post_init__(self) -> None:
+        if self.checkpoint is not None and not (isinstance(self.checkpoint, (str, os.PathLike))
+                                                and str(self.checkpoint)):
+            raise UserError(f"audiogenx_amortized option checkpoint must be the path of an amortised explainer "
+                            f"(.safetensors or .ckpt) or null for the model's shipped one; got {self.checkpoint!r}")
+        check_int(self.refine_steps, "audiogenx_amortized option refine_steps", low=0)
+        self.refine_lr = check_number(self.refine_lr, "audiogenx_amortized option refine_lr", low=0, low_open=True)
+
+
+OPTIONS = AmortizedOptions
 
 _LOADED: dict[tuple, tuple] = {}  # (checkpoint, its file's state, model name, weights, device) -> (explainer, info)
 
@@ -44,6 +68,8 @@ def audiogenx_amortized(tag, generation, seed: int | list[int] = 0, checkpoint: 
                         refine_steps: int = 0, refine_lr: float = 0.05,
                         config: ExplainerConfig | dict | None = None) -> torch.Tensor:
     from ..amortized.network import step_context
+    options = AmortizedOptions(checkpoint, refine_steps, refine_lr)  # bad options stop before the forward
+    checkpoint, refine_steps, refine_lr = options.checkpoint, options.refine_steps, options.refine_lr
     explainer, _ = amortized_explainer(tag, checkpoint)
     text = generation.text
     context = step_context(tag, generation)
@@ -62,3 +88,6 @@ def audiogenx_amortized(tag, generation, seed: int | list[int] = 0, checkpoint: 
             optimizer.step()
         logits = logits + offsets.detach()
     return torch.sigmoid(logits) * text.valid[:, None, :]
+
+
+__all__ = ["OPTIONS", "AmortizedOptions", "amortized_explainer", "audiogenx_amortized"]

@@ -10,27 +10,6 @@ from lightning_agx.amortized import AmortizedCheckpointError, AmortizedExplainer
 from lightning_agx.config import parse
 from lightning_agx.errors import UserError
 
-CAPTIONS = [f"{a} {b} {c}" for a in ("a dog", "the rain", "a bell", "wind", "a car", "birds")
-            for b in ("barks", "falls", "rings", "blows", "passes") for c in ("loudly", "softly", "nearby")]
-
-
-def _train_argv(tmp_path, *extra):
-    captions = tmp_path / "captions.txt"
-    captions.write_text("\n".join(CAPTIONS))
-    return ["--task", "train_amortized", "--model.name", "debug", "--model.duration", "0.5",
-            "--data.source", "captions", "--data.captions", str(captions), "--data.train_prompts", "16",
-            "--data.val_prompts", "4", "--data.batch_size", "8", "--data.chunk", "8", "--network.hidden", "16",
-            "--output_dir", str(tmp_path / "run"), "--wandb", "false", "--trainer.enable_progress_bar", "false",
-            "--trainer.accelerator", "cpu", *extra]
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A tiny amortised explainer for the debug model, trained by the project's command (2 epochs)."""
-    tmp = tmp_path_factory.mktemp("amortized")
-    path = parse(None, _train_argv(tmp, "--trainer.max_epochs", "2")).run()
-    return tmp, Path(path)
-
 
 def test_network_masks_differ_per_step_any_length_and_zero_at_padding():
     torch.manual_seed(0)
@@ -96,23 +75,23 @@ def test_refining_starts_from_the_amortised_prediction_and_lowers_the_objective(
     assert objective(refined) < objective(plain)
 
 
-def test_resume_continues_from_the_last_checkpoint_and_reuses_the_cached_generations(trained, caplog):
+def test_resume_continues_from_the_last_checkpoint_and_reuses_the_cached_generations(trained, train_argv, caplog):
     import logging
     tmp, _ = trained
     chunks = sorted((tmp / "run" / "generations" / "train").glob("chunk_*.safetensors"))
     stamps = [c.stat().st_mtime_ns for c in chunks]
     with caplog.at_level(logging.INFO, logger="lightning_agx"):
-        path = parse(None, _train_argv(tmp, "--trainer.max_epochs", "3", "--ckpt_path",
-                                       str(tmp / "run" / "checkpoints" / "last.ckpt"))).run()
+        path = parse(None, train_argv(tmp, "--trainer.max_epochs", "3", "--ckpt_path",
+                                      str(tmp / "run" / "checkpoints" / "last.ckpt"))).run()
     assert json.loads(Path(path).with_suffix(".json").read_text())["steps"] == 6, "2 more steps after the 4 done"
     assert [c.stat().st_mtime_ns for c in chunks] == stamps, "no generation is redone"
     assert "generated" not in caplog.text
 
 
-def test_a_cache_made_another_way_is_refused(trained):
+def test_a_cache_made_another_way_is_refused(trained, train_argv):
     tmp, _ = trained
     with pytest.raises(UserError, match="holds generations made another way.*seed"):
-        parse(None, _train_argv(tmp, "--seed", "5", "--trainer.max_epochs", "1")).run()
+        parse(None, train_argv(tmp, "--seed", "5", "--trainer.max_epochs", "1")).run()
 
 
 def test_a_checkpoint_for_another_model_or_a_missing_one_is_one_clear_error(trained, tmp_path):
@@ -150,13 +129,13 @@ def test_training_prompts_never_use_the_held_out_world():
     assert len(set(train)) == 300 and len(clips) == 20 and not (set(train) | set(val)) & held
 
 
-def test_excluded_captions_are_not_trained_on(tmp_path):
+def test_excluded_captions_are_not_trained_on(tmp_path, captions):
     from lightning_agx.amortized.data import DataConfig, caption_prompts
-    captions, excluded = tmp_path / "c.txt", tmp_path / "x.txt"
-    captions.write_text("\n".join(CAPTIONS))
-    excluded.write_text("\n".join(CAPTIONS[:10]))
-    split = caption_prompts(DataConfig(source="captions", captions=str(captions), exclude=[str(excluded)]))
-    assert not set(split["train"] + split["val"]) & set(CAPTIONS[:10]) and split["val"]
+    file, excluded = tmp_path / "c.txt", tmp_path / "x.txt"
+    file.write_text("\n".join(captions))
+    excluded.write_text("\n".join(captions[:10]))
+    split = caption_prompts(DataConfig(source="captions", captions=str(file), exclude=[str(excluded)]))
+    assert not set(split["train"] + split["val"]) & set(captions[:10]) and split["val"]
     assert not set(split["train"]) & set(split["val"])
 
 
@@ -205,13 +184,13 @@ def test_the_explain_config_selects_the_amortised_method_and_a_missing_checkpoin
     assert stop.value.code == 2 and "no amortised explainer at" in err and "Traceback" not in err
 
 
-def test_a_resumed_fit_gives_the_weights_of_an_uninterrupted_one(tmp_path):
+def test_a_resumed_fit_gives_the_weights_of_an_uninterrupted_one(tmp_path, train_argv):
     from safetensors.torch import load_file
     (tmp_path / "a").mkdir()
-    straight = Path(parse(None, _train_argv(tmp_path / "a", "--trainer.max_epochs", "2")).run())
+    straight = Path(parse(None, train_argv(tmp_path / "a", "--trainer.max_epochs", "2")).run())
     (tmp_path / "b").mkdir()
-    parse(None, _train_argv(tmp_path / "b", "--trainer.max_epochs", "1")).run()
-    resumed = Path(parse(None, _train_argv(tmp_path / "b", "--trainer.max_epochs", "2", "--ckpt_path",
-                                            str(tmp_path / "b" / "run" / "checkpoints" / "last.ckpt"))).run())
+    parse(None, train_argv(tmp_path / "b", "--trainer.max_epochs", "1")).run()
+    resumed = Path(parse(None, train_argv(tmp_path / "b", "--trainer.max_epochs", "2", "--ckpt_path",
+                                           str(tmp_path / "b" / "run" / "checkpoints" / "last.ckpt"))).run())
     a, b = load_file(str(straight)), load_file(str(resumed))
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a), "the same orders and noise after the resume"
