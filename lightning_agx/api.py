@@ -9,13 +9,14 @@ from pathlib import Path
 import lightning as L
 
 from .callbacks import ExplanationProgressBar, ExplanationWriter
-from .errors import RunStopped
+from .errors import RunStopped, UserError
 from .explainer import ExplainerConfig
 from .explanation import Explanation, prompt_folder_name
-from .inputs import check_batch_size, check_duration, check_duration_value, check_prompts
-from .methods import check_methods
+from .inputs import check_batch_size, check_duration, check_duration_value, check_prompts, check_seed
+from .methods import check_method_options, check_methods
 from .methods.audiogenx import VARIANTS, variant_name
 from .models import TAGModel, load_model
+from .models.registry import check_model_name
 from .models.text_check import check_text_before_loading
 from .module import AudioGenXModule
 from .resume import ResumePlan, method_identity, prepare_output, run_identity, write_index
@@ -42,13 +43,18 @@ def explain(model: str | TAGModel, prompts: list[str], output_dir: str | Path | 
     `logger` are Lightning ``Trainer`` and ``WandbLogger`` arguments (`lightning_agx.runner`); W&B logs only
     with `wandb`. Returns the explanations in prompt order (on rank 0 under DDP; other ranks get []).
     """
-    prompts = check_prompts(prompts)  # cleaned where they enter
+    prompts = check_prompts(prompts, clean=False)  # one result per prompt given, in order (duplicates too)
     if not isinstance(model, TAGModel):
+        check_model_name(model)
         check_text_before_loading(model, prompts)
     check_duration_value(duration)
     check_batch_size(batch_size)
+    check_seed(seed)
     check_methods([method])
-    output_dir = output_folder(output_dir)
+    check_method_options(method, method_options)
+    if config is not None and not isinstance(config, ExplainerConfig):
+        raise UserError(f"config must be an ExplainerConfig; got {type(config).__name__}")
+    output_dir = output_folder(output_dir, create=False)
     tag = model if isinstance(model, TAGModel) else load_model(model, duration=duration)
     return explain_prompts(tag, prompts, output_dir, config, batch_size, seed, duration, trainer,
                            logger if wandb else None, figures, save_audio, generation, overwrite, method,
@@ -60,7 +66,7 @@ def run_explain(run) -> list[Explanation]:
     prompts = run.prompts.load()  # cleaned where they enter
     check_text_before_loading(run.model.name, prompts)
     check_methods([run.method])
-    output_dir = output_folder(run.output_dir)
+    output_dir = output_folder(run.output_dir, create=False)
     options = run.amortized.options() if run.method == "audiogenx_amortized" else None
     return explain_prompts(run.model.load(), prompts, output_dir, run.explainer, run.prompts.batch_size, run.seed,
                            run.model.duration, run.trainer, run.logger if run.wandb else None, run.figures,
@@ -74,9 +80,12 @@ def explain_prompts(tag: TAGModel, prompts: list[str], output_dir: Path | None, 
     """`explain` on a loaded model and cleaned prompts (`logger`: WandbLogger arguments, None: no W&B)."""
     config = config or ExplainerConfig()
     check_batch_size(batch_size)
+    check_seed(seed)
     check_duration(tag, duration)
     tokens = tag.check_text(prompts)  # fail on bad prompts before any work (length limit, tokenizer)
-    if method in VARIANTS:  # per-prompt AudioGenX: the method is the objective's, its options the config
+    if method in VARIANTS:  # per-prompt AudioGenX: the method is the objective's, its options the config's fields
+        overrides = check_method_options(method, method_options)
+        config = replace(overrides.pop("config", config), **overrides)
         method, options = variant_name(config.objective) if method == "audiogenx" else method, {}
         config = replace(config, objective=VARIANTS[method])
     else:
@@ -127,7 +136,7 @@ def explain_prompts(tag: TAGModel, prompts: list[str], output_dir: Path | None, 
 def _method_options(tag, method: str, options: dict | None, config: ExplainerConfig) -> dict:
     """A method's options, checked before any work: the amortised explainer is loaded (and checked against the
     model) here, and refines with the run's explainer config."""
-    options = dict(options or {})
+    options = check_method_options(method, options)
     if method == "audiogenx_amortized":
         from .methods.audiogenx_amortized import amortized_explainer
         amortized_explainer(tag, options.get("checkpoint"))  # a missing or mismatched checkpoint stops here

@@ -4,28 +4,19 @@ from __future__ import annotations
 import sys
 
 from .config import parse
-from .errors import RunStopped, UserError
+from .door import entry_point
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the task; a user error prints one line and exits 2 (``--debug`` shows its traceback), a stop by
-    SIGINT / SIGTERM exits 130 / 143 after saying what was saved."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    debug = any(a in ("--debug", "--debug=true", "--debug=True") for a in argv)
-    argv = [a for a in argv if not a.startswith("--debug")]
+def _main(argv: list[str]) -> None:
+    """Run the task; errors go through `lightning_agx.door` (a user error is one line and exit 2, ``--debug``
+    shows its traceback; a stop by SIGINT / SIGTERM exits 130 / 143 after saying what was saved)."""
     console_logging()
-    try:
-        run = parse(None, argv)
-        print(f"lightning_agx: task={run.task} model={run.model.name} output_dir={run.output_dir}", file=sys.stderr)
-        run.run()
-    except RunStopped as stop:
-        print(f"lightning_agx: {stop}", file=sys.stderr)
-        sys.exit(stop.exit_code)
-    except UserError as error:
-        if debug:
-            raise
-        print(f"lightning_agx: error: {error} (--debug shows the traceback)", file=sys.stderr)
-        sys.exit(2)
+    run = parse(None, argv)
+    print(f"lightning_agx: task={run.task} model={run.model.name} output_dir={run.output_dir}", file=sys.stderr)
+    run.run()
+
+
+main = entry_point(_main, prog="train.py")
 
 
 def console_logging() -> None:
@@ -40,4 +31,4 @@ def console_logging() -> None:
         logger.propagate = False
 
 
-__all__ = ["main"]
+__all__ = ["console_logging", "main"]

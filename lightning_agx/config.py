@@ -16,7 +16,8 @@ from .amortized.data import DataConfig
 from .amortized.training import NetworkConfig
 from .errors import UserError
 from .explainer import ExplainerConfig
-from .inputs import check_batch_size, check_duration_value, load_prompts
+from .methods.audiogenx_amortized import AmortizedOptions
+from .inputs import check_batch_size, check_duration_value, check_int, check_number, check_seed, load_prompts
 from .performance import Performance
 
 
@@ -34,10 +35,19 @@ class ModelConfig:
     performance: Performance = field(default_factory=Performance)
 
     def __post_init__(self) -> None:
+        from .models.registry import check_model_name
+        check_model_name(self.name)
         check_duration_value(self.duration)
-        for key in ("top_k", "top_p", "temperature"):
-            if getattr(self, key) is not None and getattr(self, key) < 0:
-                raise UserError(f"model.{key} must be >= 0; got {getattr(self, key)}")
+        if self.top_k is not None:
+            check_int(self.top_k, "model.top_k", low=0)
+        if self.top_p is not None:
+            check_number(self.top_p, "model.top_p", low=0, high=1)
+        if self.temperature is not None:
+            check_number(self.temperature, "model.temperature", low=0, low_open=True)
+        if self.cfg_coef is not None:
+            check_number(self.cfg_coef, "model.cfg_coef", low=0)
+        if not isinstance(self.device, str) or not self.device:
+            raise UserError(f"model.device must be auto, cpu, cuda or cuda:N; got {self.device!r}")
 
     def generation(self) -> dict:
         """The sampling overrides this section sets (the model's own values for the others)."""
@@ -89,19 +99,35 @@ class EvaluationConfig:
     ori_repeats: int = 5  # unmasked regenerations for the "Ori" lower bound
     kl_direction: str = "authors"  # authors: KL(p(x') || p(x)); forward: KL(p(x) || p(x'))
 
+    def __post_init__(self) -> None:
+        from .methods import check_method_options, check_methods
+        if not isinstance(self.method_options, dict):
+            raise UserError("evaluation.method_options must map row names to their options, e.g. "
+                            "{atman: {chunk: 64}}")
+        for label in check_methods(self.methods):
+            options = self.method_options.get(label, {})
+            if not isinstance(options, dict):
+                raise UserError(f"evaluation.method_options.{label} must be a mapping of options")
+            options = dict(options)
+            check_method_options(options.pop("method", label), options)
+        unused = sorted(set(self.method_options) - set(self.methods))
+        if unused:
+            raise UserError(f"evaluation.method_options names {', '.join(unused)}, not in evaluation.methods; "
+                            "add them to the methods or remove their options")
+        from .classifiers.registry import CLASSIFIERS
+        if self.classifier not in CLASSIFIERS:
+            raise UserError(f"unknown classifier {self.classifier!r}; available: {', '.join(CLASSIFIERS)}")
+        check_int(self.heldout_prompts, "evaluation.heldout_prompts", low=1)
+        check_int(self.repeats, "evaluation.repeats", low=1)
+        check_int(self.ori_repeats, "evaluation.ori_repeats", low=1)
+        if self.kl_direction not in ("authors", "forward"):
+            raise UserError(f"evaluation.kl_direction must be authors or forward; got {self.kl_direction!r}")
+
 
 @dataclass
-class AmortizedConfig:
-    """The ``audiogenx_amortized`` method: which trained explainer, and how many per-prompt refinement steps."""
-
-    checkpoint: str | None = None  # None: the model's shipped explainer (ToySounds); else a .safetensors or .ckpt
-    refine_steps: int = 0  # k steps of the per-prompt objective (Eq. 6) started from the amortised prediction
-    refine_lr: float = 0.05  # Adam's learning rate on the per-prompt keep logits while refining
-
-    def __post_init__(self) -> None:
-        if self.refine_steps < 0 or self.refine_lr <= 0:
-            raise UserError(f"amortized.refine_steps must be >= 0 and refine_lr > 0; got {self.refine_steps}, "
-                            f"{self.refine_lr}")
+class AmortizedConfig(AmortizedOptions):
+    """The ``amortized`` section of a run: the ``audiogenx_amortized`` method's options (`AmortizedOptions`:
+    which trained explainer, how many per-prompt refinement steps), checked where the method declares them."""
 
     def options(self) -> dict:
         return {"checkpoint": self.checkpoint, "refine_steps": self.refine_steps, "refine_lr": self.refine_lr}
@@ -125,6 +151,14 @@ class ExplainRun:
     amortized: AmortizedConfig = field(default_factory=AmortizedConfig)
     trainer: dict = field(default_factory=dict)  # lightning.Trainer arguments (lightning_agx.runner.TRAINER_DEFAULTS)
     logger: dict = field(default_factory=dict)  # WandbLogger arguments (lightning_agx.runner.LOGGER_DEFAULTS)
+
+    def __post_init__(self) -> None:
+        from .methods import check_method_options, check_methods
+        check_seed(self.seed)
+        check_output_dir(self.output_dir)
+        check_methods([self.method])
+        if self.method == "audiogenx_amortized":
+            check_method_options(self.method, self.amortized.options())
 
     def run(self):
         from .api import run_explain
@@ -161,9 +195,24 @@ class AmortizedTrainRun:
     trainer: dict = field(default_factory=dict)  # lightning.Trainer arguments (lightning_agx.runner.FIT_DEFAULTS)
     logger: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        check_seed(self.seed)
+        check_output_dir(self.output_dir)
+
     def run(self):
         from .amortized.training import run_train_amortized
         return run_train_amortized(self)
+
+
+def check_output_dir(path) -> str:
+    """An output folder's path: a non-empty string naming no existing file (it is created at the run's start,
+    after every check has passed)."""
+    from pathlib import Path
+    if not isinstance(path, str) or not path.strip():
+        raise UserError(f"output_dir must be a folder path; got {path!r}")
+    if Path(path).exists() and not Path(path).is_dir():
+        raise UserError(f"output_dir {path} is a file, not a folder; choose a folder with --output_dir")
+    return path
 
 
 TASKS = {"explain": ExplainRun, "evaluate": EvaluateRun, "train_amortized": AmortizedTrainRun}
@@ -178,7 +227,7 @@ def build_parser(cls, description: str | None = None):
     from . import runner
     names = {f.name for f in fields(cls)}
     passed = {"trainer", "logger"} & names
-    parser = ArgumentParser(description=description or cls.__doc__, default_config_files=[], exit_on_error=True)
+    parser = ArgumentParser(description=description or cls.__doc__, default_config_files=[], exit_on_error=False)
     parser.add_argument("--config", action=ActionConfigFile, help="YAML file with the values that differ from the defaults")
     parser.add_class_arguments(cls, nested_key=None, fail_untyped=True, skip=passed)
     if "trainer" in passed:
@@ -192,6 +241,8 @@ def parse(cls=None, argv: list[str] | None = None, description: str | None = Non
     """The run dataclass from the command line: `cls`, or for `train.py` (None) the task's class in `TASKS`."""
     from . import runner
     argv = list(sys.argv[1:] if argv is None else argv)
+    for path in config_files(argv):
+        read_config_file(path)  # a missing, unreadable or non-mapping YAML file: one line, before parsing
     if cls is None:
         cls = TASKS.get(_task(argv))
         if cls is None:
@@ -207,18 +258,46 @@ def parse(cls=None, argv: list[str] | None = None, description: str | None = Non
     return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
 
+def config_files(argv: list[str]) -> list[str]:
+    """The ``--config`` files of a command line, in order."""
+    out = []
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            out.append(argv[i + 1])
+        elif arg.startswith("--config="):
+            out.append(arg.split("=", 1)[1])
+    return out
+
+
+def read_config_file(path: str) -> dict:
+    """A run's YAML file as a mapping; a missing or unreadable file, broken YAML or YAML that is not a mapping
+    of option names to values is a one-line `UserError`."""
+    import yaml
+    try:
+        with open(path, encoding="utf-8") as handle:
+            values = yaml.safe_load(handle)
+    except OSError as error:
+        raise UserError(f"config file {path} cannot be read ({error.strerror or error}); give a YAML file with "
+                        "--config") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise UserError(f"config file {path} is not valid YAML{line}; fix its syntax") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise UserError(f"config file {path} holds a {type(values).__name__}, not a mapping of options; write "
+                        "'key: value' lines, e.g. 'task: explain'")
+    if "task" in values and not isinstance(values["task"], str):
+        raise UserError(f"config file {path}: task must be one of {', '.join(sorted(TASKS))}; got {values['task']!r}")
+    return values
+
+
 def _task(argv: list[str]) -> str:
     """The ``task`` of a command line: ``--task X`` / ``--task=X``, else the last ``--config`` file that sets it."""
-    import yaml
     task = "explain"
-    for i, arg in enumerate(argv):
-        if arg == "--config" and i + 1 < len(argv) or arg.startswith("--config="):
-            path = argv[i + 1] if arg == "--config" else arg.split("=", 1)[1]
-            try:
-                with open(path) as handle:
-                    task = (yaml.safe_load(handle) or {}).get("task", task)
-            except OSError:
-                pass  # jsonargparse names the missing file
+    for path in config_files(argv):
+        task = read_config_file(path).get("task", task)
     for i, arg in enumerate(argv):
         if arg == "--task" and i + 1 < len(argv):
             task = argv[i + 1]

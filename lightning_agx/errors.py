@@ -11,6 +11,10 @@ class UserError(ValueError):
     """Bad input or a bad environment, with a one-line message that says how to fix it."""
 
 
+class UsageError(UserError):
+    """A command line that cannot be parsed (an unknown option, a bad value): one line and a pointer to --help."""
+
+
 class ModelLoadError(UserError, RuntimeError):
     """A model's weights could not be loaded (not in the cache and offline, unreadable, wrong format)."""
 
@@ -27,4 +31,4 @@ class RunStopped(RuntimeError):
         return 128 + self.signum
 
 
-__all__ = ["ModelLoadError", "RunStopped", "UserError"]
+__all__ = ["ModelLoadError", "RunStopped", "UsageError", "UserError"]

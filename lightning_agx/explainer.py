@@ -34,9 +34,16 @@ class ExplainerConfig:
     objective: str = "both"  # both: L_F + L_CF (AudioGenX); factual: Eq. 3 only; counterfactual: Eq. 5 only
 
     def __post_init__(self) -> None:
-        if self.hidden < 1 or self.epochs < 1 or self.tau <= 0:
-            raise UserError(f"explainer needs hidden >= 1, epochs >= 1 and tau > 0; got hidden={self.hidden}, "
-                            f"epochs={self.epochs}, tau={self.tau}")
+        from .inputs import check_int, check_number
+        check_int(self.hidden, "explainer.hidden", low=1)
+        check_int(self.epochs, "explainer.epochs", low=1)
+        check_number(self.tau, "explainer.tau", low=0, low_open=True)
+        check_number(self.lr, "explainer.lr", low=0, low_open=True)
+        for key in ("beta", "gamma", "weight_decay"):
+            check_number(getattr(self, key), f"explainer.{key}", low=0)
+        for key in ("per_step", "hard"):
+            if not isinstance(getattr(self, key), bool):
+                raise UserError(f"explainer.{key} must be true or false; got {getattr(self, key)!r}")
         if self.objective not in OBJECTIVES:
             raise UserError(f"unknown objective '{self.objective}'; available: {', '.join(OBJECTIVES)}")
 

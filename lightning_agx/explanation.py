@@ -12,6 +12,7 @@ renamed into place, so an interrupted run never leaves a folder that a resume wo
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -114,7 +115,8 @@ class Explanation:
         save_file(tensors, str(folder / TENSORS_NAME))
         for extra in extras:
             extra(self, folder)
-        (folder / JSON_NAME).write_text(json.dumps(self.summary(), indent=1))
+        summary = {**self.summary(), "tensors_sha256": _sha256(folder / TENSORS_NAME)}
+        (folder / JSON_NAME).write_text(json.dumps(summary, indent=1))
 
     @classmethod
     def load(cls, folder: str | Path) -> "Explanation":
@@ -122,15 +124,34 @@ class Explanation:
         if not (folder / JSON_NAME).is_file():
             raise FileNotFoundError(f"{folder} holds no complete explanation ({JSON_NAME} is missing)")
         info = json.loads((folder / JSON_NAME).read_text())
-        tensors = load((folder / TENSORS_NAME).read_bytes())  # in memory, not mapped: the file may be rewritten
+        data = (folder / TENSORS_NAME).read_bytes()  # in memory, not mapped: the file may be rewritten
+        expected = info.get("tensors_sha256")  # absent in folders of versions before 0.4.1
+        if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+            raise ValueError(f"{TENSORS_NAME} does not match the hash in {JSON_NAME} (changed or damaged since it "
+                             f"was written) in {folder}")
+        tensors = load(data)
         return cls(prompt=info["prompt"], tokens=info["tokens"], mask=tensors["mask"],
                    frame_rate=info["frame_rate"], method=info.get("method", "audiogenx"),
                    codes=tensors.get("codes"), audio=tensors.get("audio"), sample_rate=info.get("sample_rate"),
                    metadata=info.get("metadata", {}))
 
     @staticmethod
+    def content_matches(folder: str | Path) -> bool:
+        """Whether a complete folder's tensors file is the one its JSON was written with (by hash)."""
+        folder = Path(folder)
+        try:
+            expected = json.loads((folder / JSON_NAME).read_text()).get("tensors_sha256")
+        except (OSError, ValueError, AttributeError):
+            return False
+        return expected is None or _sha256(folder / TENSORS_NAME) == expected
+
+    @staticmethod
     def is_complete(folder: str | Path) -> bool:
         return (Path(folder) / JSON_NAME).is_file() and (Path(folder) / TENSORS_NAME).is_file()
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def write_audio(explanation: Explanation, folder: Path) -> None:
@@ -147,9 +168,38 @@ def prompt_folder_name(index: int, prompt: str) -> str:
 
 
 def load_explanations(folder: str | Path) -> list[Explanation]:
-    """Every complete explanation under `folder` (one sub-folder each), in folder-name order."""
+    """The finished explanations of the explain run whose output folder is `folder`, in its prompt order: the
+    prompts its ``index.json`` lists as done, each checked (its files' hash, its prompt, the run's identity in
+    ``run.json``). Other folders there, stale or not the project's, are not read. A folder that is not a run's,
+    or a listed result that fails its check, is a one-line `UserError`."""
+    from .errors import UserError
     folder = Path(folder)
-    return [Explanation.load(p) for p in sorted(folder.iterdir()) if p.is_dir() and Explanation.is_complete(p)]
+    index_path, run_path = folder / "index.json", folder / "run.json"
+    if not index_path.is_file() or not run_path.is_file():
+        raise UserError(f"{folder} is not the output folder of an explain run (no index.json / run.json); give "
+                        "the --output_dir of `python train.py` (task explain)")
+    try:
+        index, identity = json.loads(index_path.read_text()), json.loads(run_path.read_text())
+    except ValueError:
+        raise UserError(f"{folder}: index.json or run.json is not valid JSON; rerun the explain run into it "
+                        "to rebuild them") from None
+    if not isinstance(index, list):
+        raise UserError(f"{index_path} is not an explain run's index; rerun the explain run to rebuild it")
+    out = []
+    for entry in index:
+        if not isinstance(entry, dict) or entry.get("status") != "done":
+            continue
+        path = folder / str(entry.get("folder", ""))
+        try:
+            explanation = Explanation.load(path)
+        except (OSError, ValueError, KeyError) as error:
+            raise UserError(f"{path} is listed as done but cannot be read ({str(error)[:100]}); rerun the explain "
+                            "run into its folder to redo it") from None
+        if explanation.prompt != entry.get("prompt") or explanation.metadata.get("run", identity) != identity:
+            raise UserError(f"{path} does not hold the result index.json lists for it; rerun the explain run into "
+                            "its folder to redo it")
+        out.append(explanation)
+    return out
 
 
 def build_explanations(tag, generation, importance: torch.Tensor, method: str,

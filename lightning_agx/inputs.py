@@ -8,6 +8,8 @@ are loaded (`lightning_agx.models.text_check.check_text_before_loading`).
 from __future__ import annotations
 
 import csv
+import math
+import os
 import uuid
 import warnings
 from pathlib import Path
@@ -127,6 +129,62 @@ def check_duration(tag, duration: float | None) -> None:
                         f"give --model.duration <= {limit}")
 
 
+MAX_SEED = 2 ** 32 - 1  # numpy's (and Lightning's seed_everything's) range; any prompt seed derives from it
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    """A run's seed: a whole number in [0, 2**32 - 1] (numpy's range; each prompt derives its own from it)."""
+    if isinstance(seed, float) and seed.is_integer():
+        seed = int(seed)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise UserError(f"{name} must be a whole number from 0 to {MAX_SEED}; got {seed!r}")
+    return seed
+
+
+def check_int(value, name: str, low: int | None = None, high: int | None = None) -> int:
+    """`value` an int (not a bool) within [low, high]; else a one-line `UserError` naming `name`."""
+    ok = not isinstance(value, bool) and isinstance(value, int)
+    if not ok or (low is not None and value < low) or (high is not None and value > high):
+        bounds = _bounds(low, high, "")
+        raise UserError(f"{name} must be a whole number{bounds}; got {value!r}")
+    return value
+
+
+def check_number(value, name: str, low: float | None = None, high: float | None = None,
+                 low_open: bool = False) -> float:
+    """`value` a finite real number (not a bool) within [low, high] (low excluded with `low_open`)."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value <= high
+    if not ok:
+        raise UserError(f"{name} must be a finite number{_bounds(low, high, '>' if low_open else '>=')}; got {value!r}")
+    return float(value)
+
+
+def _bounds(low, high, low_sign: str) -> str:
+    low_sign = low_sign or ">="
+    if low is not None and high is not None:
+        return f" {low_sign} {low} and <= {high}"
+    if low is not None:
+        return f" {low_sign} {low}"
+    return f" <= {high}" if high is not None else ""
+
+
+def check_writable(folder: str | Path) -> Path:
+    """`folder` can be this run's output folder: a folder, or a path whose nearest existing parent is a writable
+    folder. Nothing is created (the run creates it once every check has passed)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"output folder {folder} is a file, not a folder; choose a folder with --output_dir")
+    existing = next(p for p in [folder, *folder.absolute().parents] if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"output folder {folder} cannot be created or written in ({existing} is not a writable "
+                        "folder); choose another with --output_dir or fix its permissions")
+    return folder
+
+
 def ensure_writable(folder: str | Path) -> Path:
     folder = Path(folder)
     try:
@@ -140,5 +198,5 @@ def ensure_writable(folder: str | Path) -> Path:
     return folder
 
 
-__all__ = ["check_batch_size", "check_duration", "check_duration_value", "check_prompts", "ensure_writable",
-           "load_prompts", "read_prompt_file"]
+__all__ = ["MAX_SEED", "check_batch_size", "check_duration", "check_duration_value", "check_int", "check_number",
+           "check_prompts", "check_seed", "check_writable", "ensure_writable", "load_prompts", "read_prompt_file"]

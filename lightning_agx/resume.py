@@ -4,11 +4,13 @@ An output folder holds the results of ONE run identity (``run.json``): the model
 method, the explainer settings, the seed, the duration and the sampling settings, and the results format.
 Every explanation stores the same identity in its metadata. A rerun into the folder
 
+- touches only what the project wrote there (`lightning_agx.ownership`: a manifest lists it); a folder of the
+  run's names that somebody else made stops the run, and is never deleted or read;
 - with another identity stops before any work, naming the differences (``overwrite=True`` replaces the old
-  results; or choose another folder);
-- reuses a prompt's folder only when it loads and matches: the same prompt, its tokens, a ``[T, N]`` mask of
-  the run's T steps and N tokens, finite values, codes of the run's shape, the run's identity; anything else
-  is removed and recomputed, with a message naming the folder;
+  results, removing only what the project wrote; or choose another folder);
+- reuses a prompt's folder only when it loads and matches: its files' content hash, the same prompt, its
+  tokens, a ``[T, N]`` mask of the run's T steps and N tokens, finite values, codes of the run's shape, the
+  run's identity; anything else is removed and recomputed, with a message naming the folder;
 - never recomputes a finished prompt: results do not depend on the batch (`lightning_agx.seeding`), so
   only what is missing is explained, whatever chunk it was in;
 - removes the ``.<name>.<hex>.tmp`` folders an interrupted save left behind.
@@ -20,15 +22,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
+from . import ownership
 from .errors import UserError
 from .explanation import JSON_NAME, Explanation, prompt_folder_name
+from .ownership import RUN_FILES
 
 RUN_FILE = "run.json"
 INDEX_FILE = "index.json"
@@ -36,8 +39,6 @@ RESULTS_FORMAT = 2  # 2: per-prompt seeds and random streams, padding keys maske
 SAMPLING_KEYS = ("use_sampling", "temp", "top_k", "top_p", "cfg_coef",  # what a run's audio depends on: the LM's,
                  "max_cfg_coef", "min_cfg_coef", "decoding_steps", "span_arrangement", "anneal_temp",  # MAGNeT's,
                  "span_scoring", "guidance_scale", "num_inference_steps")  # the diffusion family's
-_TMP = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")
-_PROMPT_FOLDER = re.compile(r"^(\d{4,}_.*|prompts)$")  # explanation folders; the evaluation's prompts/
 
 log = logging.getLogger("lightning_agx")
 
@@ -118,10 +119,11 @@ class ResumePlan:
 def prepare_output(output_dir: Path, identity: dict, prompts: list[str], tokens: list[list[str]],
                    num_steps: int, codes_shape: tuple[int, int], overwrite: bool = False) -> ResumePlan:
     """Check `output_dir` against the run's identity, clean it, verify what it holds: the plan of the run."""
-    claim_folder(output_dir, identity, overwrite)
+    names = [prompt_folder_name(i, prompt) for i, prompt in enumerate(prompts)]
+    claim_folder(output_dir, identity, overwrite, names=names + ["wandb_logs"])
     plan = ResumePlan()
     for i, prompt in enumerate(prompts):
-        folder = output_dir / prompt_folder_name(i, prompt)
+        folder = output_dir / names[i]
         if not folder.exists():
             plan.new.append(i)
             continue
@@ -130,25 +132,33 @@ def prepare_output(output_dir: Path, identity: dict, prompts: list[str], tokens:
             plan.done.append(i)
         else:
             log.warning(f"recomputing prompt {i}: {folder} {problem}")
-            shutil.rmtree(folder)  # it is replaced anyway; removed now, an interrupted run does not list it done
+            shutil.rmtree(folder)  # ours (claimed); replaced anyway, and an interrupted run does not list it done
             plan.redone.append(i)
     return plan
 
 
-def claim_folder(output_dir: Path, identity: dict, overwrite: bool = False) -> None:
-    """Make `output_dir` this run's: stop if it holds results of another identity (or of a version without
-    one), unless `overwrite`, which removes them; remove stale temporary folders; write ``run.json``."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_tmp(output_dir)
+def claim_folder(output_dir: Path, identity: dict, overwrite: bool = False, names: list[str] = ()) -> None:
+    """Make `output_dir` this run's (`lightning_agx.ownership`): `names` (the folders and files the run will
+    write, besides `RUN_FILES`) must not exist there unless the project wrote them; results of another identity
+    stop the run unless `overwrite`, which removes only what the project wrote there. Then the manifest records
+    the names, stale temporary folders are removed and ``run.json`` is written. Nothing is changed before every
+    check has passed."""
+    output_dir = Path(output_dir)
     previous = read_identity(output_dir)
-    if previous != identity and (previous is not None or _result_folders(output_dir)):
+    mine = ownership.check_claim(output_dir, [*RUN_FILES, *names], legacy_identity=previous)
+    if previous is not None and previous != identity:
         if not overwrite:
-            what = ("results made by a version without a run identity" if previous is None else
-                    "results of another run (" + "; ".join(differences(previous, identity)) + ")")
-            raise UserError(f"output folder {output_dir} holds {what}; rerun with --overwrite true to replace "
-                            "them, or choose another --output_dir")
-        removed = clear_results(output_dir)
-        log.info(f"overwrite: removed {removed} result folders of another run from {output_dir}")
+            raise UserError(f"output folder {output_dir} holds results of another run ("
+                            + "; ".join(differences(previous, identity)) + "); rerun with --overwrite true to "
+                            "replace them (only what lightning_agx wrote there is removed), or choose another "
+                            "--output_dir")
+        removed = ownership.remove(output_dir, mine)
+        log.info(f"overwrite: removed {removed} entries lightning_agx wrote for another run in {output_dir}")
+        mine = set()
+    ownership.record(output_dir, mine | set(RUN_FILES) | set(names))
+    stale = ownership.remove_stale_tmp(output_dir)
+    if stale:
+        log.info(f"removed {stale} unfinished temporary folder(s) from {output_dir}")
     write_json(output_dir / RUN_FILE, identity)
 
 
@@ -176,36 +186,17 @@ def verify(folder: Path, prompt: str, tokens: list[str], num_steps: int, codes_s
 
 
 def read_identity(output_dir: Path) -> dict | None:
-    path = output_dir / RUN_FILE
+    """The identity in ``run.json`` of `output_dir`, when the project wrote it (its manifest says so, or a
+    folder of a version before the manifest); None otherwise."""
+    path = Path(output_dir) / RUN_FILE
     if not path.is_file():
+        return None
+    if (Path(output_dir) / ownership.MANIFEST).is_file() and RUN_FILE not in ownership.owned(Path(output_dir)):
         return None
     try:
         return json.loads(path.read_text())
     except ValueError:
         return {"unreadable": str(path)}
-
-
-def remove_stale_tmp(output_dir: Path) -> int:
-    """Remove the temporary folders of interrupted saves (``.<name>.<8 hex>.tmp``); returns how many."""
-    stale = [p for p in output_dir.iterdir() if p.is_dir() and _TMP.match(p.name)]
-    for path in stale:
-        shutil.rmtree(path, ignore_errors=True)
-    if stale:
-        log.info(f"removed {len(stale)} unfinished temporary folder(s) from {output_dir}")
-    return len(stale)
-
-
-def _result_folders(output_dir: Path) -> list[Path]:
-    return [p for p in output_dir.iterdir() if p.is_dir() and _PROMPT_FOLDER.match(p.name)]
-
-
-def clear_results(output_dir: Path) -> int:
-    folders = _result_folders(output_dir)
-    for path in folders:
-        shutil.rmtree(path)
-    for name in (INDEX_FILE, RUN_FILE, "table1.md", "table1.csv", "table2.md", "table2.csv"):
-        (output_dir / name).unlink(missing_ok=True)
-    return len(folders)
 
 
 def write_index(output_dir: Path, prompts: list[str]) -> list[dict]:
@@ -236,4 +227,4 @@ def write_json(path: Path, value) -> None:
     os.replace(tmp, path)
 
 
-__all__ = ["ResumePlan", "claim_folder", "differences", "prepare_output", "run_identity", "verify", "write_index"]
+__all__ = ["RUN_FILES", "ResumePlan", "claim_folder", "differences", "prepare_output", "run_identity", "verify", "write_index"]

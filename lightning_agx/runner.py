@@ -15,7 +15,7 @@ import lightning as L
 import torch
 
 from .errors import UserError
-from .inputs import ensure_writable
+from .inputs import check_writable, ensure_writable
 
 TRAINER_DEFAULTS = {"accelerator": "auto", "devices": 1, "precision": "32-true", "enable_progress_bar": True}
 TRAINER_FIXED = ("max_epochs", "logger", "callbacks", "enable_checkpointing", "enable_model_summary",
@@ -104,6 +104,9 @@ def wandb_logger(logger: dict | None, output_dir: Path | None):
     return WandbLogger(**args, save_dir=str(save_dir), log_model=False)
 
 
-def output_folder(path: str | Path | None) -> Path | None:
-    """The run's output folder, created and checked writable before any heavy work (None: no folder)."""
-    return None if path is None else ensure_writable(path)
+def output_folder(path: str | Path | None, create: bool = True) -> Path | None:
+    """The run's output folder, checked writable before any heavy work (None: no folder); created now, or with
+    `create` False by the run itself once every check has passed (`lightning_agx.resume.claim_folder`)."""
+    if path is None:
+        return None
+    return ensure_writable(path) if create else check_writable(path)

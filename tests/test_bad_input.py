@@ -60,7 +60,7 @@ def test_prompt_files_empty_or_only_comments(tmp_path, content, message):
 @pytest.mark.parametrize("argv, message", [
     (["--prompts.batch_size", "0"], "batch size must be an integer >= 1"),
     (["--model.duration", "-1"], "duration must be a positive number of seconds"),
-    (["--explainer.epochs", "0"], "explainer needs hidden >= 1, epochs >= 1"),
+    (["--explainer.epochs", "0"], "explainer.epochs must be a whole number >= 1"),
     (["--prompts.file", "/nonexistent/prompts.txt"], "prompt file /nonexistent/prompts.txt does not exist"),
     (["--prompts.texts", "['☃ !!']"], "has no token the model's text encoder keeps"),
 ])
@@ -69,7 +69,7 @@ def test_user_errors_print_one_line_and_exit_2_before_loading(argv, message, cap
         main(["--config", str(REPO / "configs/toysounds.yaml"), "--output_dir", str(tmp_path / "o"), *argv])
     err = capsys.readouterr().err
     assert stop.value.code == 2, err
-    line = [x for x in err.splitlines() if x.startswith("lightning_agx: error:")]
+    line = [x for x in err.splitlines() if x.startswith("train.py: error:")]
     assert len(line) == 1 and message in line[0], err
     assert "Traceback" not in err and not (tmp_path / "o" / "wandb_logs").exists()
 

@@ -90,20 +90,21 @@ def test_prompt_longer_than_the_text_encoder_limit(debug_tag, monkeypatch):
 
 
 def test_empty_prompt_and_unwritable_folder(debug_tag, tmp_path):
-    with pytest.raises(ValueError, match="no prompts"):
+    with pytest.raises(UserError, match="prompt 0 is empty"):
         explain(debug_tag, ["  "], config=FAST, logger=None)
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
-    with pytest.raises(UserError, match="not writable.*--output_dir"):
+    with pytest.raises(UserError, match="cannot be created or written in.*--output_dir"):
         explain(debug_tag, ["rain"], output_dir=blocker / "out", config=FAST, logger=None)
 
 
 def test_config_errors_name_the_problem(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("explainer:\n  epochz: 3\n")
-    with pytest.raises(SystemExit):
-        parse(None, ["--config", str(bad)])
-    assert "epochz" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["--config", str(bad)])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "epochz" in err and "see --help" in err and len(err.strip().splitlines()) == 1
     for argv, message in ((["--task", "nope"], "unknown task 'nope'; available: "),
                           (["--model.name", "nomodel"], "unknown model 'nomodel'; available")):
         with pytest.raises(SystemExit) as stop:
@@ -133,7 +134,7 @@ def test_trainer_and_logger_sections_are_lightnings_own_arguments(tmp_path, caps
     trainer = make_trainer(run.trainer, None, tmp_path, [])
     assert trainer.max_steps == 3 and trainer.max_epochs == 1
     with pytest.raises(SystemExit):
-        parse(None, ["--config", str(REPO / "configs/debug.yaml"), "--trainer.max_stepz", "3"])
+        main(["--config", str(REPO / "configs/debug.yaml"), "--trainer.max_stepz", "3"])
     assert "max_stepz" in capsys.readouterr().err
     with pytest.raises(UserError, match="trainer: callbacks is set by lightning_agx itself"):
         make_trainer({"callbacks": []}, None, tmp_path, [])

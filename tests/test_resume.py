@@ -37,11 +37,26 @@ def test_a_rerun_with_other_settings_stops_naming_the_differences(debug_tag, tmp
 
 
 def test_results_of_an_earlier_version_are_not_reused(debug_tag, tmp_path):
+    """A folder without run.json or manifest (a version before run identities) is not the project's to read
+    or delete: the run stops, and --overwrite does not remove it either."""
     out = tmp_path / "run"
     _run(debug_tag, out)
     (out / "run.json").unlink()
-    with pytest.raises(UserError, match="version without a run identity"):
-        _run(debug_tag, out)
+    (out / ".lightning_agx.json").unlink()
+    before = _stamps(out)
+    for overwrite in (False, True):
+        with pytest.raises(UserError, match="which lightning_agx did not write; move it away"):
+            _run(debug_tag, out, overwrite=overwrite)
+    assert _stamps(out) == before
+
+
+def test_a_folder_of_the_version_before_the_manifest_is_adopted_when_its_results_prove_it(debug_tag, tmp_path):
+    out = tmp_path / "run"
+    _run(debug_tag, out)
+    (out / ".lightning_agx.json").unlink()  # run.json and results of the same identity: reused, not redone
+    before = _stamps(out)
+    _run(debug_tag, out)
+    assert _stamps(out) == before
 
 
 def test_new_prompts_into_an_old_folder_index_only_this_run(debug_tag, tmp_path):

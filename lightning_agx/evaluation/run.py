@@ -35,9 +35,10 @@ from safetensors.torch import load_file, save_file
 
 from ..classifiers import load_classifier
 from ..classifiers.base import module_device
+from ..errors import UserError
 from ..explainer import ExplainerConfig, perturbation_masks
 from ..explanation import JSON_NAME, Explanation, build_explanations, prompt_folder_name
-from ..methods import check_methods, is_audiogenx, run_method
+from ..methods import check_method_options, check_methods, is_audiogenx, run_method
 from ..metrics.functional import fidelity, kl, mask_size
 from ..models import CrossAttentionEdit
 from ..models import Generation
@@ -76,14 +77,17 @@ def evaluate(tag, prompts: list[str], classifier, output_dir: str | Path, method
     bases = {label: (method_options or {}).get(label, {}).get("method", label) for label in methods}
     check_methods(list(bases.values()))
     if repeats < 1 or ori_repeats < 1 or batch_size < 1:
-        raise ValueError(f"repeats, ori_repeats and batch_size must be >= 1; got {repeats}, {ori_repeats}, {batch_size}")
+        raise UserError(f"repeats, ori_repeats and batch_size must be >= 1; got {repeats}, {ori_repeats}, {batch_size}")
+    for label in methods:
+        options = dict((method_options or {}).get(label, {}))
+        check_method_options(options.pop("method", label), options)
     output_dir = Path(output_dir)
     identity = {"task": "evaluate", "results_format": RESULTS_FORMAT, "model": tag.name, "weights": tag.weights_hash,
                 "classifier": type(classifier).__name__, "explainer": asdict(explainer or ExplainerConfig()),
                 "method_options": json.loads(json.dumps(method_options or {}, default=str)), "seed": int(seed),
                 "duration": float(duration or tag.duration), "repeats": repeats, "ori_repeats": ori_repeats,
                 "generation": dict(generation or {}), "kl_direction": kl_direction}
-    claim_folder(output_dir, identity, overwrite)
+    claim_folder(output_dir, identity, overwrite, names=["prompts", "wandb_logs"])
     folders = [output_dir / "prompts" / prompt_folder_name(i, p) for i, p in enumerate(prompts)]
     params = dict(generation or {})
     options = {name: {k: v for k, v in (method_options or {}).get(name, {}).items() if k != "method"}
@@ -168,7 +172,7 @@ def _classify(tag, classifier, codes: torch.Tensor) -> torch.Tensor:
 
 def _is_done(folder: Path, row_identity: dict) -> bool:
     """A row's saved explanation of a prompt is complete and was made the way this run makes it."""
-    if not Explanation.is_complete(folder):
+    if not Explanation.is_complete(folder) or not Explanation.content_matches(folder):
         return False
     made = json.loads((folder / JSON_NAME).read_text())["metadata"].get("row_identity", {})
     if made != row_identity:
@@ -214,8 +218,8 @@ def _load_originals(tag, prompts, folders) -> tuple[Generation, torch.Tensor, li
     infos = [json.loads((f / ORIGINAL_JSON).read_text()) for f in folders]
     for info, prompt, folder in zip(infos, prompts, folders):
         if info["prompt"] != prompt:
-            raise ValueError(f"{folder} holds prompt {info['prompt']!r}, not {prompt!r}: this output_dir belongs to "
-                             "another prompt set; choose a new --output_dir")
+            raise UserError(f"{folder} holds prompt {info['prompt']!r}, not {prompt!r}: this output_dir belongs to "
+                            "another prompt set; choose a new --output_dir")
     codes = torch.stack([load_file(str(f / ORIGINAL_TENSORS))["codes"] for f in folders])
     generation = tag.generation_from_codes(prompts, codes, [info["seed"] for info in infos])
     return generation, torch.tensor([info["logits"] for info in infos]), [info.get("seconds_generation") for info in infos]
@@ -288,7 +292,6 @@ def _log(message: str) -> None:
 # ---------------------------------------------------------------------------------------------- CLI task
 def run_evaluate(run) -> EvaluationResult:
     """``train.py --config configs/evaluate_*.yaml`` (`lightning_agx.config.EvaluateRun`)."""
-    from ..errors import UserError
     from ..inputs import check_duration
     from ..models.text_check import check_text_before_loading
     from ..runner import output_folder, wandb_logger
@@ -305,19 +308,19 @@ def run_evaluate(run) -> EvaluationResult:
         raise UserError(f"no prompts for model '{run.model.name}': give prompts.file or prompts.texts "
                         "(only 'toysounds' has a built-in held-out prompt set)")
     check_text_before_loading(run.model.name, prompts)
-    output_dir = output_folder(run.output_dir)
+    output_dir = output_folder(run.output_dir, create=False)
     tag = run.model.load()
     check_duration(tag, run.model.duration)
     tag.check_text(prompts)  # every prompt, before the first chunk's work
     classifier = load_classifier(ev.classifier, tag.device, model_name=run.model.name)
-    logger = wandb_logger(run.logger, output_dir) if run.wandb else None
     begin = time.perf_counter()
     result = evaluate(tag, prompts, classifier, output_dir, methods=methods, method_options=ev.method_options,
                       explainer=run.explainer, batch_size=run.prompts.batch_size, seed=run.seed,
                       duration=run.model.duration, repeats=ev.repeats, ori_repeats=ev.ori_repeats,
-                      generation=run.model.generation(), kl_direction=ev.kl_direction, logger=logger,
-                      overwrite=run.overwrite)
-    if logger is not None:
+                      generation=run.model.generation(), kl_direction=ev.kl_direction, overwrite=run.overwrite)
+    if run.wandb:  # the tables are logged once they exist, into the folder the evaluation has claimed
+        logger = wandb_logger(run.logger, output_dir)
+        _log_to_wandb(logger, result, table1_columns(tag.ground_truth is not None))
         logger.experiment.finish()
     _log(f"[evaluate] done in {time.perf_counter() - begin:.1f} s; computed {result.computed}\n"
          + result.paths["table1_md"].read_text() + "\n" + result.paths["table2_md"].read_text())

@@ -12,10 +12,28 @@ gives 0 everywhere).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
+from ..inputs import check_int, check_number
 from ..models import CrossAttentionEdit
 from ._common import minmax_scale, valid_mask
+
+
+@dataclass
+class AtmanOptions:
+    suppression: float = 0.9  # the suppressed token's score is scaled by 1 - suppression, in [0, 1]
+    chunk: int = 32  # rows of prompts x tokens per teacher-forced pass (memory, not results)
+    tol: float = 1e-5  # loss differences below it are float noise, set to 0
+
+    def __post_init__(self) -> None:
+        check_number(self.suppression, "atman option suppression", low=0, high=1)
+        check_int(self.chunk, "atman option chunk", low=1)
+        check_number(self.tol, "atman option tol", low=0)
+
+
+OPTIONS = AtmanOptions
 
 
 @torch.no_grad()

@@ -7,10 +7,25 @@ get some weight in a padded batch; we zero them afterwards without renormalising
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
+from ..errors import UserError
 from ..models import CrossAttentionEdit
 from ._common import max_scale, mean_attention, valid_mask
+
+
+@dataclass
+class AttentionOptions:
+    scale: bool = True  # max-scale each sequence's map
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.scale, bool):
+            raise UserError(f"attention option scale must be true or false; got {self.scale!r}")
+
+
+OPTIONS = AttentionOptions
 
 
 @torch.no_grad()

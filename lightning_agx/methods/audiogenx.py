@@ -9,7 +9,8 @@ close to p. p is in (0, 1), so no scaling is applied; padding is set to 0.
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import torch
 
@@ -23,6 +24,17 @@ def variant_name(objective: str) -> str:
 
 
 VARIANTS = {variant_name(objective): objective for objective in OBJECTIVES}  # method name -> objective
+
+
+@dataclass
+class AudioGenXOptions(ExplainerConfig):
+    """Per-prompt AudioGenX's options: the explainer config's fields, overriding ``config``'s; the objective is
+    the variant's (`VARIANTS`)."""
+
+    FIXED: ClassVar[tuple[str, ...]] = ("objective",)
+
+
+OPTIONS = AudioGenXOptions
 
 
 def audiogenx(tag, generation, seed: int | list[int] = 0, config: ExplainerConfig | dict | None = None,

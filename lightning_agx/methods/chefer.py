@@ -22,11 +22,25 @@ Simplifications, said plainly:
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import torch
 
+from ..errors import UserError
 from ..models import CrossAttentionEdit
 from ._common import max_scale, recorded_layers, valid_mask
+
+
+@dataclass
+class CheferOptions:
+    self_attention: bool = True  # the self-attention rule where the model records it (else R_aa = I)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.self_attention, bool):
+            raise UserError(f"chefer option self_attention must be true or false; got {self.self_attention!r}")
+
+
+OPTIONS = CheferOptions
 
 
 def _normalised(relevance: torch.Tensor) -> torch.Tensor:

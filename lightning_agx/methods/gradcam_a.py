@@ -16,6 +16,9 @@ import torch
 
 from ..models import CrossAttentionEdit
 from ._common import max_scale, mean_attention, valid_mask
+from .options import NoOptions
+
+OPTIONS = NoOptions
 
 
 def gradcam_a(tag, generation, seed: int = 0) -> torch.Tensor:

@@ -13,6 +13,9 @@ import torch
 
 from ..models import CrossAttentionEdit
 from ._common import max_scale, recorded_layers, valid_mask
+from .options import NoOptions
+
+OPTIONS = NoOptions
 
 
 def attention_gradients(tag, generation) -> tuple[torch.Tensor, list[torch.Tensor]]:

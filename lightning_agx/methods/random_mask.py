@@ -7,6 +7,9 @@ from __future__ import annotations
 import torch
 
 from ._common import valid_mask
+from .options import NoOptions
+
+OPTIONS = NoOptions
 
 
 def random_mask(tag, generation, seed: int | list[int] = 0) -> torch.Tensor:

@@ -1,12 +1,15 @@
 """All explanation methods by name. A method is ``fn(tag, generation, seed=0, **options) -> [B, T, N]``
-importance (0 at padding tokens); adding one is one file and one line in `METHODS`."""
+importance (0 at padding tokens) and its module's ``OPTIONS`` dataclass (`lightning_agx.methods.options`);
+adding one is one file and one line in `METHODS`."""
 from __future__ import annotations
 
+import sys
 from functools import partial
 from typing import Callable
 
 import torch
 
+from ..errors import UserError
 from .atman import atman
 from .attention import attention
 from .audiogenx import VARIANTS, audiogenx
@@ -14,6 +17,7 @@ from .audiogenx_amortized import audiogenx_amortized
 from .chefer import chefer
 from .gradcam_a import gradcam_a
 from .gradcam_e import gradcam_e
+from .options import check_options
 from .random_mask import random_mask
 
 METHODS: dict[str, Callable[..., torch.Tensor]] = {
@@ -33,9 +37,22 @@ def available_methods() -> list[str]:
 
 
 def get_method(name: str) -> Callable[..., torch.Tensor]:
-    if name not in METHODS:
-        raise ValueError(f"unknown method '{name}'; available: {', '.join(available_methods())}")
+    if not isinstance(name, str) or name not in METHODS:
+        raise UserError(f"unknown method {name!r}; available: {', '.join(available_methods())}")
     return METHODS[name]
+
+
+def options_class(name: str) -> type:
+    """The ``OPTIONS`` dataclass of method `name` (declared in its module)."""
+    function = get_method(name)
+    function = getattr(function, "func", function)  # the AudioGenX variants are partials
+    return sys.modules[function.__module__].OPTIONS
+
+
+def check_method_options(name: str, options: dict | None) -> dict:
+    """`options` of method `name` checked before any work: unknown keys refused, each value by the method's
+    ``OPTIONS`` (one-line `UserError`s); returns them as a dict."""
+    return check_options(name, get_method(name), options_class(name), options)
 
 
 def is_audiogenx(name: str) -> bool:
@@ -45,10 +62,10 @@ def is_audiogenx(name: str) -> bool:
 
 def check_methods(names: list[str]) -> list[str]:
     """Fail before any work on a bad name in a list of methods."""
+    if isinstance(names, str) or not names:
+        raise UserError(f"choose a list of one or more methods among: {', '.join(available_methods())}")
     for name in names:
         get_method(name)
-    if not names:
-        raise ValueError(f"no methods selected; choose among: {', '.join(available_methods())}")
     return list(names)
 
 

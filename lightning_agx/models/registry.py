@@ -27,6 +27,20 @@ def available_models() -> list[str]:
     return [*EMBEDDED_MODELS, *REAL_MODELS, *MAGNET_MODELS, *DIFFUSION_MODELS, *architecture_names()]
 
 
+def check_model_name(name) -> str:
+    """`name` is one `load_model` takes (an embedded, debug, real or ``arch:`` model, or a local folder); else a
+    one-line `UserError` listing them. Weights are not looked at: a real model's may still be missing."""
+    if not isinstance(name, str) or not name.strip():
+        raise UserError(f"the model name must be a non-empty string; got {name!r}")
+    if (name in available_models() or name.startswith(REAL_PREFIXES) or _is_local_dir(name)
+            or name in DIFFUSION_MODELS):
+        return name
+    if name.startswith(ARCH_PREFIX):
+        raise UserError(f"unknown architecture '{name}'; available: {', '.join(architecture_names())}")
+    raise UserError(f"unknown model '{name}'; available: {', '.join(available_models())} "
+                    "(or a local folder with audiocraft weights or a diffusers model_index.json)")
+
+
 def load_model(name: str = "toysounds", device: str | torch.device = "cpu", duration: float | None = None,
                seed: int = 0, performance=None) -> TAGModel:
     """Load the TAG model `name` on `device`, frozen, behind the `TAGModel` interface.
@@ -59,6 +73,10 @@ def load_model(name: str = "toysounds", device: str | torch.device = "cpu", dura
     checkpoint files (`LoadedCheckpoint.weights_hash`); the other models keep `TAGModel`'s own, computed
     from the state dicts.
     """
+    from ..inputs import check_duration_value, check_seed
+    check_model_name(name)
+    check_duration_value(duration)
+    check_seed(seed, "the model's seed")
     if name == "toysounds-diffusion":  # the embedded world's diffusion model (lightning_agx.toyworld.diffusion)
         from ..toyworld.diffusion import load_toysounds_diffusion
         tag = load_toysounds_diffusion(device, duration=duration)
