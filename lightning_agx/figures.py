@@ -1,4 +1,8 @@
-"""Figures of an explanation: the [T, N] mask under a spectrogram of the audio, and audio-level bars."""
+"""Figures of an explanation: the [T, N] mask under a spectrogram of the audio, and audio-level bars.
+
+Bounded for any prompt the model accepts: the canvas is at most `MAX_INCHES` on a side, a token label is at most `MAX_LABEL_CHARS` characters and a title `MAX_TITLE_CHARS`
+(cut with an ellipsis), past `MAX_LABELS` tokens the tick labels are thinned, and a figure is closed even when
+drawing or writing it fails."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,12 +18,20 @@ from .explanation import Explanation  # noqa: E402
 
 MAX_INCHES = 24.0  # figures stay bounded for any prompt length (tick labels thinned past MAX_LABELS tokens)
 MAX_LABELS = 80
+MAX_LABEL_CHARS = 24
+MAX_TITLE_CHARS = 100
+
+
+def shorten(text: str, limit: int = MAX_LABEL_CHARS) -> str:
+    """`text` cut to `limit` characters, the cut marked with an ellipsis."""
+    text = str(text)
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
 
 
 def _token_ticks(tokens: list[str]) -> tuple[list[int], list[str]]:
     step = max(1, -(-len(tokens) // MAX_LABELS))
     ticks = list(range(0, len(tokens), step))
-    return ticks, [tokens[i] for i in ticks]
+    return ticks, [shorten(tokens[i]) for i in ticks]
 
 
 def log_spectrogram(audio: torch.Tensor, n_fft: int = 512, hop: int = 128) -> np.ndarray:
@@ -56,7 +68,7 @@ def heatmap_figure(explanation: Explanation, title: str | None = None):
     axes[-1].set_xlabel("time (s)")
     axes[-1].set_xlim(0, duration)
     fig.colorbar(image, ax=list(axes), fraction=0.025, pad=0.01, label="importance")
-    axes[0].set_title(title or f"{explanation.method}: {explanation.prompt}", fontsize=10)
+    axes[0].set_title(shorten(title or f"{explanation.method}: {explanation.prompt}", MAX_TITLE_CHARS), fontsize=10)
     return fig
 
 
@@ -68,7 +80,7 @@ def bars_figure(explanation: Explanation, title: str | None = None):
     ax.set_xticks(*_token_ticks(explanation.tokens), rotation=45, ha="right")
     ax.set_ylabel("audio-level importance")
     ax.set_ylim(0, max(1.0, float(values.max()) * 1.05))
-    ax.set_title(title or explanation.prompt, fontsize=10)
+    ax.set_title(shorten(title or explanation.prompt, MAX_TITLE_CHARS), fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -83,8 +95,13 @@ def save_figures(explanation: Explanation, folder: str | Path) -> list[Path]:
 
 
 def write_figure(make, explanation: Explanation, path: str | Path, dpi: int = 110) -> Path:
-    """``make(explanation)`` drawn to the PNG at `path` and closed; returns the path."""
-    fig = make(explanation)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
+    """``make(explanation)`` drawn to the PNG at `path` and closed, also when drawing fails; returns the path.
+    The tight bounding box stays bounded: every text of the figure is (`shorten`)."""
+    figures_before = set(plt.get_fignums())
+    try:
+        fig = make(explanation)
+        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    finally:  # the figure `make` opened, also when it raised half way
+        for number in set(plt.get_fignums()) - figures_before:
+            plt.close(number)
     return Path(path)

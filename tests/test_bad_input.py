@@ -94,3 +94,35 @@ def test_figures_stay_bounded_for_any_prompt_length():
         assert width <= 24 and height <= 24
         assert len(fig.axes[-2 if make is heatmap_figure else 0].get_yticks() if make is heatmap_figure else
                    fig.axes[0].get_xticks()) <= 80
+
+
+@pytest.mark.parametrize("length", [3_000, 100_000])
+def test_figures_of_a_very_long_word_stay_small(tmp_path, length):
+    """The issue: labels were never shortened and the tight box grew to fit them (a 3,000-character word gave a
+    631-megapixel bars.png; 20,000 ended in bad_alloc)."""
+    from PIL import Image
+
+    import matplotlib.pyplot as plt
+    from lightning_agx.figures import save_figures
+    word = "w" * length
+    e = Explanation(f"a {word} beep", ["a", word, "beep"], torch.rand(10, 3), frame_rate=25.0,
+                    audio=torch.zeros(1, 16000), sample_rate=16000)
+    open_before = len(plt.get_fignums())
+    for path in save_figures(e, tmp_path):
+        with Image.open(path) as image:
+            assert image.width * image.height < 3_000_000, (path.name, image.size)
+    assert len(plt.get_fignums()) == open_before
+
+
+def test_a_figure_that_fails_to_draw_is_closed(tmp_path):
+    import matplotlib.pyplot as plt
+    from lightning_agx.figures import write_figure
+
+    def broken(explanation):
+        plt.figure()
+        raise RuntimeError("drawing failed")
+
+    open_before = len(plt.get_fignums())
+    with pytest.raises(RuntimeError):
+        write_figure(broken, None, tmp_path / "x.png")
+    assert len(plt.get_fignums()) == open_before
