@@ -104,12 +104,14 @@ class EvaluationConfig:
         if not isinstance(self.method_options, dict):
             raise UserError("evaluation.method_options must map row names to their options, e.g. "
                             "{atman: {chunk: 64}}")
-        for label in check_methods(self.methods):
+        if isinstance(self.methods, str) or not self.methods:
+            check_methods(self.methods)  # the one-line error naming the methods
+        for label in self.methods:
             options = self.method_options.get(label, {})
             if not isinstance(options, dict):
                 raise UserError(f"evaluation.method_options.{label} must be a mapping of options")
             options = dict(options)
-            check_method_options(options.pop("method", label), options)
+            check_method_options(options.pop("method", label), options)  # a row's method: its label, or `method`
         unused = sorted(set(self.method_options) - set(self.methods))
         if unused:
             raise UserError(f"evaluation.method_options names {', '.join(unused)}, not in evaluation.methods; "
@@ -241,12 +243,12 @@ def parse(cls=None, argv: list[str] | None = None, description: str | None = Non
     """The run dataclass from the command line: `cls`, or for `train.py` (None) the task's class in `TASKS`."""
     from . import runner
     argv = list(sys.argv[1:] if argv is None else argv)
-    for path in config_files(argv):
-        read_config_file(path)  # a missing, unreadable or non-mapping YAML file: one line, before parsing
     if cls is None:
         cls = TASKS.get(_task(argv))
         if cls is None:
             raise UserError(f"unknown task '{_task(argv)}'; available: {', '.join(sorted(TASKS))}")
+    for path in config_files(argv):  # a missing, unreadable or non-mapping YAML file: one line, before parsing
+        check_sections(cls, read_config_file(path), path)
     parser = build_parser(cls, description)
     namespace = parser.parse_args(argv)
     namespace.pop("config", None)
@@ -291,6 +293,21 @@ def read_config_file(path: str) -> dict:
     if "task" in values and not isinstance(values["task"], str):
         raise UserError(f"config file {path}: task must be one of {', '.join(sorted(TASKS))}; got {values['task']!r}")
     return values
+
+
+def check_sections(cls, values: dict, path: str, prefix: str = "") -> None:
+    """Each section of `cls` (a nested dataclass, or the trainer / logger mapping) that `values` sets is a mapping."""
+    import dataclasses
+    for f in fields(cls):
+        if f.name not in values or values[f.name] is None:
+            continue
+        section = f.default_factory if f.default_factory is not dataclasses.MISSING else None
+        nested = isinstance(section, type) and dataclasses.is_dataclass(section)
+        if (nested or section is dict) and not isinstance(values[f.name], dict):
+            raise UserError(f"config file {path}: {prefix}{f.name} must be a section of 'key: value' lines; got "
+                            f"{values[f.name]!r}")
+        if nested:
+            check_sections(section, values[f.name], path, f"{prefix}{f.name}.")
 
 
 def _task(argv: list[str]) -> str:

@@ -126,3 +126,65 @@ def test_a_figure_that_fails_to_draw_is_closed(tmp_path):
     with pytest.raises(RuntimeError):
         write_figure(broken, None, tmp_path / "x.png")
     assert len(plt.get_fignums()) == open_before
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seed", "-1"], "seed must be a whole number from 0 to 4294967295; got -1"),
+    (["--seed", "4294967296"], "seed must be a whole number from 0 to 4294967295"),
+    (["--method", "nosuch"], "unknown method 'nosuch'; available: atman"),
+    (["--explainer.lr", "-0.001"], "explainer.lr must be a finite number > 0"),
+    (["--explainer.lr", "nan"], "explainer.lr"),
+    (["--explainer.beta", "-1"], "explainer.beta must be a finite number >= 0"),
+    (["--model.top_p", "2"], "model.top_p must be a finite number >= 0 and <= 1"),
+    (["--model.temperature", "0"], "model.temperature must be a finite number > 0"),
+    (["--model.name", "arch:nosuch"], "unknown architecture 'arch:nosuch'"),
+    (["--method", "audiogenx_amortized", "--amortized.refine_steps", "-1"], "refine_steps must be a whole number >= 0"),
+    (["--nosuch", "1"], "unrecognized arguments: --nosuch 1; see --help"),
+    (["--seed", "abc"], "seed"),
+])
+def test_bad_values_stop_in_one_line_before_anything_is_written(argv, message, capsys, no_model, tmp_path):
+    """The issue's cases 5, 9 and 10 (a seed outside numpy's range crashed after run.json was written; an unknown
+    method and a negative learning rate were tracebacks after the model loaded)."""
+    out = tmp_path / "o"
+    with pytest.raises(SystemExit) as stop:
+        main(["--config", str(REPO / "configs/debug.yaml"), "--output_dir", str(out), *argv])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and message in err and "Traceback" not in err, err
+    assert len([line for line in err.splitlines() if line.strip()]) == 1, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    ("- 1\n- 2\n", "holds a list, not a mapping of options"),
+    ("hello\n", "holds a str, not a mapping of options"),
+    ("a: [\n", "is not valid YAML (line 2)"),
+    ("task: [1, 2]\n", "task must be one of evaluate, explain, train_amortized"),
+    ("task: nosuch\n", "unknown task 'nosuch'"),
+    ("model:\n  name: [1]\n", "model.name"),
+    ("explainer: 3\n", "explainer"),
+])
+def test_yaml_that_is_not_a_run_is_one_line(tmp_path, capsys, no_model, content, message):
+    """The issue's case 8: a list, a scalar, broken syntax, task: [1, 2] were tracebacks."""
+    path = tmp_path / "run.yaml"
+    path.write_text(content)
+    with pytest.raises(SystemExit) as stop:
+        main(["--config", str(path), "--output_dir", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("name", ["debug-diffusion", "debug-magnet", "debug"])
+@pytest.mark.parametrize("duration", [float("nan"), float("inf"), -1.0, 0.0])
+def test_load_model_refuses_a_bad_duration_in_one_line(name, duration):
+    """The issue's case 12: load_model(name, duration=nan) was a raw ValueError on the diffusion and MAGNeT models."""
+    from lightning_agx.models import load_model
+    with pytest.raises(UserError, match="duration must be a positive number of seconds"):
+        load_model(name, duration=duration)
+
+
+def test_load_model_refuses_an_unknown_name_and_seed_in_one_line():
+    from lightning_agx.models import load_model
+    with pytest.raises(UserError, match="unknown model 'nosuch'"):
+        load_model("nosuch")
+    with pytest.raises(UserError, match="seed must be a whole number"):
+        load_model("debug", seed=-1)
