@@ -127,6 +127,7 @@ def check_duration(tag, duration: float | None) -> None:
     if limit is not None and duration > limit:
         raise UserError(f"duration {duration} s is longer than the {limit} s {tag.name} generates in one pass; "
                         f"give --model.duration <= {limit}")
+    tag.num_steps(duration)  # the model's own lower limit (one frame, a MAGNeT span, a latent frame): one line
 
 
 MAX_SEED = 2 ** 32 - 1  # numpy's (and Lightning's seed_everything's) range; any prompt seed derives from it

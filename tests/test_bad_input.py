@@ -188,3 +188,18 @@ def test_load_model_refuses_an_unknown_name_and_seed_in_one_line():
         load_model("nosuch")
     with pytest.raises(UserError, match="seed must be a whole number"):
         load_model("debug", seed=-1)
+
+
+@pytest.mark.parametrize("name, shortest", [("debug", 0.04), ("debug-diffusion", 0.04), ("debug-magnet", 0.12)])
+def test_the_duration_edges_each_model_accepts_work_end_to_end(name, shortest):
+    """Every duration the checks accept works: the shortest (one frame; a MAGNeT span) and the longest the model
+    generates in one pass; just below the shortest is a one-line error before any work."""
+    from lightning_agx.models import load_model
+    tag = load_model(name)
+    config = ExplainerConfig(hidden=8, epochs=1)
+    for duration in (shortest, float(tag.max_duration)):
+        [e] = explain(tag, ["a dog barks"], duration=duration, config=config, trainer={"enable_progress_bar": False},
+                      logger=None, figures=False)
+        assert e.mask.shape[0] >= 1 and torch.isfinite(e.mask).all()
+    with pytest.raises(UserError, match="shorter than one"):
+        explain(tag, ["a dog barks"], duration=shortest - 0.01, config=config, logger=None)

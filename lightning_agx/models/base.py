@@ -247,8 +247,13 @@ class TAGModel(nn.Module, abc.ABC):
         """``Generation.codes`` -> waveform ``[B, C, samples]`` at `sample_rate`."""
 
     def num_frames(self, duration: float | None = None) -> int:
-        """Audio frames of `duration` seconds at the model's frame rate (None: the model's duration)."""
-        return int((duration or self.duration) * self.frame_rate)
+        """Audio frames of `duration` seconds at the model's frame rate (None: the model's duration); a duration
+        shorter than one frame is a one-line `UserError`."""
+        frames = int((duration or self.duration) * self.frame_rate)
+        if frames < 1:
+            raise UserError(f"duration {duration or self.duration} s is shorter than one audio frame of {self.name} "
+                            f"({1 / self.frame_rate:.3f} s); give a longer duration")
+        return frames
 
     # ------------------------------------------------------------------ analyses
     @abc.abstractmethod
