@@ -4,7 +4,9 @@ A run's seed and a prompt's index in the run's prompt list give the prompt's see
 prompt's seed gives one independent stream per use (`stream`): the sampling of its audio tokens, and the
 explainer's initialisation and Gumbel noise. Nothing random is drawn from a stream shared by the batch, so a
 prompt's audio and explanation do not depend on the batch size, its neighbours, the chunking or the order in
-which prompts run. (Versions before 0.2 seeded a whole chunk with ``seed + first index`` and drew from one
+which prompts run, beyond float rounding: the audio tokens are identical, the mask bit-identical at equal
+shapes and otherwise within the explainer optimisation's float32 sensitivity (about 1e-3 on ToySounds;
+tests/test_batch_invariance.py says why). (Versions before 0.2 seeded a whole chunk with ``seed + first index`` and drew from one
 stream: their results differ.)
 """
 from __future__ import annotations
