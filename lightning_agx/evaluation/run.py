@@ -22,6 +22,7 @@ interruption left partly done for a method is redone whole (every prompt has its
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -108,7 +109,7 @@ def evaluate(tag, prompts: list[str], classifier, output_dir: str | Path, method
         # the unit of work is (chunk, method); every prompt has its own seeds (lightning_agx.seeding), so a chunk
         # left half done by an interruption is redone with the numbers of an uninterrupted run
         todo = {m: index if any(not _is_done(folders[i] / m, rows_made[m]) for i in index) else [] for m in methods}
-        missing_original = [i for i in index if not (folders[i] / ORIGINAL_JSON).is_file()]
+        missing_original = [i for i in index if not _original_ok(folders[i])]
         if not missing_original and not any(todo.values()):
             continue
         if missing_original:
@@ -205,11 +206,24 @@ def _original(tag, classifier, prompts, folders, seeds, duration, params, ori_re
         folder.mkdir(parents=True, exist_ok=True)
         save_file({"codes": original.codes[j].cpu().contiguous()}, str(folder / ORIGINAL_TENSORS))
         info = {"prompt": prompts[j], "tokens": original.text.tokens[j], "logits": logits[j].tolist(),
+                "codes_sha256": hashlib.sha256((folder / ORIGINAL_TENSORS).read_bytes()).hexdigest(),
                 "label": int(logits[j].argmax()), "seed": seeds[j], "seconds_generation": round(seconds, 4),
                 ORI: {"fid_f": float(fid_f[j]), "kl_f": float(kl_f[j])}}
         tmp = folder / f".{ORIGINAL_JSON}.tmp"
         tmp.write_text(json.dumps(info, indent=1))
         os.replace(tmp, folder / ORIGINAL_JSON)
+
+
+def _original_ok(folder: Path) -> bool:
+    """A prompt's saved original x is complete and its codes file the one its JSON was written with (by hash;
+    folders of versions without the hash are trusted on the JSON alone); else it is generated again (the same
+    seed gives the same x)."""
+    try:
+        info = json.loads((folder / ORIGINAL_JSON).read_text())
+        expected = info.get("codes_sha256")
+        return expected is None or hashlib.sha256((folder / ORIGINAL_TENSORS).read_bytes()).hexdigest() == expected
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _load_originals(tag, prompts, folders) -> tuple[Generation, torch.Tensor, list]:
