@@ -3,7 +3,10 @@ world's prompts, figures and tables.
 
 An analysis is ``python -m analysis.<name> --config configs/analysis_<name>.yaml [--key value ...]``: a
 dataclass holds its defaults (its model and explainer sections are the runs' own, `lightning_agx.config`), the
-YAML says what differs, the command line overrides both; `command` parses it as every run is parsed.
+YAML says what differs, the command line overrides both; `command` parses it as every run is parsed, behind
+`lightning_agx.door`. A user's mistake is one line and exit 2 before any model loads or any file is written: each
+config checks its own fields (`Common.__post_init__` the shared ones, each analysis' subclass its own), the
+prompts and saved explanations are read before the model loads, and `setup` creates the output folder after.
 """
 from __future__ import annotations
 
@@ -14,8 +17,10 @@ from pathlib import Path
 
 import torch
 
-from lightning_agx.inputs import load_prompts
-from lightning_agx.config import AmortizedConfig, ModelConfig, parse
+from lightning_agx.config import AmortizedConfig, ModelConfig, check_output_dir, parse
+from lightning_agx.door import entry_point
+from lightning_agx.errors import UserError
+from lightning_agx.inputs import check_batch_size, check_int, check_number, check_seed, ensure_writable, load_prompts
 from lightning_agx.explainer import ExplainerConfig
 from lightning_agx.editing import generate_with_masks, padded_masks  # noqa: F401  re-exported for the analyses
 from lightning_agx.explanation import Explanation, build_explanations, load_explanations
@@ -42,13 +47,55 @@ class Common:
     explainer: ExplainerConfig = field(default_factory=ExplainerConfig)  # authors' settings (per prompt, refining)
     amortized: AmortizedConfig = field(default_factory=AmortizedConfig)  # which amortised explainer, refinement
 
+    def __post_init__(self) -> None:
+        """Each shared field checked before anything loads or is written (one-line `UserError`s); the output
+        folder is created, and its writability tried, by `setup` once the model has loaded."""
+        from lightning_agx.classifiers import CLASSIFIERS
+        from lightning_agx.methods import check_method_options, check_methods
+        check_output_dir(self.output_dir)
+        check_seed(self.seed)
+        check_int(self.threads, "threads", low=1)
+        check_batch_size(self.batch_size)
+        check_choice(self.classifier, "classifier", CLASSIFIERS)
+        if self.explanations is not None:
+            if not isinstance(self.explanations, str) or not Path(self.explanations).is_dir():
+                raise UserError(f"--explanations {self.explanations} is not a folder; give the output_dir of a run of "
+                                "`python train.py` (task explain)")
+        check_methods([self.method])
+        if self.method == "audiogenx_amortized":
+            check_method_options(self.method, self.amortized.options())
+
+
+def check_choice(value, name: str, choices) -> str:
+    """`value` one of `choices`; else a one-line `UserError` listing them."""
+    if not isinstance(value, str) or value not in choices:
+        raise UserError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+    return value
+
+
+def check_prompt_fields(config) -> None:
+    """The prompt fields of an analysis (``prompts_file``, ``prompts``, ``num_prompts``), checked at once: the
+    file exists (it is read by `analysis_prompts`, still before any model loads), the list is a list."""
+    if config.prompts_file is not None and not Path(config.prompts_file).is_file():
+        raise UserError(f"prompt file {config.prompts_file} does not exist; give a .txt (one prompt per line) or "
+                        ".csv file with --prompts_file")
+    if isinstance(config.prompts, str) or not isinstance(config.prompts, list):
+        raise UserError(f"prompts must be a list of prompts, e.g. --prompts '[\"a beep\"]'; got {config.prompts!r}")
+    check_int(config.num_prompts, "num_prompts", low=1)
+
+
+def check_probability(value, name: str) -> float:
+    return check_number(value, name, low=0, high=1)
+
 
 def command(cls, run):
     """An analysis' ``main(argv)``: its dataclass `cls` parsed like every run (`lightning_agx.config.parse`:
-    ``--config file.yaml`` plus ``--a.b value`` overrides), then `run`."""
-    def main(argv: list[str] | None = None):
-        return run(parse(cls, argv))
-    return main
+    ``--config file.yaml`` plus ``--a.b value`` overrides), then `run`; behind `lightning_agx.door` (a user
+    error is one line and exit 2, ``--debug`` shows its traceback)."""
+    def main(argv: list[str]):
+        run(parse(cls, argv))
+    main.__doc__ = cls.__doc__
+    return entry_point(main)
 
 
 def save_figure(fig, path: Path, dpi: int = 110) -> None:
@@ -60,10 +107,10 @@ def save_figure(fig, path: Path, dpi: int = 110) -> None:
 
 
 def setup(common: Common) -> Path:
+    """Threads set, the output folder created and tried (a one-line `UserError` when it cannot be written).
+    Every analysis calls it after its inputs are read and its model loaded: a mistake writes nothing."""
     torch.set_num_threads(max(1, common.threads))
-    out = Path(common.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    return ensure_writable(common.output_dir)
 
 
 def log(message: str) -> None:
@@ -124,15 +171,26 @@ def explain_prompts(tag, prompts: list[str], common: Common, method: str | None 
     return out
 
 
-def explanations_or_explain(tag, prompts: list[str], common: Common) -> list[Explanation]:
-    if common.explanations:
-        found = load_explanations(common.explanations)
-        if not found:
-            raise FileNotFoundError(f"no complete explanation under {common.explanations}; run `python train.py` "
-                                    "(task explain) first or drop --common.explanations")
-        log(f"loaded {len(found)} explanations from {common.explanations}")
-        return found
-    return explain_prompts(tag, prompts, common)
+def saved_explanations(common: Common) -> list[Explanation] | None:
+    """The explanations of the run folder `common.explanations` (read before any model loads), None when not
+    given; a folder with none is a one-line `UserError`."""
+    if not common.explanations:
+        return None
+    found = load_explanations(common.explanations)
+    if not found:
+        raise UserError(f"no complete explanation under {common.explanations}; run `python train.py` (task "
+                        "explain) first or drop --explanations")
+    log(f"loaded {len(found)} explanations from {common.explanations}")
+    return found
+
+
+def explanations_or_explain(tag, prompts: list[str], common: Common,
+                            saved: list[Explanation] | None = None) -> list[Explanation]:
+    """`saved` (`saved_explanations`, read before the model loaded) when given, else the saved ones of
+    `common.explanations`, else `prompts` explained here."""
+    if saved is None:
+        saved = saved_explanations(common)
+    return saved if saved is not None else explain_prompts(tag, prompts, common)
 
 
 def generation_of(tag, explanations: list[Explanation]):

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from analysis.common import (analysis_prompts, Common, event_probs, explanations_or_explain, generate_with_masks,
-                             load_tag, padded_masks, command, setup, write_summary,
-                             write_table)
+from analysis.common import (analysis_prompts, Common, check_probability, check_prompt_fields, event_probs,
+                             explanations_or_explain, generate_with_masks, load_tag, padded_masks, command,
+                             saved_explanations, setup, write_summary, write_table)
 from lightning_agx.classifiers import load_classifier
+from lightning_agx.inputs import check_number
 
 
 @dataclass
@@ -31,6 +32,12 @@ class DifferenceConfig(Common):
     num_prompts: int = 8  # embedded world: test-split captions when no prompts are given
     threshold: float = 0.1  # smallest probability change worth a word
     present: float = 0.5  # probability above which the classifier hears an event
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_prompt_fields(self)
+        check_number(self.threshold, "threshold", low=0)
+        check_probability(self.present, "present")
 
 
 def describe_difference(before: torch.Tensor, after: torch.Tensor, labels: list[str], threshold: float = 0.1,
@@ -95,10 +102,11 @@ def listenable_probs(tag, classifier, explanations, config) -> tuple[dict, dict]
 def listenable_run(config):
     """What the difference sentences and the report both start from: the output folder, the model, the
     classifier, the explanations, their original/factual/counterfactual audio and its event probabilities."""
-    out = setup(config)
+    prompts, saved = analysis_prompts(config), saved_explanations(config)  # read before any model loads
     tag = load_tag(config.model)
     classifier = load_classifier(config.classifier, model_name=config.model.name)
-    explanations = explanations_or_explain(tag, analysis_prompts(config), config)
+    out = setup(config)
+    explanations = explanations_or_explain(tag, prompts, config, saved)
     audio, probs = listenable_probs(tag, classifier, explanations, config)
     return out, tag, classifier, explanations, audio, probs
 

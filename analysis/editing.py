@@ -35,19 +35,23 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from analysis.common import (Common, class_logits, event_probs, explanations_or_explain, generate_with_masks,  # noqa: E402
-                             label_index, load_tag, log, padded_masks, command, save_figure, run_method,
-                             setup, toy_clips, write_summary, write_table)
+from analysis.common import (Common, check_choice, check_probability, check_prompt_fields, class_logits,  # noqa: E402
+                             event_probs, explanations_or_explain, generate_with_masks, label_index, load_tag, log,
+                             padded_masks, command, save_figure, run_method, saved_explanations, setup, toy_clips,
+                             write_summary, write_table)
 from lightning_agx.classifiers import load_classifier  # noqa: E402
 from lightning_agx.editing import edit_mask  # noqa: E402,F401  Eq. 15 lives in the library
 from analysis.token_ranking import normalize  # noqa: E402
-from lightning_agx.inputs import load_prompts  # noqa: E402
+from lightning_agx.errors import UserError  # noqa: E402
+from lightning_agx.inputs import check_int, check_number, load_prompts  # noqa: E402
 from lightning_agx.seeding import prompt_seed  # noqa: E402
 from lightning_agx.explanation import Explanation, build_explanations  # noqa: E402
 from lightning_agx.metrics import FrechetAudioDistance, kl_divergence  # noqa: E402
 from lightning_agx.toyworld.synth import SAMPLE_RATE as WORLD_RATE  # noqa: E402
 
 ACTIONS = {"amplify": 0.9, "suppress": 0.1}
+MODES = ("auto", "manual")
+INTERVALS = ("event", "all")
 CONDITIONS = ("selection", "unmasked", "mask", "edited")
 
 
@@ -72,6 +76,30 @@ class EditingConfig(Common):
     tokens: list[str] = field(default_factory=list)
     start: float = 0.0
     end: float | None = None
+
+    def __post_init__(self) -> None:
+        from lightning_agx.toyworld.grammar import SPLITS
+        super().__post_init__()
+        check_choice(self.mode, "mode", MODES)
+        check_choice(self.action, "action", tuple(ACTIONS))
+        if self.value is not None:
+            check_probability(self.value, "value")
+        check_prompt_fields(self)
+        check_choice(self.split, "split", SPLITS)
+        check_int(self.max_cases, "max_cases", low=2)  # FAD needs two cases
+        check_choice(self.interval, "interval", INTERVALS)
+        check_int(self.samples, "samples", low=1)
+        check_probability(self.present, "present")
+        check_number(self.start, "start", low=0)
+        if self.end is not None and check_number(self.end, "end") <= self.start:
+            raise UserError(f"end ({self.end} s) must be after start ({self.start} s)")
+        if self.mode == "manual":
+            if isinstance(self.tokens, str) or not self.tokens:
+                raise UserError("manual editing needs --tokens, a list of the words to amplify or suppress, e.g. "
+                                "--tokens '[beep]'")
+            if not (self.explanations or self.prompts_file or self.prompts):
+                raise UserError("manual editing needs prompts: --prompts_file FILE, --prompts '[\"a beep\"]' or "
+                                "--explanations RUN_FOLDER")
 
 
 def token_indices(explanation: Explanation, words: list[str]) -> list[int]:
@@ -114,15 +142,19 @@ class Judge:
 
 
 def run(config: EditingConfig) -> dict:
-    if config.action not in ACTIONS:
-        raise ValueError(f"unknown action '{config.action}'; available: {', '.join(ACTIONS)}")
-    if config.mode not in ("auto", "manual"):
-        raise ValueError(f"unknown mode '{config.mode}'; available: auto, manual")
-    out = setup(config)
+    check_choice(config.action, "action", tuple(ACTIONS))
+    check_choice(config.mode, "mode", MODES)
+    manual = config.mode == "manual"
+    if manual:  # the prompts or saved explanations, read before the model loads
+        inputs = ([] if config.explanations else load_prompts(config.prompts_file, config.prompts),
+                  saved_explanations(config))
     tag = load_tag(config.model)
     classifier = load_classifier(config.classifier, model_name=config.model.name)
+    out = setup(config)
     value = config.value if config.value is not None else ACTIONS[config.action]
-    return (run_auto if config.mode == "auto" else run_manual)(config, tag, classifier, value, out)
+    if manual:
+        return run_manual(config, tag, classifier, value, out, *inputs)
+    return run_auto(config, tag, classifier, value, out)
 
 
 def run_auto(config: EditingConfig, tag, classifier, value: float, out) -> dict:
@@ -153,8 +185,8 @@ def run_auto(config: EditingConfig, tag, classifier, value: float, out) -> dict:
         if len(cases) >= config.max_cases:
             break
     if len(cases) < 2:
-        raise RuntimeError(f"only {len(cases)} failure case(s) among {len(p_sel_all)} prompts; FAD needs 2 - raise "
-                           "--num_prompts")
+        raise UserError(f"only {len(cases)} failure case(s) among {len(p_sel_all)} prompts; FAD needs 2: raise "
+                        "--num_prompts")
     # the edit (Eq. 15) per case
     edited, plain, edits = [], [], []
     for case in cases:
@@ -226,11 +258,13 @@ def run_auto(config: EditingConfig, tag, classifier, value: float, out) -> dict:
     return write_summary(out, summary, "\n".join(text))
 
 
-def run_manual(config: EditingConfig, tag, classifier, value: float, out) -> dict:
+def run_manual(config: EditingConfig, tag, classifier, value: float, out, prompts: list[str] | None = None,
+               saved=None) -> dict:
     if not config.tokens:
-        raise ValueError("manual editing needs --tokens (the words to amplify or suppress)")
-    prompts = [] if config.explanations else load_prompts(config.prompts_file, config.prompts)
-    explanations = explanations_or_explain(tag, prompts, config)
+        raise UserError("manual editing needs --tokens (the words to amplify or suppress)")
+    if prompts is None:
+        prompts = [] if config.explanations else load_prompts(config.prompts_file, config.prompts)
+    explanations = explanations_or_explain(tag, prompts, config, saved)
     rows, origs, eds = [], [], []
     for i, e in enumerate(explanations):
         idx = token_indices(e, config.tokens)

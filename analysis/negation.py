@@ -25,9 +25,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from analysis.common import (Common, event_probs, explain_prompts, label_index, load_tag,  # noqa: E402
+from analysis.common import (Common, check_probability, event_probs, explain_prompts, label_index, load_tag,  # noqa: E402
                              command, save_figure, setup, write_summary, write_table)
 from lightning_agx.classifiers import load_classifier  # noqa: E402
+from lightning_agx.errors import UserError  # noqa: E402
+from lightning_agx.inputs import check_int  # noqa: E402
 from analysis.token_ranking import merge_pieces, normalize  # noqa: E402
 
 DEFAULT_PAIRS = [["beep", "rumble"], ["buzz", "drip"], ["chirp", "knock"], ["click", "siren"], ["hiss", "whistle"],
@@ -45,6 +47,21 @@ class NegationConfig(Common):
     samples: int = 4  # generations per prompt (seeds) for the classifier probabilities
     present: float = 0.5
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.pairs, list) or not self.pairs:
+            raise UserError("pairs must be a list of one or more [X, Y] sound words, e.g. --pairs '[[beep, hiss]]'")
+        for pair in self.pairs:
+            if (not isinstance(pair, (list, tuple)) or len(pair) != 2
+                    or not all(isinstance(w, str) and w.strip() for w in pair)):
+                raise UserError(f"each of pairs must be two sound words [X, Y]; got {pair!r}")
+        if not isinstance(self.labels, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                        for k, v in self.labels.items()):
+            raise UserError(f"labels must map sound words to classifier labels, e.g. --labels '{{\"beep\": "
+                            f"\"Beep\"}}'; got {self.labels!r}")
+        check_int(self.samples, "samples", low=1)
+        check_probability(self.present, "present")
+
 
 def word_importance(explanation, word: str, last: bool = True) -> float | None:
     """Audio-level importance of `word` in an explanation (its last occurrence; None when absent)."""
@@ -54,9 +71,12 @@ def word_importance(explanation, word: str, last: bool = True) -> float | None:
 
 
 def run(config: NegationConfig) -> dict:
-    out = setup(config)
-    tag = load_tag(config.model)
     classifier = load_classifier(config.classifier, model_name=config.model.name)
+    for x, _ in config.pairs:  # every X word names a label, checked before the model loads
+        if label_index(classifier.labels, config.labels.get(x, x)) is None:
+            raise UserError(f"no classifier label for '{x}'; map it with --labels '{{\"{x}\": \"<label>\"}}'")
+    tag = load_tag(config.model)
+    out = setup(config)
     rows, prompts = [], []
     for x, y in config.pairs:
         for variant, template in VARIANTS.items():
@@ -71,8 +91,6 @@ def run(config: NegationConfig) -> dict:
     for x, y, variant, prompt in prompts:
         xi = label_index(classifier.labels, config.labels.get(x, x))
         yi = label_index(classifier.labels, config.labels.get(y, y))
-        if xi is None:
-            raise ValueError(f"no classifier label for '{x}'; map it with --labels '{{\"{x}\": \"<label>\"}}'")
         p = probs[prompt]
         e = explanations[prompt]
         rows.append({"x": x, "y": y, "variant": variant, "prompt": prompt,

@@ -26,10 +26,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from analysis.common import (Common, log,  # noqa: E402
+from analysis.common import (Common, check_choice, check_prompt_fields, log,  # noqa: E402
                              command)
 from analysis.difference import describe_difference, listenable_run  # noqa: E402
+from lightning_agx.errors import UserError  # noqa: E402
 from lightning_agx.figures import bars_figure, heatmap_figure  # noqa: E402
+from lightning_agx.inputs import check_number  # noqa: E402
 
 ANALYSES = ("token_ranking", "negation", "sanity", "editing", "difference")
 
@@ -49,6 +51,17 @@ class ReportConfig(Common):
     wandb: bool = False
     wandb_offline: bool = True
     wandb_project: str = "lightning_agx"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_prompt_fields(self)
+        if isinstance(self.analyses, str) or not isinstance(self.analyses, list):
+            raise UserError(f"analyses must be a list among {', '.join(ANALYSES)}; got {self.analyses!r}")
+        for name in self.analyses:
+            check_choice(name, "each of analyses", ANALYSES)
+        check_number(self.threshold, "threshold", low=0)
+        if self.wandb and (not isinstance(self.wandb_project, str) or not self.wandb_project.strip()):
+            raise UserError("wandb_project must name a W&B project when wandb is true")
 
 
 # ---------------------------------------------------------------------------------------------- data URIs

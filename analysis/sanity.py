@@ -30,8 +30,11 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from analysis.common import (analysis_prompts, BASELINES, Common, explanations_or_explain, generation_of, load_tag, log,  # noqa: E402
-                             command, save_figure, run_method, setup, write_summary, write_table)
+from analysis.common import (analysis_prompts, BASELINES, Common, check_choice, check_prompt_fields,  # noqa: E402
+                             explanations_or_explain, generation_of, load_tag, log, command, save_figure, run_method,
+                             saved_explanations, setup, write_summary, write_table)
+from lightning_agx.errors import UserError  # noqa: E402
+from lightning_agx.inputs import check_number  # noqa: E402
 
 REINITS = ("init", "normal")
 
@@ -48,13 +51,23 @@ class SanityConfig(Common):
     reinit: str = "init"  # init | normal
     fail_above: float = 0.5  # Spearman (T x N) with the trained explanation, fully randomised, above which a method fails
 
+    def __post_init__(self) -> None:
+        from lightning_agx.methods import check_method_options, check_methods
+        super().__post_init__()
+        check_methods(self.methods)
+        if "audiogenx_amortized" in self.methods:
+            check_method_options("audiogenx_amortized", self.amortized.options())
+        check_prompt_fields(self)
+        check_choice(self.reinit, "reinit", REINITS)
+        check_number(self.fail_above, "fail_above")
+
 
 # ---------------------------------------------------------------------------------------------- re-initialisation
 @torch.no_grad()
 def reinitialize(module: nn.Module, how: str = "init", generator: torch.Generator | None = None) -> None:
     """Re-draw every parameter of `module` (see the module doc for ``init`` and ``normal``)."""
     if how not in REINITS:
-        raise ValueError(f"unknown reinit '{how}'; available: {', '.join(REINITS)}")
+        raise UserError(f"unknown reinit '{how}'; available: {', '.join(REINITS)}")
     if how == "normal":
         for p in module.parameters():
             std = float(p.float().std()) if p.numel() > 1 else 0.0
@@ -119,10 +132,10 @@ def compare(original: torch.Tensor, current: torch.Tensor, valid: torch.Tensor) 
 
 # ---------------------------------------------------------------------------------------------- run
 def run(config: SanityConfig) -> dict:
-    out = setup(config)
+    prompts, saved = analysis_prompts(config), saved_explanations(config)  # read before the model loads
     tag = load_tag(config.model)
-    prompts = analysis_prompts(config)
-    base = explanations_or_explain(tag, prompts, config)  # fixes the audio: codes are re-explained at every step
+    out = setup(config)
+    base = explanations_or_explain(tag, prompts, config, saved)  # fixes the audio: codes are re-explained at every step
     generation = generation_of(tag, base)
     methods, skipped = [], {}
     originals = {}

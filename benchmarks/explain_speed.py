@@ -34,7 +34,8 @@ from dataclasses import replace
 
 import torch
 
-from benchmark_output import print_table, write_result  # benchmarks/benchmark_output.py, beside this script
+from benchmark_output import print_table, whole, write_result  # benchmarks/benchmark_output.py, beside this script
+from lightning_agx.door import ArgumentParser, entry_point
 from lightning_agx.evaluation.memory import PeakMemory
 from lightning_agx.explainer import ExplainerConfig, MaskOptimization, make_optimizer
 from lightning_agx.methods import run_method
@@ -203,14 +204,14 @@ def print_ablation(rows: list[dict]) -> None:
                  for r in rows])
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="toysounds", help="toysounds, debug, arch:audiogen-medium, ...")
     parser.add_argument("--duration", type=float, default=None, help="seconds of audio (default: the model's)")
-    parser.add_argument("--batch-sizes", "--sizes", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--epochs", type=int, default=AUTHORS_EPOCHS, help="optimisation steps actually run")
+    parser.add_argument("--batch-sizes", "--sizes", type=whole(1), nargs="+", default=[1, 8, 32])
+    parser.add_argument("--epochs", type=whole(1), default=AUTHORS_EPOCHS, help="optimisation steps actually run")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--threads", type=whole(1), default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--autocast", choices=["bfloat16", "float16", "off"], default=None,
                         help="frozen LM's dtype (default: bf16 on CUDA, off on CPU)")
     parser.add_argument("--tf32", choices=["on", "off"], default=None)
@@ -220,7 +221,7 @@ def parse_args() -> argparse.Namespace:
                         help="methods explained on the first configuration's generation")
     parser.add_argument("--scaling", action="store_true", help="clip length x batch size instead of --batch-sizes")
     parser.add_argument("--durations", type=float, nargs="+", default=[1.0, 2.5, 5.0, 10.0])
-    parser.add_argument("--scaling-batch-sizes", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--scaling-batch-sizes", type=whole(1), nargs="+", default=[1, 4, 16])
     parser.add_argument("--scaling-duration", type=float, default=1.0, help="clip length of the batch-size sweep")
     parser.add_argument("--full-grid", action="store_true", help="--scaling: every (duration, batch size) pair")
     parser.add_argument("--ablation", action="store_true",
@@ -229,7 +230,7 @@ def parse_args() -> argparse.Namespace:
                         help="skip configurations whose explainer state exceeds this (default: 60%% of the memory)")
     parser.add_argument("--seed", type=int, default=0, help="the random weights of an arch: model")
     parser.add_argument("--out", default=None, help="JSON file (default outputs/benchmarks/explain_speed_<model>.json)")
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
 def default_max_gb(device: torch.device) -> float:
@@ -239,8 +240,8 @@ def default_max_gb(device: torch.device) -> float:
     return 0.6 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
 
 
-def main() -> None:
-    args = parse_args()
+def _main(argv: list[str]) -> None:
+    args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     on = {"on": True, "off": False, None: None}
@@ -289,6 +290,8 @@ def main() -> None:
         print_ablation(ablation)
     write_result(info, args.out or f"outputs/benchmarks/explain_speed_{args.model.replace(':', '_').replace('/', '_')}.json")
 
+
+main = entry_point(_main)  # lightning_agx.door: a bad option or value is one line and exit 2
 
 if __name__ == "__main__":
     main()

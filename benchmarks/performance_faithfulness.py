@@ -11,14 +11,14 @@ CUDA flag; compile is measured by explain_speed.py); on a GPU every option set r
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
 import torch
 
-from benchmark_output import print_table, write_result  # benchmarks/benchmark_output.py, beside this script
+from benchmark_output import print_table, whole, write_result  # benchmarks/benchmark_output.py, beside this script
 from lightning_agx.api import explain
+from lightning_agx.door import ArgumentParser, entry_point
 from lightning_agx.explainer import ExplainerConfig
 from lightning_agx.models import load_model
 from lightning_agx.performance import Performance
@@ -34,16 +34,16 @@ OPTIONS = {"off": Performance(autocast="off", tf32=False, compile="off", checkpo
            "cuda_defaults": Performance()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prompts", type=int, default=24)
-    parser.add_argument("--seed", type=int, default=2024)
-    parser.add_argument("--batch-size", type=int, default=8)
+def _main(argv: list[str]) -> None:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", type=whole(1), default=24)
+    parser.add_argument("--seed", type=whole(0), default=2024)
+    parser.add_argument("--batch-size", type=whole(1), default=8)
     parser.add_argument("--options", nargs="+", default=["off", "bf16", "checkpointing"], choices=list(OPTIONS))
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--threads", type=whole(1), default=None)
     parser.add_argument("--out", default="outputs/benchmarks/performance_faithfulness.json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     clips = heldout_clips(args.prompts, args.seed)
@@ -69,6 +69,8 @@ def main() -> None:
                   f"{r['mean_abs_dp']:.3g}", f"{r['seconds']:.2f}"] for r in rows])
     write_result({"device": args.device, "prompts": len(clips), "rows": rows}, args.out)
 
+
+main = entry_point(_main)  # lightning_agx.door: a bad option or value is one line and exit 2
 
 if __name__ == "__main__":
     main()

@@ -14,14 +14,14 @@ Prints a table, writes JSON.
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import time
 
 import numpy as np
 import torch
 
-from benchmark_output import write_result  # benchmarks/benchmark_output.py, beside this script
+from benchmark_output import existing, whole, write_result  # benchmarks/benchmark_output.py, beside this script
+from lightning_agx.door import ArgumentParser, entry_point
 from lightning_agx.models.diffusers_tag import Conditions
 from lightning_agx.toyworld.dataset import render_scene
 from lightning_agx.toyworld.diffusion import load_toysounds_diffusion
@@ -64,16 +64,16 @@ def denoise_from(tag, captions: list[str], x0: torch.Tensor, start: int, seed: i
     return latents, one_shot
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model-dir", default=None, help="a build's --out folder (default: the shipped weights)")
+def _main(argv: list[str]) -> None:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=existing("folder"), default=None, help="a build's --out folder (default: the shipped weights)")
     parser.add_argument("--split", default="val", choices=["val", "test"])
-    parser.add_argument("--clips", type=int, default=200)
+    parser.add_argument("--clips", type=whole(1), default=200)
     parser.add_argument("--starts", type=int, nargs="+", default=[99, 299, 499, 699, 832, 932, 999])
-    parser.add_argument("--batch", type=int, default=50)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--batch", type=whole(1), default=50)
+    parser.add_argument("--threads", type=whole(1), default=1)
     parser.add_argument("--out", default=None, help="default outputs/benchmarks/toyworld_denoise_pairs[_test].json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     t_all = time.time()
     toy = load_toysounds("cpu", args.model_dir) if args.model_dir else load_toysounds("cpu")
@@ -119,6 +119,8 @@ def main() -> None:
     suffix = "" if args.split == "val" else "_test"
     write_result(result, args.out or f"outputs/benchmarks/toyworld_denoise_pairs{suffix}.json")
 
+
+main = entry_point(_main)  # lightning_agx.door: a bad option or value is one line and exit 2
 
 if __name__ == "__main__":
     main()

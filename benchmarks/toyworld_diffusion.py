@@ -12,23 +12,24 @@ from pathlib import Path
 
 import torch
 
-from benchmark_output import print_table, write_result  # benchmarks/benchmark_output.py, beside this script
+from benchmark_output import existing, print_table, whole, write_result  # benchmarks/benchmark_output.py, beside this script
+from lightning_agx.door import ArgumentParser, entry_point
 from lightning_agx.toyworld.build.diffusion import evaluate_diffusion
 from lightning_agx.toyworld.load import ASSETS, load_config
 
 KEYS = ("diffusion_single_top1", "diffusion_pair_top3", "diffusion_sequence_order")
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--weights", type=Path, default=ASSETS)
+def _main(argv: list[str]) -> None:
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weights", type=existing("folder"), default=ASSETS)
     p.add_argument("--split", default="val", choices=["val", "test"])
     p.add_argument("--guidance", type=float, nargs="+", default=[3.0, 5.0, 7.0])
-    p.add_argument("--n-prompts", type=int, default=60)
+    p.add_argument("--n-prompts", type=whole(1), default=60)
     p.add_argument("--seed", type=int, default=1000)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=whole(1), default=1)
     p.add_argument("--out", type=Path, default=Path("outputs/benchmarks/toyworld_diffusion.json"))
-    args = p.parse_args()
+    args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     rows = [evaluate_diffusion(load_config(args.weights), args.weights, "cpu", args.n_prompts, args.seed,
                                split=args.split, guidance=g) for g in args.guidance]
@@ -37,6 +38,8 @@ def main() -> None:
                 [[r["guidance"], *(f"{r[k]:.3f} ± {r[k + '_se']:.3f}" for k in KEYS)] for r in rows])
     write_result({"split": args.split, "n_prompts": args.n_prompts, "rows": rows}, args.out)
 
+
+main = entry_point(_main)  # lightning_agx.door: a bad option or value is one line and exit 2
 
 if __name__ == "__main__":
     main()

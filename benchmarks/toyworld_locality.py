@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark_output import print_table, write_result  # benchmarks/benchmark_output.py, beside this script
+from benchmark_output import print_table, whole, write_result  # benchmarks/benchmark_output.py, beside this script
+from lightning_agx.door import ArgumentParser, entry_point
 from lightning_agx.models import CrossAttentionEdit, load_model
+from lightning_agx.models.registry import check_model_name
 from lightning_agx.toyworld.evaluate import predict_halves
 from lightning_agx.toyworld.load import load_toysounds
 from lightning_agx.toyworld.synth import EVENTS
@@ -43,13 +45,15 @@ def x_by_half(tag, classifier, prompts: list[str], xs: list[int], edit: str, see
     return float(first[rows, xs].mean()), float(second[rows, xs].mean())
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def _main(argv: list[str]) -> None:
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=["toysounds-diffusion", "toysounds"])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=whole(1), default=1)
     p.add_argument("--out", type=Path, default=Path("outputs/benchmarks/toyworld_locality.json"))
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    for name in args.models:  # every name before the first model loads
+        check_model_name(name)
     torch.set_num_threads(args.threads)
     classifier = load_toysounds().classifier.eval()
     prompts = [f"a {x} followed by a {y}" for x, y in PAIRS]
@@ -64,6 +68,8 @@ def main() -> None:
     print_table(["model", "X removed", "P(X) first half", "P(X) second half"], rows)
     write_result({"prompts": prompts, "seed": args.seed, "results": results}, args.out)
 
+
+main = entry_point(_main)  # lightning_agx.door: a bad option or value is one line and exit 2
 
 if __name__ == "__main__":
     main()

@@ -12,21 +12,22 @@ from pathlib import Path
 
 import torch
 
-from benchmark_output import write_result  # benchmarks/benchmark_output.py, beside this script
+from benchmark_output import existing, whole, write_result  # benchmarks/benchmark_output.py, beside this script
+from lightning_agx.door import ArgumentParser, entry_point
 from lightning_agx.toyworld.evaluate import TARGETS, evaluate_all
 from lightning_agx.toyworld.load import ASSETS
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--weights", type=Path, default=ASSETS)
+def _main(argv: list[str]) -> None:
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weights", type=existing("folder"), default=ASSETS)
     p.add_argument("--out", type=Path, default=Path("outputs/benchmarks/toyworld_models.json"))
     p.add_argument("--device", default="cpu")
-    p.add_argument("--n-clips", type=int, default=500, help="held-out clips for the classifier and the codec")
-    p.add_argument("--n-prompts", type=int, default=150, help="held-out prompts per LM check")
+    p.add_argument("--n-clips", type=whole(1), default=500, help="held-out clips for the classifier and the codec")
+    p.add_argument("--n-prompts", type=whole(1), default=150, help="held-out prompts per LM check")
     p.add_argument("--seed", type=int, default=1000)
-    p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args()
+    p.add_argument("--threads", type=whole(1), default=1)
+    args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.time()
     res = evaluate_all(args.weights, args.device, n_clips=args.n_clips, n_prompts=args.n_prompts, seed=args.seed)
@@ -43,6 +44,8 @@ def main() -> None:
     write_result(res, args.out)
     print(f"({res['seconds']:.0f} s)")
 
+
+main = entry_point(_main)  # lightning_agx.door: a bad option or value is one line and exit 2
 
 if __name__ == "__main__":
     main()

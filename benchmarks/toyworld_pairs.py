@@ -14,13 +14,13 @@ Prints a table, writes JSON.
 """
 from __future__ import annotations
 
-import argparse
 from collections import defaultdict
 
 import numpy as np
 import torch
 
-from benchmark_output import write_result  # benchmarks/benchmark_output.py, beside this script
+from benchmark_output import existing, whole, write_result  # benchmarks/benchmark_output.py, beside this script
+from lightning_agx.door import ArgumentParser, entry_point
 from lightning_agx.toyworld.dataset import render_scene
 from lightning_agx.toyworld.evaluate import both_in_top3, generate, generate_tag, predict, top3
 from lightning_agx.toyworld.grammar import sample_scene
@@ -109,17 +109,17 @@ def codec_ceiling(toy, clips: int, split: str) -> dict:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _main(argv: list[str]) -> None:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="toysounds", choices=["toysounds", "toysounds-diffusion"])
-    parser.add_argument("--model-dir", default=None, help="a build's --out folder (default: the shipped weights)")
-    parser.add_argument("--prompts", type=int, default=200, help="pair prompts per seed (of --split)")
+    parser.add_argument("--model-dir", type=existing("folder"), default=None, help="a build's --out folder (default: the shipped weights)")
+    parser.add_argument("--prompts", type=whole(1), default=200, help="pair prompts per seed (of --split)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--split", default="test", choices=["test", "val"],
                         help="test: the held-out pairs; val: the pairs seen in training, on new clips")
-    parser.add_argument("--ceiling-clips", type=int, default=300, help="real pair clips per split for the ceiling")
+    parser.add_argument("--ceiling-clips", type=whole(1), default=300, help="real pair clips per split for the ceiling")
     parser.add_argument("--out", default=None, help="default outputs/benchmarks/toyworld_pairs[_diffusion].json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     toy = load_toysounds("cpu", args.model_dir) if args.model_dir else load_toysounds("cpu")
     result = {"model": args.model, "split": args.split, "model_dir": args.model_dir or "shipped",
               "generated": model_pairs(toy.classifier, generator(args.model, toy, args.model_dir), args.prompts,
@@ -145,6 +145,8 @@ def main() -> None:
     suffix = ("" if args.model == "toysounds" else "_diffusion") + ("" if args.split == "test" else "_val")
     write_result(result, args.out or f"outputs/benchmarks/toyworld_pairs{suffix}.json")
 
+
+main = entry_point(_main)  # lightning_agx.door: a bad option or value is one line and exit 2
 
 if __name__ == "__main__":
     main()

@@ -24,7 +24,6 @@ other weights or settings are replaced). Prints a table, writes JSON.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -34,8 +33,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark_output import heldout_arguments, write_result  # benchmarks/benchmark_output.py, beside this script
+from benchmark_output import existing, heldout_arguments, whole, write_result  # benchmarks/benchmark_output.py, beside this script
 from lightning_agx.api import explain
+from lightning_agx.door import ArgumentParser, entry_point
+from lightning_agx.errors import UsageError
 from lightning_agx.explainer import ExplainerConfig
 from lightning_agx.explanation import prompt_folder_name
 from lightning_agx.models import load_model
@@ -45,6 +46,7 @@ from lightning_agx.toyworld.synth import EVENTS
 from lightning_agx.toyworld.truth import auc, roles, sequence_truth, timing_ok
 
 SOUND_ROLES = ("sound", "modifier")
+WEIGHTS_ONLY_DIFFUSION = "argument --weights: is for --model toysounds-diffusion (a diffusion build's output directory)"
 
 
 def halves_ok(mask: torch.Tensor, x: int, y: int, ix: int, iy: int, frames: int, p_first, p_second) -> bool | None:
@@ -78,7 +80,7 @@ def load(model: str, weights: Path | None = None):
     if weights is None:
         return load_model(model)
     if model != "toysounds-diffusion":
-        raise SystemExit("--weights is for --model toysounds-diffusion (a diffusion build's output directory)")
+        raise UsageError(WEIGHTS_ONLY_DIFFUSION)
     from lightning_agx.toyworld.diffusion import load_toysounds_diffusion
     return load_toysounds_diffusion(directory=weights)
 
@@ -169,23 +171,25 @@ def model_quality(model: str, seed: int, lm_prompts: int, weights: Path | None =
     return evaluate_models(load_toysounds(), n_prompts=lm_prompts, seed=seed)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _main(argv: list[str]) -> None:
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     heldout_arguments(parser)
     parser.add_argument("--model", default="toysounds", choices=["toysounds", "toysounds-diffusion"])
-    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--epochs", type=whole(1), default=50)
     parser.add_argument("--beta", type=float, default=ExplainerConfig.beta, help="L1 weight on the mask (Eq. 6)")
     parser.add_argument("--gamma", type=float, default=ExplainerConfig.gamma, help="L2 weight on the mask (Eq. 6)")
     parser.add_argument("--split", default="test", choices=["test", "val"],
                         help="the prompts explained: held-out (test) or validation, to tune --beta/--gamma on")
-    parser.add_argument("--lm-prompts", type=int, default=400, help="held-out prompts per LM check (kind)")
+    parser.add_argument("--lm-prompts", type=whole(1), default=400, help="held-out prompts per LM check (kind)")
     parser.add_argument("--skip-models", action="store_true", help="only the explanation checks")
-    parser.add_argument("--unknown-prompts", type=int, default=24, help="held-out prompts for the unknown-word check")
-    parser.add_argument("--weights", type=Path, default=None, help="toysounds-diffusion only: a diffusion build's "
+    parser.add_argument("--unknown-prompts", type=whole(1), default=24, help="held-out prompts for the unknown-word check")
+    parser.add_argument("--weights", type=existing("folder"), default=None, help="toysounds-diffusion only: a diffusion build's "
                         "output directory instead of the shipped weights")
     parser.add_argument("--work", default=None, help="default outputs/benchmarks/toyworld_truth_explanations[_MODEL]")
     parser.add_argument("--out", default=None, help="default outputs/benchmarks/toyworld_truth[_MODEL].json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.weights is not None and args.model != "toysounds-diffusion":
+        raise UsageError(WEIGHTS_ONLY_DIFFUSION)
     suffix = ("" if args.model == "toysounds" else "_" + args.model.replace("-", "_")) + (
         "" if args.split == "test" else "_" + args.split)
     args.work = args.work or f"outputs/benchmarks/toyworld_truth_explanations{suffix}"
@@ -227,6 +231,8 @@ def main() -> None:
             print(f"| model: codec agreement, whole clip | {round(models['codec_agreement_clip'], 4)} | |")
     write_result(result, args.out)
 
+
+main = entry_point(_main)  # lightning_agx.door: a bad option or value is one line and exit 2
 
 if __name__ == "__main__":
     main()

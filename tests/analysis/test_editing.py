@@ -37,8 +37,8 @@ def test_token_indices_merge_pieces():
 
 def test_auto_editing_on_debug_model(tmp_path):
     from analysis.editing import run
-    config = EditingConfig(output_dir=str(tmp_path), num_prompts=4, max_cases=3, samples=1, batch_size=4,
-                           present=1.01)  # every prompted event counts as missed: failure cases guaranteed
+    config = EditingConfig(output_dir=str(tmp_path), num_prompts=4, max_cases=3, samples=1, batch_size=4)
+    config.present = 1.01  # every prompted event counts as missed: failure cases guaranteed (past the [0, 1] check)
     config.model.name = "debug"
     config.method = "audiogenx"  # the debug model has no shipped amortised explainer
     config.explainer.epochs = 1

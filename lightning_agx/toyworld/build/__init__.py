@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,8 @@ from typing import Callable
 
 import torch
 
+from lightning_agx.door import ArgumentParser, entry_point
+from lightning_agx.errors import UsageError
 from lightning_agx.toyworld.build.classifier import train_classifier
 from lightning_agx.toyworld.build.codec import train_codec
 from lightning_agx.toyworld.build.codes import encode_codes
@@ -86,13 +87,37 @@ def stage_budget(stage: str, pending: list[str], seconds_left: float) -> float:
     return seconds_left * STAGE_SHARE[stage] / sum(STAGE_SHARE[s] for s in pending)
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m lightning_agx.toyworld.build", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def whole(low: int):
+    """An argparse type: a whole number >= `low` (a bad value is one line and a pointer to --help)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {low}; got {text!r}")
+        return value
+    parse.__name__ = f"whole number >= {low}"
+    return parse
+
+
+def positive_minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of minutes; got {text!r}")
+    return value
+
+
+def _main(argv: list[str]) -> None:
+    p = ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--minutes-budget", type=float, default=55.0, help="total wall-time budget, split over stages")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--minutes-budget", type=positive_minutes, default=55.0,
+                   help="total wall-time budget, split over stages")
+    p.add_argument("--threads", type=whole(1), default=1, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stages", default=",".join(LM_STAGES), help="comma-separated, in order; the diffusion model: "
                    "codes,diffusion,diffusion_eval (on the built codec)")
@@ -132,7 +157,9 @@ def main(argv: list[str] | None = None) -> None:
     stages = args.stages.split(",")
     unknown = [s for s in stages if s not in STAGES]
     if unknown:  # before anything is written to --out
-        raise SystemExit(f"unknown stage(s) {unknown}; available: {', '.join(STAGES)}")
+        raise UsageError(f"argument --stages: unknown stage(s) {unknown}; available: {', '.join(STAGES)}")
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"argument --out: {args.out} is a file, not a folder")
     torch.set_num_threads(args.threads)
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -140,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = ToyConfig()
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
     report_path = out / "build_report.json"
-    cmd = "python -m lightning_agx.toyworld.build " + " ".join(argv if argv is not None else sys.argv[1:])
+    cmd = f"{PROG} " + " ".join(argv)
     budget = args.minutes_budget * 60
     t_all = time.time()
     done = {s for s in stages if STAGES[s].done is not None and (out / STAGES[s].done).exists()}
@@ -159,3 +186,7 @@ def main(argv: list[str] | None = None) -> None:
         log(f"stage {name}: done {json.dumps(entry)}")
         update_report(report_path, name, entry, res if stage.quality else None)
     log(f"build finished in {(time.time() - t_all) / 60:.1f} min -> {out}")
+
+
+PROG = "python -m lightning_agx.toyworld.build"
+main = entry_point(_main, prog=PROG)  # behind lightning_agx.door: a bad option or value is one line and exit 2
