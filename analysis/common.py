@@ -164,7 +164,7 @@ def explain_prompts(tag, prompts: list[str], common: Common, method: str | None 
     for start in range(0, len(prompts), common.batch_size):
         chunk = prompts[start:start + common.batch_size]
         seeds = [prompt_seed(base, start + b) for b in range(len(chunk))]
-        gen = tag.generate(chunk, seed=seeds, **common.model.generation())
+        gen = tag.generate(chunk, seed=seeds, **common.model.generation)
         masks = run_method(method, tag, gen, common, seeds)  # [B, T, N]
         out += build_explanations(tag, gen, masks, method, {"model": tag.name}, tag.decode(gen.codes))
         log(f"{method}: explained {min(start + len(chunk), len(prompts))}/{len(prompts)} prompts")

@@ -95,7 +95,7 @@ def listenable(tag, explanations, seed: int, generation: dict, batch_size: int =
 
 def listenable_probs(tag, classifier, explanations, config) -> tuple[dict, dict]:
     """The original/factual/counterfactual audio of each explanation and the classifier's event probabilities."""
-    audio = listenable(tag, explanations, config.seed, config.model.generation(), config.batch_size)
+    audio = listenable(tag, explanations, config.seed, config.model.generation, config.batch_size)
     return audio, {k: event_probs(classifier, v, tag.sample_rate) for k, v in audio.items()}
 
 

@@ -158,7 +158,7 @@ def run(config: EditingConfig) -> dict:
 
 
 def run_auto(config: EditingConfig, tag, classifier, value: float, out) -> dict:
-    gen_kwargs = config.model.generation()
+    gen_kwargs = dict(config.model.generation)
     clips = toy_clips(config.split, config.num_prompts, config.seed)
     cases = []  # dicts: clip, missed event, explanation
     p_sel_all = []
@@ -221,7 +221,7 @@ def run_auto(config: EditingConfig, tag, classifier, value: float, out) -> dict:
                 m = padded_masks(sub, tag.encode_text(chunk)).repeat_interleave(config.samples, 0)
             seeds = [prompt_seed(prompt_seed(fresh_seed, start + i), k) for i in range(len(chunk))
                      for k in range(config.samples)]  # case i's k-th sample: the same in every condition
-            parts.append(generate_with_masks(tag, rep, m, seeds, config.model.generation()))
+            parts.append(generate_with_masks(tag, rep, m, seeds, config.model.generation))
         audio[name] = torch.cat(parts)
         log(f"editing: generated condition '{name}'")
     judge = Judge(classifier, tag.sample_rate)
@@ -272,7 +272,7 @@ def run_manual(config: EditingConfig, tag, classifier, value: float, out, prompt
         text = tag.encode_text([e.prompt])
         m = padded_masks([Explanation(e.prompt, e.tokens, mask, e.frame_rate)], text)
         duration = e.codes.shape[-1] / tag.frame_rate if e.codes is not None else None
-        kwargs = dict(config.model.generation(), **({"duration": duration} if duration else {}))
+        kwargs = dict(config.model.generation, **({"duration": duration} if duration else {}))
         original = e.audio[None] if e.audio is not None else generate_with_masks(tag, [e.prompt], None, [prompt_seed(config.seed, i)], kwargs)
         edited = generate_with_masks(tag, [e.prompt], m, [prompt_seed(config.seed, i)], kwargs)
         p0, p1 = event_probs(classifier, original, tag.sample_rate)[0], event_probs(classifier, edited, tag.sample_rate)[0]

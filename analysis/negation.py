@@ -86,7 +86,7 @@ def run(config: NegationConfig) -> dict:
     # classifier probabilities over `samples` generations per prompt
     probs: dict[str, torch.Tensor] = {}
     for i, prompt in enumerate(unique):
-        gen = tag.generate([prompt] * config.samples, seed=config.seed + 1000 + i, **config.model.generation())
+        gen = tag.generate([prompt] * config.samples, seed=config.seed + 1000 + i, **config.model.generation)
         probs[prompt] = event_probs(classifier, tag.decode(gen.codes).cpu(), tag.sample_rate)  # [S, C]
     for x, y, variant, prompt in prompts:
         xi = label_index(classifier.labels, config.labels.get(x, x))

@@ -9,7 +9,7 @@ explanation for the mask alone and with the generation, the ground-truth AUC (au
 words and modifiers against fillers, all tokens pooled, as benchmarks/toyworld_truth.py), the "X followed by
 Y" timing check, and the paper's FidF, FidCF, KLF, KLCF and Size (mean ± standard error over prompts), and
 FidF-Ori / KLF-Ori (paired by prompt against 5 unmasked regenerations). Then the issue's targets, checked.
-Either embedded model (`--model`); the explainer settings are its main job's config's (`MAIN_CONFIG`).
+Either embedded model (`--model`); the explainer settings are the model's recommended ones (`TAGModel.recommended_explainer`).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import torch
 
 from benchmark_output import existing, heldout_arguments, print_table, whole, write_result  # benchmarks/benchmark_output.py, beside this script
 from lightning_agx.classifiers import load_classifier
-from lightning_agx.config import parse
+from lightning_agx.explainer import ExplainerConfig
 from lightning_agx.door import ArgumentParser, entry_point
 from lightning_agx.evaluation import evaluate
 from lightning_agx.evaluation.run import ORIGINAL_JSON
@@ -42,8 +42,7 @@ ROWS = {  # label -> method options (method: the method it runs)
     "gradcam_e": {},
 }
 COLUMNS = ("fid_f", "fid_cf", "kl_f", "kl_cf", "size", "fid_f_minus_ori", "kl_f_minus_ori")
-ROOT = Path(__file__).resolve().parents[1]
-MAIN_CONFIG = {"toysounds": "configs/toysounds.yaml", "toysounds-diffusion": "configs/toysounds_diffusion.yaml"}
+MODELS = ("toysounds", "toysounds-diffusion")
 
 
 def row_values(label: str, clips, folders) -> dict:
@@ -63,7 +62,7 @@ def row_values(label: str, clips, folders) -> dict:
 def _main(argv: list[str]) -> None:
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     heldout_arguments(parser)
-    parser.add_argument("--model", default="toysounds", choices=sorted(MAIN_CONFIG))
+    parser.add_argument("--model", default="toysounds", choices=MODELS)
     parser.add_argument("--threads", type=whole(1), default=1)
     parser.add_argument("--checkpoint", type=existing("file"), default=None, help="amortised explainer (default: the shipped one)")
     parser.add_argument("--work", default=None, help="evaluation folder (default outputs/benchmarks/amortized[_MODEL])")
@@ -73,7 +72,7 @@ def _main(argv: list[str]) -> None:
     args.work = args.work or f"outputs/benchmarks/amortized{suffix}"
     args.out = args.out or f"outputs/benchmarks/amortized{suffix}.json"
     torch.set_num_threads(args.threads)
-    explainer = parse(None, ["--config", str(ROOT / MAIN_CONFIG[args.model])]).explainer  # beta: 1e-3 / 1e-2
+    explainer = ExplainerConfig().for_model(args.model)  # the model's recommended settings (beta: 1e-3 / 1e-2)
     clips = heldout_clips(args.prompts, args.seed)
     prompts = [c.caption for c in clips]
     tag = load_model(args.model)

@@ -176,8 +176,10 @@ def _main(argv: list[str]) -> None:
     heldout_arguments(parser)
     parser.add_argument("--model", default="toysounds", choices=["toysounds", "toysounds-diffusion"])
     parser.add_argument("--epochs", type=whole(1), default=50)
-    parser.add_argument("--beta", type=float, default=ExplainerConfig.beta, help="L1 weight on the mask (Eq. 6)")
-    parser.add_argument("--gamma", type=float, default=ExplainerConfig.gamma, help="L2 weight on the mask (Eq. 6)")
+    parser.add_argument("--beta", type=float, default=None, help="L1 weight on the mask (Eq. 6; default: the model's "
+                        "recommended)")
+    parser.add_argument("--gamma", type=float, default=None, help="L2 weight on the mask (Eq. 6; default: the model's "
+                        "recommended)")
     parser.add_argument("--split", default="test", choices=["test", "val"],
                         help="the prompts explained: held-out (test) or validation, to tune --beta/--gamma on")
     parser.add_argument("--lm-prompts", type=whole(1), default=400, help="held-out prompts per LM check (kind)")
@@ -194,7 +196,7 @@ def _main(argv: list[str]) -> None:
         "" if args.split == "test" else "_" + args.split)
     args.work = args.work or f"outputs/benchmarks/toyworld_truth_explanations{suffix}"
     args.out = args.out or f"outputs/benchmarks/toyworld_truth{suffix}.json"
-    config = ExplainerConfig(epochs=args.epochs, beta=args.beta, gamma=args.gamma)
+    config = ExplainerConfig(epochs=args.epochs, beta=args.beta, gamma=args.gamma).for_model(args.model)
     result = {}
     if not args.skip_models:
         result["models"] = model_quality(args.model, args.seed, args.lm_prompts, args.weights)

@@ -70,7 +70,7 @@ def run_explain(run) -> list[Explanation]:
     options = run.amortized.options() if run.method == "audiogenx_amortized" else None
     return explain_prompts(run.model.load(), prompts, output_dir, run.explainer, run.prompts.batch_size, run.seed,
                            run.model.duration, run.trainer, run.logger if run.wandb else None, run.figures,
-                           run.save_audio, run.model.generation(), run.overwrite, run.method, options)
+                           run.save_audio, run.model.generation, run.overwrite, run.method, options)
 
 
 def explain_prompts(tag: TAGModel, prompts: list[str], output_dir: Path | None, config: ExplainerConfig | None,
@@ -78,14 +78,14 @@ def explain_prompts(tag: TAGModel, prompts: list[str], output_dir: Path | None, 
                     figures: bool, save_audio: bool, generation: dict | None, overwrite: bool,
                     method: str = "audiogenx", method_options: dict | None = None) -> list[Explanation]:
     """`explain` on a loaded model and cleaned prompts (`logger`: WandbLogger arguments, None: no W&B)."""
-    config = config or ExplainerConfig()
+    config = (config or ExplainerConfig()).for_model(tag)  # the model's recommended settings, overridden by `config`
     check_batch_size(batch_size)
     check_seed(seed)
     check_duration(tag, duration)
     tokens = tag.check_text(prompts)  # fail on bad prompts before any work (length limit, tokenizer)
     if method in VARIANTS:  # per-prompt AudioGenX: the method is the objective's, its options the config's fields
         overrides = check_method_options(method, method_options)
-        config = replace(overrides.pop("config", config), **overrides)
+        config = replace(overrides.pop("config", config), **overrides).for_model(tag)
         method, options = variant_name(config.objective) if method == "audiogenx" else method, {}
         config = replace(config, objective=VARIANTS[method])
     else:

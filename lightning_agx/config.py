@@ -26,33 +26,29 @@ class ModelConfig:
     name: str = "toysounds"  # toysounds | toysounds-diffusion | debug | arch:audiogen-medium | facebook/... | folder
     duration: float | None = None  # seconds of audio to generate; None: the model's default
     device: str = "auto"  # where the model is loaded before Lightning moves it (auto: cuda when present)
-    top_k: int | None = None  # sampling of the generated audio; None: the model's own (AudioGen: 250, the paper's)
-    top_p: float | None = None
-    temperature: float | None = None
-    cfg_coef: float | None = None  # classifier-free guidance (audiocraft LM; AudioGen: 3.0)
+    # sampling settings of the generated audio, the model's own keys (`TAGModel.sampling_keys`): an audiocraft LM's
+    # top_k, top_p, temp, cfg_coef (AudioGen: 250, 0, 1, 3: the paper's), a diffusion model's guidance_scale and
+    # num_inference_steps, MAGNeT's ...; {}: the model's own values. --model.generation.KEY VALUE sets one.
+    generation: dict = field(default_factory=dict)
     # speed/memory options of the teacher-forced passes (lightning_agx.performance; None each: bf16 + TF32 on
     # CUDA, checkpointing on CUDA for long passes, compile off; all off on CPU)
     performance: Performance = field(default_factory=Performance)
 
     def __post_init__(self) -> None:
-        from .models.registry import check_model_name
+        from .models.registry import check_model_name, sampling_keys_of
         check_model_name(self.name)
         check_duration_value(self.duration)
-        if self.top_k is not None:
-            check_int(self.top_k, "model.top_k", low=0)
-        if self.top_p is not None:
-            check_number(self.top_p, "model.top_p", low=0, high=1)
-        if self.temperature is not None:
-            check_number(self.temperature, "model.temperature", low=0, low_open=True)
-        if self.cfg_coef is not None:
-            check_number(self.cfg_coef, "model.cfg_coef", low=0)
         if not isinstance(self.device, str) or not self.device:
             raise UserError(f"model.device must be auto, cpu, cuda or cuda:N; got {self.device!r}")
-
-    def generation(self) -> dict:
-        """The sampling overrides this section sets (the model's own values for the others)."""
-        values = {"top_k": self.top_k, "top_p": self.top_p, "temp": self.temperature, "cfg_coef": self.cfg_coef}
-        return {k: v for k, v in values.items() if v is not None}
+        if not isinstance(self.generation, dict):
+            raise UserError(f"model.generation must map sampling settings to values, e.g. {{top_k: 250}}; got "
+                            f"{self.generation!r}")
+        self.generation = {str(k): _plain_value(v) for k, v in self.generation.items()}
+        keys = sampling_keys_of(self.name)  # None: known once the model is loaded (a local folder)
+        unknown = sorted(k for k in self.generation if keys is not None and k not in keys)
+        if unknown:
+            raise UserError(f"model {self.name} has no sampling setting {', '.join(unknown)}; its settings: "
+                            f"{', '.join(keys)}")
 
     def load(self):
         """The TAG model this section names, on its device (auto: cuda when present), frozen."""
@@ -62,7 +58,21 @@ class ModelConfig:
         device = self.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        return load_model(self.name, device=device, duration=self.duration, performance=self.performance)
+        tag = load_model(self.name, device=device, duration=self.duration, performance=self.performance)
+        tag.check_sampling(self.generation)
+        return tag
+
+
+def _plain_value(value):
+    """A sampling value from the command line (``--model.generation.top_k 5`` gives the string '5'): as YAML reads
+    it (5, 0.9, true, [8, 4]); other values as they are."""
+    if isinstance(value, str):
+        import yaml
+        try:
+            return yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+    return value
 
 
 @dataclass

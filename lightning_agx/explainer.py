@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -18,34 +18,64 @@ from torch import nn
 from .errors import UserError
 
 
+AUTHORS = {"hidden": 512, "per_step": True, "tau": 1.0, "hard": False, "beta": 1e-3, "gamma": 1e-1, "lr": 1e-3,
+           "weight_decay": 1e-3, "epochs": 50, "objective": "both"}  # the authors' released settings
+
+
 @dataclass
 class ExplainerConfig:
-    """Hyper-parameters; defaults are the authors' (their released code)."""
+    """Hyper-parameters of the mask generator and its objective. A field left None takes the model's recommended
+    setting (`lightning_agx.models.TAGModel.recommended_explainer`), else the authors' (`AUTHORS`): `for_model`
+    fills them in; every run resolves its config that way before it is used or recorded."""
 
-    hidden: int = 512  # MLP width
-    per_step: bool = True  # one MLP per LM step (authors); False: one MLP per prompt, shared by all steps
-    tau: float = 1.0  # Gumbel-softmax temperature
-    hard: bool = False  # straight-through hard samples while training (authors: soft)
-    beta: float = 1e-3  # L1 weight on p
-    gamma: float = 1e-1  # L2 weight on p
-    lr: float = 1e-3
-    weight_decay: float = 1e-3
-    epochs: int = 50  # optimisation steps per prompt (one teacher-forced forward + backward each)
-    objective: str = "both"  # both: L_F + L_CF (AudioGenX); factual: Eq. 3 only; counterfactual: Eq. 5 only
+    hidden: int | None = None  # MLP width (authors: 512)
+    per_step: bool | None = None  # one MLP per LM step (authors); False: one MLP per prompt, shared by all steps
+    tau: float | None = None  # Gumbel-softmax temperature (authors: 1)
+    hard: bool | None = None  # straight-through hard samples while training (authors: soft)
+    beta: float | None = None  # L1 weight on p (authors: 1e-3)
+    gamma: float | None = None  # L2 weight on p (authors: 1e-1)
+    lr: float | None = None  # Adam's learning rate (authors: 1e-3)
+    weight_decay: float | None = None  # (authors: 1e-3)
+    epochs: int | None = None  # optimisation steps per prompt, one teacher-forced forward + backward each (50)
+    objective: str | None = None  # both: L_F + L_CF (AudioGenX); factual: Eq. 3 only; counterfactual: Eq. 5 only
 
     def __post_init__(self) -> None:
         from .inputs import check_int, check_number
-        check_int(self.hidden, "explainer.hidden", low=1)
-        check_int(self.epochs, "explainer.epochs", low=1)
-        check_number(self.tau, "explainer.tau", low=0, low_open=True)
-        check_number(self.lr, "explainer.lr", low=0, low_open=True)
+        given = {k: v for k, v in self.given().items()}
+        if "hidden" in given:
+            check_int(self.hidden, "explainer.hidden", low=1)
+        if "epochs" in given:
+            check_int(self.epochs, "explainer.epochs", low=1)
+        if "tau" in given:
+            check_number(self.tau, "explainer.tau", low=0, low_open=True)
+        if "lr" in given:
+            check_number(self.lr, "explainer.lr", low=0, low_open=True)
         for key in ("beta", "gamma", "weight_decay"):
-            check_number(getattr(self, key), f"explainer.{key}", low=0)
+            if key in given:
+                check_number(getattr(self, key), f"explainer.{key}", low=0)
         for key in ("per_step", "hard"):
-            if not isinstance(getattr(self, key), bool):
+            if key in given and not isinstance(getattr(self, key), bool):
                 raise UserError(f"explainer.{key} must be true or false; got {getattr(self, key)!r}")
-        if self.objective not in OBJECTIVES:
+        if "objective" in given and self.objective not in OBJECTIVES:
             raise UserError(f"unknown objective '{self.objective}'; available: {', '.join(OBJECTIVES)}")
+
+    def given(self) -> dict:
+        """The fields this config sets (the others follow the model, then the authors)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+    def for_model(self, tag=None) -> "ExplainerConfig":
+        """Every field set: this config's, else the recommended setting of `tag` (a `TAGModel`, or a model name:
+        its catalogue entry's), else the authors'. Idempotent."""
+        if isinstance(tag, str):
+            from .models.catalogue import recommended_explainer
+            recommended = recommended_explainer(tag)
+        else:
+            recommended = getattr(tag, "recommended_explainer", None) or {}
+        return ExplainerConfig(**{**AUTHORS, **recommended, **self.given()})
+
+    @property
+    def complete(self) -> bool:
+        return all(getattr(self, f.name) is not None for f in fields(self))
 
 
 OBJECTIVES = ("both", "factual", "counterfactual")
@@ -173,6 +203,7 @@ def masked_objective(tag, generation, target: torch.Tensor, p: torch.Tensor, con
     """
     from .models import CrossAttentionEdit
 
+    config = (config or ExplainerConfig()).for_model(tag)
     text = generation.text
     n = len(text)
     noise = None
@@ -191,8 +222,9 @@ def masked_objective(tag, generation, target: torch.Tensor, p: torch.Tensor, con
     return terms.total(config.beta, config.gamma, config.objective).sum(), terms
 
 
-def make_optimizer(explainer: MaskGenerator, config: ExplainerConfig) -> torch.optim.Optimizer:
+def make_optimizer(explainer: MaskGenerator, config: ExplainerConfig, tag=None) -> torch.optim.Optimizer:
     """Adam as the authors use it; the fused kernel (CPU and CUDA) updates the many MLPs in one pass."""
+    config = config.for_model(tag)
     return torch.optim.Adam(explainer.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=True)
 
 
@@ -207,6 +239,7 @@ class MaskOptimization:
     def __init__(self, tag, generation, config: ExplainerConfig, seeds: list[int],
                  explainer: MaskGenerator | None = None):
         from .seeding import streams
+        config = config.for_model(tag)
         self.tag, self.generation, self.config = tag, generation, config
         with torch.no_grad():
             self.target = tag.latents(generation)  # [B, T, D], same numerics as the masked passes
@@ -253,7 +286,7 @@ def optimize_masks(tag, generation, config: ExplainerConfig | None = None,
     Prompt b's explainer streams come from ``seed[b]`` (a list), or ``prompt_seed(seed, b)`` (an int).
     `on_step(done, total)` is called after each optimisation step (progress bars)."""
     from .seeding import resolve_seeds
-    config = config or ExplainerConfig()
+    config = (config or ExplainerConfig()).for_model(tag)
     run = MaskOptimization(tag, generation, config, resolve_seeds(seed, len(generation.text)))
     optimizer = make_optimizer(run.explainer, config)
     for epoch in range(config.epochs):

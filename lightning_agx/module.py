@@ -37,7 +37,7 @@ class AudioGenXModule(L.LightningModule):
         super().__init__()
         self.tag = tag  # frozen: requires_grad False, always in eval mode (TAGModel.train is a no-op)
         self.prompts = list(prompts)
-        self.config = config or ExplainerConfig()
+        self.config = (config or ExplainerConfig()).for_model(tag)
         self.batch_size = batch_size
         self.seed = seed
         self.duration = duration

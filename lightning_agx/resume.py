@@ -36,9 +36,6 @@ from .ownership import RUN_FILES
 RUN_FILE = "run.json"
 INDEX_FILE = "index.json"
 RESULTS_FORMAT = 2  # 2: per-prompt seeds and random streams, padding keys masked (1: chunk-seeded, before 0.2)
-SAMPLING_KEYS = ("use_sampling", "temp", "top_k", "top_p", "cfg_coef",  # what a run's audio depends on: the LM's,
-                 "max_cfg_coef", "min_cfg_coef", "decoding_steps", "span_arrangement", "anneal_temp",  # MAGNeT's,
-                 "span_scoring", "guidance_scale", "num_inference_steps")  # the diffusion family's
 
 log = logging.getLogger("lightning_agx")
 
@@ -50,7 +47,7 @@ def run_identity(tag, method: str, explainer, seed: int, duration: float | None,
     params = {**tag.generation_params, **(generation or {})}
     identity = {"results_format": RESULTS_FORMAT, "model": tag.name, "weights": tag.weights_hash, "method": method,
                 "explainer": asdict(explainer), "seed": int(seed), "duration": float(duration or tag.duration),
-                "generation": {k: params[k] for k in SAMPLING_KEYS if k in params}}
+                "generation": {k: params[k] for k in tag.sampling_keys if k in params}}  # the model's own keys
     if options:
         identity["method_options"] = json.loads(json.dumps(options, default=str))
     numerics = _numerics(tag)

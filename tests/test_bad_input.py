@@ -135,8 +135,9 @@ def test_a_figure_that_fails_to_draw_is_closed(tmp_path):
     (["--explainer.lr", "-0.001"], "explainer.lr must be a finite number > 0"),
     (["--explainer.lr", "nan"], "explainer.lr"),
     (["--explainer.beta", "-1"], "explainer.beta must be a finite number >= 0"),
-    (["--model.top_p", "2"], "model.top_p must be a finite number >= 0 and <= 1"),
-    (["--model.temperature", "0"], "model.temperature must be a finite number > 0"),
+    (["--model.generation.guidance_scale", "3"], "model debug has no sampling setting guidance_scale; its "
+                                                 "settings: use_sampling, temp, top_k, top_p, cfg_coef"),
+    (["--model.generation", "[1, 2]"], "model.generation"),
     (["--model.name", "arch:nosuch"], "unknown architecture 'arch:nosuch'"),
     (["--method", "audiogenx_amortized", "--amortized.refine_steps", "-1"], "refine_steps must be a whole number >= 0"),
     (["--nosuch", "1"], "unrecognized arguments: --nosuch 1; see --help"),

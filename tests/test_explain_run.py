@@ -116,7 +116,7 @@ def test_config_errors_name_the_problem(tmp_path, capsys):
 def test_overrides_beat_the_yaml_and_defaults_are_the_authors():
     run = parse(None, ["--config", str(REPO / "configs/debug.yaml"), "--explainer.epochs", "7"])
     assert run.explainer.epochs == 7 and run.model.name == "debug"
-    defaults = ExplainerConfig()
+    defaults = ExplainerConfig().for_model("toysounds")
     assert (defaults.beta, defaults.gamma, defaults.lr, defaults.weight_decay, defaults.epochs, defaults.tau) == \
         (1e-3, 1e-1, 1e-3, 1e-3, 50, 1.0)
     assert run.logger["offline"] is True and run.wandb is True  # W&B on, offline unless asked
@@ -142,3 +142,56 @@ def test_trainer_and_logger_sections_are_lightnings_own_arguments(tmp_path, caps
         wandb_logger({"save_dir": "elsewhere"}, tmp_path)
     evaluate = parse(None, ["--config", str(REPO / "configs/evaluate_debug.yaml")])
     assert isinstance(evaluate, EvaluateRun) and evaluate.evaluation.classifier == "debug"
+
+
+def test_a_model_carries_its_recommended_explainer_settings():
+    """The diffusion toy's beta (1e-2) lives with the model: the API, train.py and the evaluation start from it,
+    and a config overrides it."""
+    from lightning_agx.models.catalogue import recommended_explainer
+    assert recommended_explainer("toysounds-diffusion") == {"beta": 1e-2} and recommended_explainer("toysounds") == {}
+    assert ExplainerConfig().for_model("toysounds-diffusion").beta == 1e-2
+    assert ExplainerConfig(beta=3e-3).for_model("toysounds-diffusion").beta == 3e-3
+    assert ExplainerConfig().for_model("toysounds").beta == 1e-3 and ExplainerConfig().for_model(None).epochs == 50
+    run = parse(None, ["--config", str(REPO / "configs/toysounds_diffusion.yaml")])
+    assert run.explainer.beta is None  # no YAML repeats the model's beta
+
+
+@pytest.mark.slow
+def test_the_api_and_train_py_explain_the_diffusion_toy_alike(tmp_path):
+    """explain("toysounds-diffusion", prompts) equals the same prompts through train.py --config
+    configs/toysounds_diffusion.yaml (the API used the LM's beta before)."""
+    import torch
+    prompts = ["a loud beep followed by a hiss"]
+    out = tmp_path / "cli"
+    main(["--config", str(REPO / "configs/toysounds_diffusion.yaml"), "--output_dir", str(out), "--prompts.file",
+          "null", "--prompts.texts", json.dumps(prompts), "--explainer.epochs", "3", "--wandb", "false",
+          "--figures", "false", "--trainer.enable_progress_bar", "false"])
+    from lightning_agx.explanation import load_explanations
+    [cli] = load_explanations(out)
+    [api] = explain("toysounds-diffusion", prompts, config=ExplainerConfig(epochs=3), trainer={"enable_progress_bar": False},
+                    logger=None)
+    assert cli.metadata["explainer"] == api.metadata["explainer"] and api.metadata["explainer"]["beta"] == 1e-2
+    assert torch.equal(cli.codes, api.codes) and torch.equal(cli.mask, api.mask)
+
+
+def test_sampling_settings_are_one_mapping_checked_against_the_models_keys(debug_tag):
+    """--model.generation.KEY VALUE: an LM's top_k, a diffusion model's guidance_scale (ModelConfig knew only the
+    LM's before), checked against the model's own keys, recorded in the run identity by them."""
+    from lightning_agx.models import load_model
+    from lightning_agx.resume import run_identity
+    run = parse(None, ["--config", str(REPO / "configs/toysounds_diffusion.yaml"), "--model.generation.guidance_scale",
+                       "3", "--model.generation.num_inference_steps", "4"])
+    assert run.model.generation == {"guidance_scale": 3, "num_inference_steps": 4}
+    lm = parse(None, ["--config", str(REPO / "configs/debug.yaml"), "--model.generation", "{top_k: 5, temp: 0.5}"])
+    assert lm.model.generation == {"top_k": 5, "temp": 0.5}
+    with pytest.raises(UserError, match="toysounds-diffusion has no sampling setting top_k; its settings: guidance_"):
+        parse(None, ["--config", str(REPO / "configs/toysounds_diffusion.yaml"), "--model.generation.top_k", "5"])
+    with pytest.raises(UserError, match="debug has no sampling setting guidance_scale"):
+        debug_tag.generate(["rain"], seed=[0], guidance_scale=3)
+    diffusion = load_model("debug-diffusion")
+    identity = run_identity(diffusion, "audiogenx", ExplainerConfig().for_model(diffusion), 0, None,
+                            {"guidance_scale": 2.0})
+    assert identity["generation"] == {"guidance_scale": 2.0, "num_inference_steps": diffusion.generation_params[
+        "num_inference_steps"]}
+    assert set(run_identity(debug_tag, "audiogenx", ExplainerConfig().for_model(debug_tag), 0, None, None)[
+        "generation"]) == {"use_sampling", "temp", "top_k", "top_p", "cfg_coef"}

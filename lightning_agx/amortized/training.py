@@ -54,7 +54,7 @@ def run_settings(run) -> dict:
     data = {k: v for k, v in asdict(run.data).items() if k != "cache_dir"}
     settings = {"network": asdict(run.network), "objective": {k: getattr(run.explainer, k) for k in OBJECTIVE_KEYS},
                 "seed": run.seed, "data": data,
-                "model": {"duration": run.model.duration, "generation": run.model.generation()}}
+                "model": {"duration": run.model.duration, "generation": run.model.generation}}
     return json.loads(json.dumps(settings, default=str))
 
 
@@ -177,13 +177,14 @@ def run_train_amortized(run):
     from .data import AmortizedData
     from .store import record_in_build_report, save_explainer
 
+    run.explainer = run.explainer.for_model(run.model.name)  # the model's recommended objective, overridden
     resumed = None if run.ckpt_path is None else check_resume(run)  # before anything is loaded or written
     output_dir = output_folder(run.output_dir)
     L.seed_everything(run.seed, workers=True, verbose=False)
     tag = run.model.load()
     if resumed is not None:
         check_resumed_model(resumed, tag, run)
-    data = AmortizedData(tag, run.data, run.seed, run.model.duration, run.model.generation(),
+    data = AmortizedData(tag, run.data, run.seed, run.model.duration, run.model.generation,
                          Path(run.data.cache_dir or output_dir / "generations"))
     data.check()  # every prompt's tokens before any generation
     module = AmortizedTraining(tag, run.network, run.explainer, data.val_clips, run_settings(run))

@@ -19,10 +19,13 @@ import shutil
 import tempfile
 import threading
 import uuid
+from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import matplotlib.pyplot as plt
 import torch
 
 from ..classifiers.base import module_device
@@ -40,6 +43,8 @@ from ..seeding import prompt_seed
 Progress = Callable[[float, str], None]  # fraction done in [0, 1], what is running
 EDIT_PRESETS = {"amplify": 0.9, "suppress": 0.1}  # the paper's values for Eq. 15
 TOP_LABELS = 5
+KEEP = 64  # results' folders kept on disk while serving (the oldest deleted first)
+MAX_SEED = 2 ** 63
 
 
 @dataclass
@@ -63,7 +68,7 @@ class Result:
     audio: Audio
     factual: Audio
     counterfactual: Audio
-    folder: Path  # this result's files (downloads, figures)
+    folder: Path  # this result's files (downloads, figures); deleted once `Explorer.keep` newer ones exist
     notices: list[str] = field(default_factory=list)
 
     @property
@@ -98,19 +103,29 @@ class Edit:
 
 
 class Explorer:
-    """One model, its classifier and its explanation method, shared by every user of the app."""
+    """One model, its classifier and its explanation method, shared by every user of the app.
+
+    Every result and every edit writes its files into a folder of its own under `workdir` (a fresh temporary
+    folder by default, removed by `close`); only the newest `keep` of these folders stay on disk, so a
+    long-serving app holds a bounded amount of it.
+    """
 
     def __init__(self, model: str | TAGModel = "toysounds", method: str | None = None, device: str = "cpu",
                  classifier: str = "auto", workdir: str | Path | None = None,
-                 explainer: ExplainerConfig | None = None):
+                 explainer: ExplainerConfig | None = None, keep: int = KEEP):
+        if method is not None:
+            check_methods([method])  # before the model loads
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+            raise UserError(f"keep must be a whole number of results' folders >= 1; got {keep!r}")
         self.tag = model if isinstance(model, TAGModel) else load_model(model, device=device)
         self.method = method or default_method(self.tag)
-        check_methods([self.method])
         self.options = method_options(self.tag, self.method)
         self.explainer = explainer or ExplainerConfig()  # the Refine button's per-prompt optimisation
         self.classifier, self.classifier_notice = _classifier(classifier, self.tag)
         self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="lightning_agx_app_"))
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.keep = keep
+        self._folders: deque[Path] = deque()  # results' and edits' folders, oldest first
         self._lock = threading.Lock()
 
     @property
@@ -120,6 +135,11 @@ class Explorer:
     @property
     def max_duration(self) -> float:
         return float(self.tag.max_duration or self.tag.duration)
+
+    @property
+    def min_duration(self) -> float:
+        """The shortest duration the page offers: two LM steps."""
+        return round(2 / self.tag.frame_rate, 4)
 
     def close(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -208,9 +228,10 @@ class Explorer:
         wav = self.tag.decode(generation.codes).cpu()
         explanation = build_explanations(self.tag, generation, importance, method,
                                          {"run_seed": run_seed, "model": self.tag.name}, audio=wav)[0]
-        folder = self.workdir / uuid.uuid4().hex[:12]
+        folder = self._new_folder()
         progress(start + 0.4 * (1 - start), "classifying and drawing")
-        explanation.save(folder / "explanation", extras=(write_audio, save_figures))
+        with _figures_closed():
+            explanation.save(folder / "explanation", extras=(write_audio, save_figures))
         rate = self.tag.sample_rate
         return Result(explanation, seed, run_seed, duration, Audio(wav[0], rate, self.labels(wav[0])),
                       Audio(waves[0], rate, self.labels(waves[0])), Audio(waves[1], rate, self.labels(waves[1])),
@@ -237,18 +258,26 @@ class Explorer:
             full = torch.ones(1, mask.shape[0], text.valid.shape[1])
             full[0][:, text.valid[0].cpu()] = mask
             wav = generate_with_masks(self.tag, [explanation.prompt], full, [result.seed], duration=result.duration)
-        edited = Explanation(explanation.prompt, explanation.tokens, mask, explanation.frame_rate,
-                             method=f"{explanation.method} edited (Eq. 15)", audio=wav[0],
-                             sample_rate=explanation.sample_rate,
-                             metadata={"edit": {"tokens": indices, "start": start, "end": end, "value": value}})
-        folder = result.folder / f"edit_{uuid.uuid4().hex[:8]}"
-        folder.mkdir(parents=True)
-        heatmap = folder / "heatmap.png"
-        write_figure(heatmap_figure, edited, heatmap, dpi=100)
+            edited = Explanation(explanation.prompt, explanation.tokens, mask, explanation.frame_rate,
+                                 method=f"{explanation.method} edited (Eq. 15)", audio=wav[0],
+                                 sample_rate=explanation.sample_rate,
+                                 metadata={"edit": {"tokens": indices, "start": start, "end": end, "value": value}})
+            heatmap = self._new_folder() / "heatmap.png"
+            with _figures_closed():
+                write_figure(heatmap_figure, edited, heatmap, dpi=100)
         return Edit(edited, Audio(wav[0], self.tag.sample_rate, self.labels(wav[0])), indices, start, end, value,
                     heatmap)
 
     # ------------------------------------------------------------------ classifier and files
+    def _new_folder(self) -> Path:
+        """A fresh folder for one result's (or edit's) files, the oldest deleted beyond `keep` of them."""
+        folder = self.workdir / uuid.uuid4().hex[:12]
+        folder.mkdir()
+        self._folders.append(folder)
+        while len(self._folders) > self.keep:
+            shutil.rmtree(self._folders.popleft(), ignore_errors=True)
+        return folder
+
     @torch.no_grad()
     def labels(self, wav: torch.Tensor, top: int = TOP_LABELS) -> dict[str, float]:
         """The classifier's top labels of ``[C, samples]`` audio with their probabilities (sigmoid: the
@@ -341,15 +370,36 @@ def _token_indices(tokens, names: list[str]) -> list[int]:
 
 
 def _seed(seed) -> int:
+    """A whole number in [0, 2**63), never rounded: 1.5 (or "1.5") is an error, not 2; whole floats (3.0, as
+    the page's number box sends them) are taken."""
     if seed is None or seed == "":
         return 0
+    if isinstance(seed, str):
+        text = seed.strip()
+        try:
+            seed = int(text)
+        except ValueError:
+            try:
+                seed = float(text)
+            except ValueError:
+                seed = text
+    if isinstance(seed, float) and math.isfinite(seed) and seed.is_integer():
+        seed = int(seed)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
+        raise UserError(f"the seed must be a whole number from 0 to 2**63 - 1; got {seed!r}")
+    return seed
+
+
+@contextmanager
+def _figures_closed():
+    """Around drawing with `lightning_agx.figures` (under the explorer's lock): a figure a failed drawing left
+    open is closed, so no failure holds a canvas's memory."""
+    opened = set(plt.get_fignums())
     try:
-        value = float(seed)
-    except (TypeError, ValueError):
-        raise UserError(f"the seed must be a whole number >= 0; got {seed!r}") from None
-    if not math.isfinite(value) or value < 0 or value != int(value) or value >= 2 ** 63:
-        raise UserError(f"the seed must be a whole number >= 0; got {seed!r}")
-    return int(value)
+        yield
+    finally:
+        for number in set(plt.get_fignums()) - opened:
+            plt.close(number)
 
 
 def _classifier(name: str, tag: TAGModel):

@@ -11,7 +11,13 @@ Events (each also an API endpoint, callable with ``gradio_client``)::
 The session's `Result` lives in a ``gr.State``: each browser tab (each ``gradio_client.Client``) has its own,
 so results are never mixed between users. Model work is queued one request at a time (and the explorer holds
 a lock), so a second request waits and never corrupts the first. Bad input raises ``gr.Error`` with the
-one-line message of the `UserError`: the page shows it and the app keeps serving.
+one-line message of the `UserError`: the page shows it and the app keeps serving; the page's boxes pass
+what was typed on unchanged (a seed of 1.5 is not rounded), so `Explorer.prepare` alone decides what is valid.
+
+Disk and uploads stay bounded while serving: the explorer keeps its newest results' folders only
+(`Explorer.keep`), Gradio deletes its copies of the files it served (and any upload) after `CACHE_AGE`
+seconds, and refuses an upload past `MAX_UPLOAD`. The launcher (`__main__`) also puts Gradio's cache inside the
+explorer's work folder, so that it is removed with it.
 """
 from __future__ import annotations
 
@@ -31,6 +37,8 @@ EXAMPLE_PROMPTS = ("a knock followed by a siren", "a dog barks followed by a sir
 CUSTOM = "custom"
 ACTIONS = [f"{name} ({value})" for name, value in EDIT_PRESETS.items()] + [CUSTOM]
 MODEL_QUEUE = "model"  # every event that runs the model shares this queue, one at a time
+MAX_UPLOAD = "10mb"  # the page takes no file; Gradio's upload route refuses anything larger
+CACHE_AGE = 3600  # seconds Gradio keeps its copies of the files it served (checked every 10 minutes)
 
 
 def build_app(explorer: Explorer) -> gr.Blocks:
@@ -38,14 +46,15 @@ def build_app(explorer: Explorer) -> gr.Blocks:
     tag = explorer.tag
     step = round(1.0 / tag.frame_rate, 4)
     longest = round(tag.num_steps(explorer.max_duration) * step, 4)  # an explanation's span: every LM step
-    with gr.Blocks(title="lightning_agx explorer", analytics_enabled=False) as app:
+    with gr.Blocks(title="lightning_agx explorer", analytics_enabled=False,
+                   delete_cache=(600, CACHE_AGE)) as app:
         state = gr.State(None)
         gr.Markdown(_header(explorer))
         with gr.Row(equal_height=True):
             prompt = gr.Textbox(label="Prompt", value=_example(explorer), scale=4, max_lines=2, elem_id="prompt")
-            seed = gr.Number(label="Seed", value=0, precision=0, minimum=0, scale=1, elem_id="seed")
-            duration = gr.Slider(step * 2, explorer.max_duration, value=explorer.duration, step=step, label="Duration (s)",
-                                 scale=2, elem_id="duration")
+            seed = gr.Number(label="Seed (a whole number >= 0)", value=0, scale=1, elem_id="seed")  # not rounded
+            duration = gr.Slider(explorer.min_duration, explorer.max_duration, value=explorer.duration, step=step,
+                                 label="Duration (s)", scale=2, elem_id="duration")
             explain = gr.Button("Explain", variant="primary", scale=1, elem_id="explain")
             refine = gr.Button(f"Refine ({explorer.explainer.epochs} optimisation steps)", scale=1, elem_id="refine",
                                visible=explorer.method != "audiogenx")  # audiogenx: the explanation already is
@@ -117,7 +126,8 @@ def build_app(explorer: Explorer) -> gr.Blocks:
             names = ", ".join(result.tokens[i] for i in change.tokens)
             note = (f"Edited {names} over [{change.start:g}, {change.end:g}) s to {change.value:g} and regenerated "
                     f"with seed {result.seed}.")
-            return (*_player_image_labels(result.audio, result.heatmap),
+            before = result.heatmap if result.heatmap.is_file() else None  # deleted once `keep` newer exist
+            return (*_player_image_labels(result.audio, before),
                     *_player_image_labels(change.audio, change.heatmap), note)
 
         explain.click(on_explain, [prompt, seed, duration], shown, api_name="explain", concurrency_id=MODEL_QUEUE,
@@ -138,12 +148,13 @@ def build_app(explorer: Explorer) -> gr.Blocks:
 
 
 def launch(app: gr.Blocks, listen: str = "127.0.0.1", port: int | None = None, share: bool = False,
-           block: bool = True, **kwargs):
-    """Serve `app` on `listen`:`port` (localhost unless asked; a share link only with `share`), one model
-    request at a time; returns (app, local_url, share_url) when not blocking."""
+           block: bool = True, max_file_size: str | int = MAX_UPLOAD, **kwargs):
+    """Serve `app` on `listen`:`port` (localhost unless asked; a share link only with `share`; uploads up to
+    `max_file_size`), one model request at a time; returns (app, local_url, share_url) when not blocking."""
     app.queue(default_concurrency_limit=1)
     return app.launch(server_name=listen, server_port=port, share=share, prevent_thread_lock=not block,
-                      show_error=True, ssr_mode=False, mcp_server=False, quiet=True, **kwargs)
+                      show_error=True, ssr_mode=False, mcp_server=False, quiet=True, max_file_size=max_file_size,
+                      **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------- callbacks' parts
@@ -183,7 +194,7 @@ def _controls(result: Result):
 
 
 def _player_image_labels(audio: Audio, heatmap) -> tuple:
-    return _player(audio), str(heatmap), audio.labels
+    return _player(audio), None if heatmap is None else str(heatmap), audio.labels
 
 
 def _player(audio: Audio):

@@ -1,7 +1,10 @@
 """The interface every audio classifier adapter implements (used by the faithfulness metrics and FAD)."""
 from __future__ import annotations
 
+import math
+
 import julius
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -10,12 +13,16 @@ class AudioClassifier(nn.Module):
 
     ``logits(wav, sample_rate) -> [B, C]`` and ``embed(wav, sample_rate) -> [B, E]`` (penultimate
     features, for FAD) accept mono ``wav`` as ``[B, samples]`` or ``[B, 1, samples]`` at any integer
-    ``sample_rate`` and resample it to the classifier's rate first. Subclasses implement
-    ``_logits`` and ``_embed`` on ``[B, samples]`` audio already at ``self.sample_rate``.
+    ``sample_rate`` and resample it to the classifier's rate first. Any clip of one sample or more is
+    classified: one shorter than ``min_samples`` (the network's shortest input at its own rate, its receptive
+    length) is zero-padded at the end to that length, i.e. read as the clip followed by silence. Subclasses
+    implement ``_logits`` and ``_embed`` on ``[B, samples]`` audio already at ``self.sample_rate``, at least
+    ``min_samples`` long.
     """
 
     sample_rate: int
     labels: list[str]
+    min_samples: int = 1
 
     def prepare(self, wav: Tensor, sample_rate: int) -> Tensor:
         """``wav`` [B, samples] or [B, 1, samples] at ``sample_rate`` -> [B, samples] at ``self.sample_rate``."""
@@ -27,10 +34,13 @@ class AudioClassifier(nn.Module):
             raise ValueError(
                 f"{type(self).__name__} expects mono audio [B, samples] or [B, 1, samples], got shape "
                 f"{tuple(wav.shape)}; average the channels first (wav.mean(1))")
+        if wav.shape[-1] < 1:
+            raise ValueError(f"{type(self).__name__} got an empty clip (0 samples); give at least one sample")
         wav = wav.float()
-        if sample_rate != self.sample_rate:
+        if sample_rate != self.sample_rate:  # padded first, so that the clip itself is resampled
+            wav = _pad(wav, math.ceil(self.min_samples * sample_rate / self.sample_rate))
             wav = julius.resample_frac(wav, sample_rate, self.sample_rate)  # [B, samples']
-        return wav
+        return _pad(wav, self.min_samples)
 
     def logits(self, wav: Tensor, sample_rate: int) -> Tensor:
         return self._logits(self.prepare(wav, sample_rate))
@@ -46,6 +56,11 @@ class AudioClassifier(nn.Module):
 
     def _embed(self, wav: Tensor) -> Tensor:  # [B, samples] at self.sample_rate -> [B, E]
         raise NotImplementedError
+
+
+def _pad(wav: Tensor, samples: int) -> Tensor:
+    """``[B, n]`` zero-padded at the end to at least `samples`."""
+    return F.pad(wav, (0, samples - wav.shape[-1])) if wav.shape[-1] < samples else wav
 
 
 def module_device(module, fallback=None):

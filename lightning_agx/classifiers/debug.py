@@ -18,6 +18,7 @@ class DebugClassifier(AudioClassifier):
         generator = torch.Generator().manual_seed(seed)
         self.register_buffer("weight", torch.randn(bands, classes, generator=generator))
         self.bands = bands
+        self.min_samples = 2 * (bands - 1)  # an rfft of n samples has n // 2 + 1 bins: one per band at least
         self.seen_lengths: list[int] = []  # samples per call after resampling (tests read it)
 
     def _embed(self, wav: Tensor) -> Tensor:

@@ -24,6 +24,7 @@ CKPT_ENV = "LIGHTNING_AGX_PASST_CKPT"
 ARCH = "passt_s_swa_p16_128_ap476"
 WEIGHTS_URL = "https://github.com/kkoutini/PaSST/releases/download/v0.0.1-audioset/passt-s-f128-p16-s10-ap.476-swa.pt"
 NUM_CLASSES = 527
+MIN_SAMPLES = 1 + 15 * 320  # 16 mel frames (hop 320 after a 2-tap pre-emphasis) for one 16 x 16 patch
 
 
 class ClassifierLoadError(UserError, RuntimeError):
@@ -69,8 +70,11 @@ class PaSSTClassifier(AudioClassifier):
             weights when the download fails; likewise for a missing, unreadable or non-matching checkpoint.
         labels_csv: AudioSet ``class_labels_indices.csv`` for readable label names (optional).
 
-    Clips up to 10 s go through the net in one pass (its positional embedding covers 998 frames).
+    Clips up to 10 s go through the net in one pass (its positional embedding covers 998 frames); clips
+    shorter than one patch (16 frames: ``MIN_SAMPLES``, 0.15 s) are zero-padded to it.
     """
+
+    min_samples = MIN_SAMPLES
 
     def __init__(self, checkpoint: str | Path | None = None, labels_csv: str | Path | None = None):
         super().__init__()

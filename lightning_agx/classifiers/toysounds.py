@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from torch import Tensor, nn
+from torchaudio.transforms import MelSpectrogram
 
 from .base import AudioClassifier
 
@@ -15,11 +16,17 @@ class ToySoundsClassifier(AudioClassifier):
     ``embed`` returns the input of the module's last ``nn.Linear`` (in registration order, i.e. the
     classification head), captured by a forward hook; inputs with extra dims ``[B, ..., E]`` are
     averaged over them. A module with no ``nn.Linear`` falls back to its logits.
+
+    Clips shorter than ``min_samples`` are zero-padded to it (`AudioClassifier`): the toyworld classifier needs
+    0.3 s (`receptive_samples`).
     """
 
-    def __init__(self, module: nn.Module, sample_rate: int | None = None, labels: list[str] | None = None):
-        """``sample_rate``/``labels``: default to the module's own attributes (16 kHz if it has none)."""
+    def __init__(self, module: nn.Module, sample_rate: int | None = None, labels: list[str] | None = None,
+                 min_samples: int | None = None):
+        """``sample_rate``/``labels``: default to the module's own attributes (16 kHz if it has none);
+        ``min_samples``: the module's shortest input, by default `receptive_samples` of it."""
         super().__init__()
+        self.min_samples = min_samples if min_samples is not None else receptive_samples(module)
         self.module = module.eval()
         self.sample_rate = sample_rate if sample_rate is not None else int(getattr(module, "sample_rate", 16000))
         labels = labels if labels is not None else getattr(module, "labels", None)
@@ -56,3 +63,17 @@ class ToySoundsClassifier(AudioClassifier):
             handle.remove()
         feats = captured[-1]  # [B, ..., E]
         return feats.reshape(feats.shape[0], -1, feats.shape[-1]).mean(1)  # [B, E]
+
+
+def receptive_samples(module: nn.Module) -> int:
+    """The shortest clip `module` takes: its ``min_samples`` attribute if it has one; for a mel CNN such as the
+    toyworld's ``EventClassifier`` (a centred STFT of ``1 + samples // hop`` frames, then 2 x 2 max-pools that
+    each halve the frames) ``hop * (2 ** pools - 1)`` samples, and more than ``n_fft / 2`` (the STFT's
+    reflection padding); 1 for other modules."""
+    if getattr(module, "min_samples", None):
+        return int(module.min_samples)
+    mel = getattr(module, "mel", None)
+    if not isinstance(mel, MelSpectrogram):
+        return 1
+    pools = sum(isinstance(m, nn.MaxPool2d) for m in module.modules())
+    return max(mel.hop_length * (2 ** pools - 1), mel.n_fft // 2 + 1)

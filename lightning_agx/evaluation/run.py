@@ -83,8 +83,9 @@ def evaluate(tag, prompts: list[str], classifier, output_dir: str | Path, method
         options = dict((method_options or {}).get(label, {}))
         check_method_options(options.pop("method", label), options)
     output_dir = Path(output_dir)
+    explainer = (explainer or ExplainerConfig()).for_model(tag)  # the model's recommended settings, overridden
     identity = {"task": "evaluate", "results_format": RESULTS_FORMAT, "model": tag.name, "weights": tag.weights_hash,
-                "classifier": type(classifier).__name__, "explainer": asdict(explainer or ExplainerConfig()),
+                "classifier": type(classifier).__name__, "explainer": asdict(explainer),
                 "method_options": json.loads(json.dumps(method_options or {}, default=str)), "seed": int(seed),
                 "duration": float(duration or tag.duration), "repeats": repeats, "ori_repeats": ori_repeats,
                 "generation": dict(generation or {}), "kl_direction": kl_direction}
@@ -94,7 +95,7 @@ def evaluate(tag, prompts: list[str], classifier, output_dir: str | Path, method
     options = {name: {k: v for k, v in (method_options or {}).get(name, {}).items() if k != "method"}
                for name in methods}
     for name in methods:
-        if is_audiogenx(bases[name]) and explainer is not None:
+        if is_audiogenx(bases[name]):
             options[name].setdefault("config", explainer)
     # what a row's results depend on beyond the run identity (the amortised explainer's weights, by hash; loading
     # them here stops a missing or mismatched explainer before any work): a saved row made another way is redone
@@ -331,7 +332,7 @@ def run_evaluate(run) -> EvaluationResult:
     result = evaluate(tag, prompts, classifier, output_dir, methods=methods, method_options=ev.method_options,
                       explainer=run.explainer, batch_size=run.prompts.batch_size, seed=run.seed,
                       duration=run.model.duration, repeats=ev.repeats, ori_repeats=ev.ori_repeats,
-                      generation=run.model.generation(), kl_direction=ev.kl_direction, overwrite=run.overwrite)
+                      generation=run.model.generation, kl_direction=ev.kl_direction, overwrite=run.overwrite)
     if run.wandb:  # the tables are logged once they exist, into the folder the evaluation has claimed
         logger = wandb_logger(run.logger, output_dir)
         _log_to_wandb(logger, result, table1_columns(tag.ground_truth is not None))

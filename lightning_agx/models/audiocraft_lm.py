@@ -196,9 +196,16 @@ class AudiocraftModel(TAGModel):
 class AudiocraftLM(AudiocraftModel):
     """A frozen audiocraft autoregressive LM text-to-audio model (AudioGen, MusicGen, ToySounds)."""
 
+    SAMPLING_KEYS = ("use_sampling", "temp", "top_k", "top_p", "cfg_coef")  # audiocraft's LM sampling settings
+
     def __init__(self, genmodel, name: str | None = None, duration: float | None = None):
         super().__init__(genmodel, name, duration)
         self.generation_params["two_step_cfg"] = False  # edits assume the batched [cond; uncond] layout
+
+    @property
+    def sampling_keys(self) -> tuple[str, ...]:
+        """audiocraft's ``set_generation_params`` settings (two_step_cfg stays off: edits need [cond; uncond])."""
+        return self.SAMPLING_KEYS
 
     @property
     def records_self_attention(self) -> bool:
@@ -216,7 +223,7 @@ class AudiocraftLM(AudiocraftModel):
         """Sample audio tokens for `prompts` (see `TAGModel.generate`), keeping the conditional latents h_t of
         every step. Padding keys get no attention. `overrides`: top_k, top_p, temp, cfg_coef..."""
         text = prompts if isinstance(prompts, LMText) else self.encode_text(list(prompts))
-        params = {**self.generation_params, **overrides}
+        params = {**self.generation_params, **self.check_sampling(overrides)}
         frames = self.num_frames(duration)
         seeds = resolve_seeds(seed, len(text))
         attributes = [ConditioningAttributes(text={TEXT_CONDITION: p}) for p in text.prompts]

@@ -92,8 +92,8 @@ class AudiocraftMagnet(AudiocraftModel):
         return (self.lm.num_codebooks, self.num_steps(duration))
 
     @property
-    def sampling_keys(self) -> list[str]:
-        return sorted({*self.generation_params, *EXTRA_SAMPLING})
+    def sampling_keys(self) -> tuple[str, ...]:
+        return tuple(sorted({*self.generation_params, *EXTRA_SAMPLING}))
 
     # ------------------------------------------------------------------ generation
     @torch.no_grad()

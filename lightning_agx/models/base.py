@@ -154,6 +154,29 @@ class TAGModel(nn.Module, abc.ABC):
         return None
 
     @property
+    def sampling_keys(self) -> tuple[str, ...]:
+        """The sampling settings `generate` takes as overrides, and that a result depends on (the run identity
+        records them; configs are checked against them). A family names its own."""
+        return tuple(sorted(self.generation_params))
+
+    def check_sampling(self, values: dict | None) -> dict:
+        """`values` (sampling overrides) are settings of this model (`sampling_keys`); else a one-line
+        `UserError` listing them."""
+        values = dict(values or {})
+        unknown = sorted(str(k) for k in values if k not in self.sampling_keys)
+        if unknown:
+            raise UserError(f"{self.name} has no sampling setting {', '.join(unknown)}; its settings: "
+                            f"{', '.join(self.sampling_keys)} (give them as --model.generation.KEY VALUE)")
+        return values
+
+    @property
+    def recommended_explainer(self) -> dict:
+        """The AudioGenX settings chosen for this model (`lightning_agx.explainer.ExplainerConfig` fields; those
+        not named are the authors'), from the catalogue of shipped models (`lightning_agx.models.catalogue`)."""
+        from .catalogue import recommended_explainer
+        return recommended_explainer(self.name)
+
+    @property
     def vocabulary(self) -> set[str] | None:
         """The words the text encoder knows (a closed vocabulary), or None (sub-word encoders know every word)."""
         return None

@@ -361,6 +361,10 @@ class DiffusersTAG(TAGModel):
     def hashed_modules(self) -> tuple[nn.Module, ...]:
         return (self.denoiser, self.decoder, self.text_encoder)
 
+    @property
+    def sampling_keys(self) -> tuple[str, ...]:
+        return SAMPLING_KEYS
+
     def num_steps(self, duration: float | None = None) -> int:
         seconds = duration or self.duration
         if self._max_duration is not None and seconds > self._max_duration + 1e-9:
@@ -408,11 +412,7 @@ class DiffusersTAG(TAGModel):
 
     # ------------------------------------------------------------------ generation
     def _sampling(self, overrides: dict) -> dict:
-        unknown = sorted(set(overrides) - set(SAMPLING_KEYS))
-        if unknown:
-            raise UserError(f"unknown diffusion sampling parameter(s) {', '.join(unknown)}; accepted: "
-                            f"{', '.join(SAMPLING_KEYS)}")
-        params = {**self.generation_params, **overrides}
+        params = {**self.generation_params, **self.check_sampling(overrides)}
         if int(params["num_inference_steps"]) < 1:
             raise UserError(f"num_inference_steps must be >= 1; got {params['num_inference_steps']}")
         return params

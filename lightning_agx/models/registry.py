@@ -12,6 +12,7 @@ from .audiocraft_lm import AudiocraftLM
 from .audiocraft_magnet import AudiocraftMagnet
 from .base import TAGModel
 from .checkpoints import load_checkpoint
+from .transformers_musicgen import is_musicgen_folder, is_transformers_name
 
 REAL_MODELS = ("facebook/audiogen-medium", "facebook/musicgen-small", "facebook/musicgen-medium",
                "facebook/musicgen-large", "facebook/musicgen-melody")
@@ -33,12 +34,25 @@ def check_model_name(name) -> str:
     if not isinstance(name, str) or not name.strip():
         raise UserError(f"the model name must be a non-empty string; got {name!r}")
     if (name in available_models() or name.startswith(REAL_PREFIXES) or _is_local_dir(name)
-            or name in DIFFUSION_MODELS):
+            or name in DIFFUSION_MODELS or is_transformers_name(name)):
         return name
     if name.startswith(ARCH_PREFIX):
         raise UserError(f"unknown architecture '{name}'; available: {', '.join(architecture_names())}")
     raise UserError(f"unknown model '{name}'; available: {', '.join(available_models())} "
                     "(or a local folder with audiocraft weights or a diffusers model_index.json)")
+
+
+def sampling_keys_of(name: str) -> tuple[str, ...] | None:
+    """The sampling settings of model `name`'s family, known from the name alone (None: known once it is loaded,
+    e.g. a local folder or a MAGNeT, whose settings its checkpoint sets)."""
+    if name in MAGNET_MODELS or name.startswith(("facebook/magnet", "facebook/audio-magnet")):
+        return None
+    if name == "toysounds-diffusion" or name in DIFFUSION_MODELS:
+        from .diffusers_tag import SAMPLING_KEYS
+        return SAMPLING_KEYS
+    if name in ("toysounds", "debug") or name.startswith((ARCH_PREFIX, "facebook/audiogen", "facebook/musicgen")):
+        return AudiocraftLM.SAMPLING_KEYS
+    return None
 
 
 def load_model(name: str = "toysounds", device: str | torch.device = "cpu", duration: float | None = None,
@@ -65,6 +79,11 @@ def load_model(name: str = "toysounds", device: str | torch.device = "cpu", dura
       real diffusion models through diffusers' ``from_pretrained`` (`lightning_agx.models.diffusers_models`,
       `lightning_agx.models.diffusers_tag.DiffusersTAG`; one-line `ModelLoadError` when not in the cache offline);
       a local folder with a ``model_index.json`` (diffusers' ``save_pretrained`` of either pipeline) loads the same way.
+    - ``transformers:facebook/musicgen-small`` (``transformers:`` + any Hub id or folder) or a local folder whose
+      ``config.json`` has model_type "musicgen" (``save_pretrained`` of a ``MusicgenForConditionalGeneration``):
+      transformers' MusicGen from its safetensors (`lightning_agx.models.transformers_musicgen`; one-line
+      `ModelLoadError` when not in the cache offline). The prefix, not the bare name: the Hub's facebook/musicgen-*
+      repositories hold both audiocraft's checkpoint and transformers', and the bare name keeps loading audiocraft's.
 
     `performance` (a `lightning_agx.performance.Performance`; None: its defaults, all off on CPU) sets the speed
     and memory options of the model's teacher-forced passes (``tag.performance``, changeable at any time).
@@ -80,6 +99,12 @@ def load_model(name: str = "toysounds", device: str | torch.device = "cpu", dura
     if name == "toysounds-diffusion":  # the embedded world's diffusion model (lightning_agx.toyworld.diffusion)
         from ..toyworld.diffusion import load_toysounds_diffusion
         tag = load_toysounds_diffusion(device, duration=duration)
+        if performance is not None:
+            tag.performance = performance
+        return tag
+    if is_transformers_name(name) or is_musicgen_folder(name):  # transformers' MusicGen (transformers_musicgen)
+        from .transformers_musicgen import load_transformers_musicgen
+        tag = load_transformers_musicgen(name, device=device, duration=duration)
         if performance is not None:
             tag.performance = performance
         return tag
