@@ -40,14 +40,20 @@ RESULTS_FORMAT = 2  # 2: per-prompt seeds and random streams, padding keys maske
 log = logging.getLogger("lightning_agx")
 
 
-def run_identity(tag, method: str, explainer, seed: int, duration: float | None, generation: dict | None,
-                 options: dict | None = None) -> dict:
-    """What the results of a run depend on, besides the prompts (JSON-ready); `options`: the method's (e.g. the
-    amortised explainer's checkpoint and its weights' hash), recorded when there are any."""
+def run_identity(tag, method: str | None, explainer, seed: int, duration: float | None, generation: dict | None,
+                 options: dict | None = None, **task) -> dict:
+    """What the results of a run depend on, besides the prompts (JSON-ready): the one identity of every task.
+    `options`: the method's (e.g. the amortised explainer's checkpoint and its weights' hash), recorded when there
+    are any; `method` None for a task of many methods (the evaluation); `task`: what else the task's results
+    depend on (the evaluation's classifier, repeats, ...). The sampling settings are the model's effective ones
+    (its defaults updated by `generation`), by the model's own keys."""
     params = {**tag.generation_params, **(generation or {})}
     identity = {"results_format": RESULTS_FORMAT, "model": tag.name, "weights": tag.weights_hash, "method": method,
                 "explainer": asdict(explainer), "seed": int(seed), "duration": float(duration or tag.duration),
                 "generation": {k: params[k] for k in tag.sampling_keys if k in params}}  # the model's own keys
+    if method is None:
+        del identity["method"]
+    identity.update(json.loads(json.dumps(task, default=str)))
     if options:
         identity["method_options"] = json.loads(json.dumps(options, default=str))
     numerics = _numerics(tag)

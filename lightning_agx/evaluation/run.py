@@ -43,7 +43,7 @@ from ..methods import check_method_options, check_methods, is_audiogenx, run_met
 from ..metrics.functional import fidelity, kl, mask_size
 from ..models import CrossAttentionEdit
 from ..models import Generation
-from ..resume import RESULTS_FORMAT, claim_folder, method_identity
+from ..resume import claim_folder, method_identity, run_identity
 from ..seeding import derived_seeds, prompt_seed
 from .memory import PeakMemory
 from .tables import ORI, TABLE1, TABLE2, paired_with_ori, summarise, table1_columns, write_table
@@ -84,11 +84,9 @@ def evaluate(tag, prompts: list[str], classifier, output_dir: str | Path, method
         check_method_options(options.pop("method", label), options)
     output_dir = Path(output_dir)
     explainer = (explainer or ExplainerConfig()).for_model(tag)  # the model's recommended settings, overridden
-    identity = {"task": "evaluate", "results_format": RESULTS_FORMAT, "model": tag.name, "weights": tag.weights_hash,
-                "classifier": type(classifier).__name__, "explainer": asdict(explainer),
-                "method_options": json.loads(json.dumps(method_options or {}, default=str)), "seed": int(seed),
-                "duration": float(duration or tag.duration), "repeats": repeats, "ori_repeats": ori_repeats,
-                "generation": dict(generation or {}), "kl_direction": kl_direction}
+    identity = run_identity(tag, None, explainer, seed, duration, generation, task="evaluate",
+                            classifier=type(classifier).__name__, method_options=method_options or {},
+                            repeats=repeats, ori_repeats=ori_repeats, kl_direction=kl_direction)
     claim_folder(output_dir, identity, overwrite, names=["prompts", "wandb_logs"])
     folders = [output_dir / "prompts" / prompt_folder_name(i, p) for i, p in enumerate(prompts)]
     params = dict(generation or {})

@@ -29,7 +29,7 @@ class CatalogueEntry:
 
 CATALOGUE = {entry.name: entry for entry in (
     CatalogueEntry("toysounds", classifier="toysounds", shipped_explainer="amortized", world=True),
-    # beta 1e-2: the larger ground-truth AUC of the val Table 1 rule on 96 validation prompts (docs/results.md)
+    # beta 1e-2: the larger ground-truth AUC of the val Table 1 rule on 96 validation prompts (docs/toysounds.md)
     CatalogueEntry("toysounds-diffusion", recommended_explainer={"beta": 1e-2}, classifier="toysounds",
                    shipped_explainer="amortized_diffusion", world=True),
     CatalogueEntry("debug", classifier="toysounds"),

@@ -177,3 +177,17 @@ def test_saved_results_whose_content_changed_are_redone(tmp_path, debug_tag):
         for key in a:
             if key != "method" and a[key] != "":
                 assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-3, abs=1e-6), (a["method"], key)
+
+
+def test_a_changed_model_default_is_not_reused_as_the_same_run(tmp_path, debug_tag):
+    """One identity for every task: the evaluation records the model's effective sampling settings (it recorded
+    only the overrides given, so a model whose default changed reused rows made with the old one)."""
+    from lightning_agx.errors import UserError
+    _evaluate(debug_tag, tmp_path)
+    old = debug_tag.generation_params["cfg_coef"]
+    try:
+        debug_tag.generation_params["cfg_coef"] = 1.0  # the model's own default changed, no override given
+        with pytest.raises(UserError, match=r"another run \(generation\.cfg_coef: 3\.0 -> 1\.0\)"):
+            _evaluate(debug_tag, tmp_path)
+    finally:
+        debug_tag.generation_params["cfg_coef"] = old
