@@ -31,16 +31,6 @@ def _explain(tag, prompts, batch_size, seed=0, epochs=None):
                    figures=False)
 
 
-def test_generation_of_a_prompt_alone_equals_it_in_a_batch(debug_tag):
-    a, b = "rain", "a dog barks loudly near the old river"  # b pads a by 5 tokens in the batch
-    seeds = [11, 12]
-    both = debug_tag.generate([a, b], seed=seeds)
-    alone_a = debug_tag.generate([a], seed=seeds[:1])
-    alone_b = debug_tag.generate([b], seed=seeds[1:])
-    assert torch.equal(both.codes[0], alone_a.codes[0]) and torch.equal(both.codes[1], alone_b.codes[0])
-    assert (both.latents[0] - alone_a.latents[0]).abs().max() < 1e-5
-
-
 def test_padding_keys_get_no_attention(debug_tag):
     gen = debug_tag.generate(["rain", "a dog barks loudly near the old river"], seed=0)
     edit = CrossAttentionEdit(record=True)

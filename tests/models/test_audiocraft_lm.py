@@ -1,4 +1,6 @@
-"""Exactness of the model adapter on audiocraft's debug LM (float32)."""
+"""Exactness of the model adapter on audiocraft's debug LM (float32): what only the audiocraft LM has (the CFG layout,
+the cross-attention edit's arithmetic, self-attention recording, the delay pattern's log-probabilities). What every
+family shares (the all-ones identity, batch invariance, shapes, methods, explain, checkpoints): tests/contract."""
 import pytest
 import torch
 from einops import rearrange
@@ -8,42 +10,19 @@ from lightning_agx.models import CrossAttentionEdit, cross_attention_modules, ed
 TOL = 1e-5  # float32 round-off of a 2-layer model; a real mistake moves latents by >1e-2
 
 
-def test_generation_keeps_one_latent_per_step(debug_tag, debug_generation):
-    gen = debug_generation
-    b, k, frames = gen.codes.shape
-    assert (b, k) == (2, debug_tag.lm.num_codebooks)
-    assert frames == int(debug_tag.duration * debug_tag.frame_rate)
-    assert gen.latents.shape == (2, gen.num_steps, debug_tag.dim)
-    assert gen.num_steps == debug_tag.num_steps()
-
-
-def test_teacher_forced_latents_equal_generation_latents(debug_tag, debug_generation):
-    latents = debug_tag.latents(debug_generation)
-    assert (latents - debug_generation.latents).abs().max() < TOL
-
-
 def test_cfg_layout_gives_the_same_conditional_latents(debug_tag, debug_generation):
     plain = debug_tag.latents(debug_generation)
     with_cfg = debug_tag.forward_steps(debug_generation, cfg=True).latents
     assert (plain - with_cfg).abs().max() < TOL
 
 
-def test_all_ones_mask_reproduces_unmasked_latents(debug_tag, debug_generation):
+def test_all_ones_mask_under_the_cfg_layout_reproduces_unmasked_latents(debug_tag, debug_generation):
+    """Under the CFG layout only the conditional half is edited (without CFG: tests/contract)."""
     gen = debug_generation
     n = gen.text.valid.shape[1]
-    plain = debug_tag.latents(gen)
-    masked = debug_tag.latents(gen, CrossAttentionEdit(post_softmax=torch.ones(2, gen.num_steps, n)))
-    assert (plain - masked).abs().max() < TOL
-    # and under the CFG layout, where only the conditional half is edited
     masked_cfg = debug_tag.forward_steps(gen, CrossAttentionEdit(post_softmax=torch.ones(2, gen.num_steps, n)),
                                          cfg=True).latents
-    assert (plain - masked_cfg).abs().max() < TOL
-
-
-def test_a_mask_changes_latents(debug_tag, debug_generation):
-    gen = debug_generation
-    zeros = torch.zeros(2, gen.num_steps, gen.text.valid.shape[1])
-    assert (debug_tag.latents(gen) - debug_tag.latents(gen, CrossAttentionEdit(post_softmax=zeros))).abs().max() > 1e-3
+    assert (debug_tag.latents(gen) - masked_cfg).abs().max() < TOL
 
 
 def test_zero_mask_on_a_token_removes_exactly_its_attention_contribution(debug_tag):
@@ -70,15 +49,6 @@ def test_zero_mask_on_a_token_removes_exactly_its_attention_contribution(debug_t
     assert (original - removed - expected).abs().max() < TOL
 
 
-def test_gradients_reach_the_mask(debug_tag, debug_generation):
-    gen = debug_generation
-    mask = torch.full((2, gen.num_steps, gen.text.valid.shape[1]), 0.5, requires_grad=True)
-    debug_tag.latents(gen, CrossAttentionEdit(post_softmax=mask)).pow(2).sum().backward()
-    assert mask.grad is not None and torch.isfinite(mask.grad).all()
-    assert mask.grad[gen.text.valid[:, None, :].expand_as(mask)].abs().sum() > 0
-    assert all(p.grad is None for p in debug_tag.parameters())  # the TAG model stays frozen
-
-
 def test_edit_is_removed_after_the_context(debug_tag, debug_generation):
     modules = cross_attention_modules(debug_tag.lm)
     with edit_cross_attention(debug_tag.lm, CrossAttentionEdit(record=True)):
@@ -92,29 +62,12 @@ def test_edit_is_removed_after_the_context(debug_tag, debug_generation):
             debug_tag.latents(debug_generation)
 
 
-def test_masked_generation_with_ones_equals_plain_generation(debug_tag):
-    prompts = ["a dog barks", "wind"]
-    plain = debug_tag.generate(prompts, seed=3)
-    ones = torch.ones(2, plain.num_steps, plain.text.valid.shape[1])
-    masked = debug_tag.generate(prompts, seed=3, edit=CrossAttentionEdit(post_softmax=ones))
-    assert torch.equal(plain.codes, masked.codes)
-    zeros = torch.zeros_like(ones)
-    silenced = debug_tag.generate(prompts, seed=3, edit=CrossAttentionEdit(post_softmax=zeros))
-    assert (silenced.latents - plain.latents).abs().max() > 1e-3
-
-
-def test_decode_gives_a_waveform(debug_tag, debug_generation):
-    wav = debug_tag.decode(debug_generation.codes)
-    assert wav.shape == (2, 1, int(debug_tag.duration * debug_tag.sample_rate))
-    assert torch.isfinite(wav).all()
-
-
-def test_token_strings_and_padding(debug_tag, debug_generation):
+def test_tokens_are_the_whitespace_tokenizers(debug_tag, debug_generation):
+    """audiocraft's whitespace tokenizer (stop words dropped, words lemmatised) as the token strings (padding and
+    token counts: tests/contract)."""
     text = debug_generation.text
-    assert [len(t) for t in text.tokens] == text.valid.sum(1).tolist()
-    assert text.valid[1].sum() == 1 and text.tokens[1] == ["rain"]
-    assert text.embeddings.shape == (2, text.valid.shape[1], debug_tag.dim)
-    assert text.embeddings[1, 1:].abs().sum() == 0  # padding embeds are zero, as audiocraft makes them
+    assert text.tokens == [["dog", "bark", "loudly", "near", "river"], ["rain"]]
+    assert text.valid[1].sum() == 1
 
 
 @pytest.mark.parametrize("prompts, message", [([""], "empty"), (["ok", "   "], "prompt 1 is empty"), ([], "no prompts")])
@@ -182,10 +135,3 @@ def test_log_probs_are_the_generated_tokens_under_the_conditional_heads(debug_ta
     assert torch.allclose(out.log_probs[0, k, t], expected, atol=1e-5)
     special = seq[:, :, 1:] == lm.special_token_id
     assert special.any() and (out.log_probs[special] == 0).all(), "no frame (delay pattern): no score"
-
-
-def test_generation_from_codes_rebuilds_the_same_generation(debug_tag, debug_generation):
-    again = debug_tag.generation_from_codes(debug_generation.text.prompts, debug_generation.codes.cpu(),
-                                            debug_generation.seeds)
-    assert torch.equal(again.sequence, debug_generation.sequence) and again.num_steps == debug_generation.num_steps
-    assert torch.allclose(debug_tag.latents(again), debug_tag.latents(debug_generation))
