@@ -120,7 +120,9 @@ class Explorer:
         self.tag = model if isinstance(model, TAGModel) else load_model(model, device=device)
         self.method = method or default_method(self.tag)
         self.options = method_options(self.tag, self.method)
-        self.explainer = explainer or ExplainerConfig()  # the Refine button's per-prompt optimisation
+        # the Refine button's per-prompt optimisation: the model's recommended settings where `explainer` leaves
+        # a field unset, as explain(..., method="audiogenx") takes them
+        self.explainer = (explainer or ExplainerConfig()).for_model(self.tag)
         self.classifier, self.classifier_notice = _classifier(classifier, self.tag)
         self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="lightning_agx_app_"))
         self.workdir.mkdir(parents=True, exist_ok=True)

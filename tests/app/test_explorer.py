@@ -153,16 +153,6 @@ def test_cli_defaults_keep_everything_local():
     assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False"  # set by lightning_agx.app.ui before gradio loads
 
 
-def test_cli_bad_model_or_port_is_one_line_and_exit_2(capsys):
-    from lightning_agx.app.__main__ import main
-    for argv, words in ((["--model", "no-such-model"], "unknown model 'no-such-model'"),
-                        (["--port", "70000"], "--port must be 0..65535")):
-        with pytest.raises(SystemExit) as stop:
-            main(argv)
-        err = capsys.readouterr().err.strip().splitlines()
-        assert stop.value.code == 2 and words in err[-1] and err[-1].startswith("error: ")
-
-
 def test_the_explorer_works_on_the_diffusion_family(tmp_path):
     """Any model load_model takes: a diffusers model explains, re-aggregates and edits the same way."""
     from lightning_agx.app import Explorer
@@ -177,3 +167,105 @@ def test_the_explorer_works_on_the_diffusion_family(tmp_path):
     assert list(ex.interval(got, 0, 0.5)) == ["00 a", "01 dog", "02 barks"]
     change = ex.edit(got, [1], 0, 0.5, 0.1)
     assert change.audio.wav.shape == got.audio.wav.shape and not torch.equal(change.audio.wav, got.factual.wav)
+
+
+def test_seeds_are_whole_numbers_never_rounded(explorer):
+    for seed in (1.5, "1.5", 2 ** 63, -1, float("nan"), float("inf"), True, "x", [3]):
+        with pytest.raises(UserError, match=r"^the seed must be a whole number from 0 to 2\*\*63 - 1; got "):
+            explorer.prepare("a knock", seed=seed)
+    for seed, expected in ((3.0, 3), ("7", 7), (" 8 ", 8), (2 ** 63 - 1, 2 ** 63 - 1), (2 ** 60 + 1, 2 ** 60 + 1),
+                           (None, 0), ("", 0)):
+        assert explorer.prepare("a knock", seed=seed)[1] == expected  # exact: no float on the way
+
+
+# ---- the debug model: the page's shortest duration, bounded disk, bounded figures -------------------------
+@pytest.fixture(scope="module")
+def debug_explorer(debug_tag, tmp_path_factory):
+    from lightning_agx.app import Explorer
+    ex = Explorer(debug_tag, workdir=tmp_path_factory.mktemp("debug_explorer"))  # the ToySounds classifier
+    yield ex
+    ex.close()
+
+
+def _shortest_duration_offered(explorer) -> float:
+    app = ui.build_app(explorer)
+    slider = next(block for block in app.blocks.values() if getattr(block, "elem_id", None) == "duration")
+    assert slider.minimum == explorer.min_duration
+    return slider.minimum
+
+
+def test_the_shortest_duration_offered_explains_end_to_end(debug_explorer):
+    """0.08 s (two steps): shorter than the 0.3 s the ToySounds classifier reads, which pads it."""
+    shortest = _shortest_duration_offered(debug_explorer)
+    assert shortest == 0.08 and debug_explorer.classifier.min_samples > shortest * debug_explorer.tag.sample_rate
+    got = debug_explorer.explain("a dog barks", seed=0, duration=shortest)
+    assert got.explanation.num_steps >= 2 and got.heatmap.is_file()
+    for audio in (got.audio, got.factual, got.counterfactual):
+        assert len(audio.labels) == 5 and all(0 <= p <= 1 for p in audio.labels.values())
+    change = debug_explorer.edit(got, [0], 0, shortest, 0.1)
+    assert len(change.audio.labels) == 5 and change.heatmap.is_file()
+
+
+@pytest.mark.slow
+def test_the_shortest_duration_offered_on_toysounds(explorer):
+    shortest = _shortest_duration_offered(explorer)
+    got = explorer.explain(PROMPT, seed=0, duration=shortest)
+    assert len(got.audio.labels) == 5 and got.heatmap.is_file()
+    assert len(explorer.refine(got).factual.labels) == 5
+
+
+def test_only_the_newest_results_folders_are_kept(debug_tag, tmp_path):
+    from lightning_agx.app import Explorer
+    keep = 2
+    ex = Explorer(debug_tag, method="random", workdir=tmp_path, keep=keep)
+    results = [ex.explain("a dog barks", seed=seed) for seed in range(keep + 3)]
+    assert sorted(tmp_path.iterdir()) == sorted(r.folder for r in results[-keep:])
+    assert all(len(ex.downloads(r)) == 5 for r in results[-keep:])  # the kept ones are whole
+    change = ex.edit(results[0], [0], 0, 0.5, 0.1)  # an edit of a deleted result works, in a folder of its own
+    assert sorted(tmp_path.iterdir()) == sorted([results[-1].folder, change.heatmap.parent])
+    ex.close()
+    assert not tmp_path.exists()
+    with pytest.raises(UserError, match="keep"):
+        Explorer(debug_tag, method="random", workdir=tmp_path, keep=0)
+
+
+def test_a_very_long_word_gives_bounded_figures(debug_tag, tmp_path):
+    """A 5,000-character word: every figure the explorer draws (lightning_agx.figures) stays a bounded PNG."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from lightning_agx.app import Explorer
+    ex = Explorer(debug_tag, method="random", workdir=tmp_path)
+    opened = plt.get_fignums()
+    got = ex.explain("a dog " + "x" * 5000, seed=0)
+    change = ex.edit(got, [len(got.tokens) - 1], 0, 0.5, 0.1)
+    pictures = [got.heatmap, got.heatmap.with_name("bars.png"), change.heatmap]
+    for path in pictures:
+        with Image.open(path) as picture:
+            assert picture.width < 3000 and picture.height < 3000, (path.name, picture.size)
+    assert plt.get_fignums() == opened  # every figure closed
+
+
+def test_figures_are_closed_when_drawing_fails(debug_tag, tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    import lightning_agx.figures as figures
+    from lightning_agx.app import Explorer
+
+    def broken(explanation, title=None):
+        figure = plt.figure()
+        figure.add_subplot().plot([0, 1])
+        raise RuntimeError("drawing failed")
+
+    ex = Explorer(debug_tag, method="random", workdir=tmp_path)
+    got = ex.explain("a dog barks", seed=0)
+    opened = plt.get_fignums()
+    for name in ("heatmap_figure", "bars_figure"):
+        with monkeypatch.context() as patch:
+            patch.setattr(figures, name, broken)
+            patch.setattr("lightning_agx.app.explorer.heatmap_figure", broken)
+            with pytest.raises(RuntimeError, match="drawing failed"):
+                ex.explain("a dog barks", seed=0)
+            with pytest.raises(RuntimeError, match="drawing failed"):
+                ex.edit(got, [0], 0, 0.5, 0.1)
+            assert plt.get_fignums() == opened

@@ -104,6 +104,41 @@ def test_embed_falls_back_to_logits_without_linear():
     assert torch.equal(c.embed(wav, 16000), c.logits(wav, 16000))
 
 
+# ---- short clips: any clip of one sample or more is classified ---------------------------------------
+
+@pytest.fixture(scope="module")
+def event_classifier():
+    """The toyworld's classifier architecture (seeded random weights: the lengths it takes do not depend on them)."""
+    from lightning_agx.toyworld.models import EventClassifier
+    torch.manual_seed(0)
+    return ToySoundsClassifier(EventClassifier().eval())
+
+
+def test_the_toyworld_classifier_needs_0_3_s(event_classifier):
+    assert event_classifier.min_samples == 4800  # 15 hops of 320: 16 frames for its four 2 x 2 max-pools
+    with pytest.raises(RuntimeError):  # why the adapter pads: the bare network refuses a shorter clip
+        event_classifier.module(torch.zeros(1, 1, 4799))
+
+
+@pytest.mark.parametrize("which", ["toysounds", "debug"])
+def test_any_clip_of_one_sample_or_more_is_classified(which, event_classifier):
+    c = event_classifier if which == "toysounds" else DebugClassifier()
+    rate, shortest = c.sample_rate, c.min_samples
+    torch.manual_seed(1)
+    for samples, at in ((1, rate), (2, rate), (shortest - 1, rate), (shortest, rate), (1, 44100), (3, 5000)):
+        wav = torch.randn(2, samples)
+        with torch.no_grad():
+            logits, emb = c.logits(wav, at), c.embed(wav, at)
+        assert logits.shape == (2, len(c.labels)) and emb.shape[0] == 2, (samples, at)
+        assert torch.isfinite(logits).all() and torch.isfinite(emb).all(), (samples, at)
+    short = torch.randn(2, shortest - 1)
+    with torch.no_grad():  # a short clip is read as the clip followed by silence
+        padded = torch.cat([short, torch.zeros(2, 1)], dim=1)
+        assert torch.equal(c.logits(short, rate), c.logits(padded, rate))
+    with pytest.raises(ValueError, match="empty clip"):
+        c.logits(torch.zeros(2, 0), rate)
+
+
 ASSETS = Path(__file__).resolve().parents[2] / "lightning_agx" / "assets" / "toysounds"
 
 
@@ -239,6 +274,10 @@ def test_passt_local_checkpoint_roundtrip(tmp_path, monkeypatch):
     assert torch.equal(c.model.net.head[1].weight, net.head[1].weight)
     wav = torch.randn(2, 1, 16000)
     assert c.logits(wav, 16000).shape == (2, 527) and c.embed(wav, 16000).shape == (2, 768)
+    from lightning_agx.classifiers.passt import MIN_SAMPLES
+    for samples, rate in ((1, 16000), (MIN_SAMPLES - 1, 32000)):  # shorter than one patch: zero-padded
+        with torch.no_grad():
+            assert torch.isfinite(c.logits(torch.randn(2, samples), rate)).all()
 
 
 @pytest.mark.real_weights
