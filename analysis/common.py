@@ -51,7 +51,7 @@ class Common:
         """Each shared field checked before anything loads or is written (one-line `UserError`s); the output
         folder is created, and its writability tried, by `setup` once the model has loaded."""
         from lightning_agx.classifiers import CLASSIFIERS
-        from lightning_agx.methods import check_method_options, check_methods
+        from lightning_agx.methods import check_methods
         check_output_dir(self.output_dir)
         check_seed(self.seed)
         check_int(self.threads, "threads", low=1)
@@ -62,8 +62,7 @@ class Common:
                 raise UserError(f"--explanations {self.explanations} is not a folder; give the output_dir of a run of "
                                 "`python train.py` (task explain)")
         check_methods([self.method])
-        if self.method == "audiogenx_amortized":
-            check_method_options(self.method, self.amortized.options())
+        method_of(self.method, self)  # its options, from the section that holds them (e.g. --amortized.*)
 
 
 def check_choice(value, name: str, choices) -> str:
@@ -143,14 +142,18 @@ def label_index(labels: list[str], word: str) -> int | None:
 
 
 # ---------------------------------------------------------------------------------------------- explaining
+def method_of(name: str, common: Common):
+    """Method `name` as the analysis runs it: the analysis' explainer config, and its options from the section
+    of the config that holds them (the amortised explainer's `amortized`)."""
+    from lightning_agx.methods import get_method, make_method
+    section = get_method(name).config_section
+    return make_method(name, getattr(common, section).options() if section else None, common.explainer)
+
+
 def run_method(name: str, tag, generation, common: Common, seed: int | list[int]) -> torch.Tensor:
-    """``[B, T, N]`` importance of every text token for every step (the AudioGenX methods with the analysis'
-    explainer config, the amortised one with its `amortized` section)."""
-    from lightning_agx.methods import is_audiogenx, run_method as run
-    options = {"config": common.explainer} if is_audiogenx(name) else {}
-    if name == "audiogenx_amortized":
-        options.update(common.amortized.options())
-    return run(name, tag, generation, seed=seed, **options)
+    """``[B, T, N]`` importance of every text token for every step, method `name` as `method_of` makes it."""
+    from lightning_agx.seeding import resolve_seeds
+    return method_of(name, common).run(tag, generation, resolve_seeds(seed, len(generation.text)))
 
 
 def explain_prompts(tag, prompts: list[str], common: Common, method: str | None = None,

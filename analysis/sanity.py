@@ -31,7 +31,8 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from analysis.common import (analysis_prompts, BASELINES, Common, check_choice, check_prompt_fields,  # noqa: E402
-                             explanations_or_explain, generation_of, load_tag, log, command, save_figure, run_method,
+                             explanations_or_explain, generation_of, load_tag, log, command, save_figure, method_of,
+                             run_method,
                              saved_explanations, setup, write_summary, write_table)
 from lightning_agx.errors import UserError  # noqa: E402
 from lightning_agx.inputs import check_number  # noqa: E402
@@ -52,11 +53,10 @@ class SanityConfig(Common):
     fail_above: float = 0.5  # Spearman (T x N) with the trained explanation, fully randomised, above which a method fails
 
     def __post_init__(self) -> None:
-        from lightning_agx.methods import check_method_options, check_methods
+        from lightning_agx.methods import check_methods
         super().__post_init__()
-        check_methods(self.methods)
-        if "audiogenx_amortized" in self.methods:
-            check_method_options("audiogenx_amortized", self.amortized.options())
+        for method in check_methods(self.methods):
+            method_of(method, self)  # each method's options, from its section
         check_prompt_fields(self)
         check_choice(self.reinit, "reinit", REINITS)
         check_number(self.fail_above, "fail_above")

@@ -1,9 +1,9 @@
 """Python API: ``explain(model, prompts) -> list[Explanation]``, and the run behind ``train.py``."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
-from dataclasses import replace
 from pathlib import Path
 
 import lightning as L
@@ -13,13 +13,12 @@ from .errors import RunStopped, UserError
 from .explainer import ExplainerConfig
 from .explanation import Explanation, prompt_folder_name
 from .inputs import check_batch_size, check_duration, check_duration_value, check_prompts, check_seed
-from .methods import check_method_options, check_methods
-from .methods.audiogenx import VARIANTS, variant_name
+from .methods import check_method_options, check_methods, get_method, make_method
 from .models import TAGModel, load_model
 from .models.registry import check_model_name
 from .models.text_check import check_text_before_loading
 from .module import AudioGenXModule
-from .resume import ResumePlan, method_identity, prepare_output, run_identity, write_index
+from .resume import ResumePlan, prepare_output, run_identity, write_index
 from .runner import make_trainer, output_folder, progress_bar, wandb_logger
 from .signals import StopOnSignal, stop_requests
 
@@ -67,7 +66,8 @@ def run_explain(run) -> list[Explanation]:
     check_text_before_loading(run.model.name, prompts)
     check_methods([run.method])
     output_dir = output_folder(run.output_dir, create=False)
-    options = run.amortized.options() if run.method == "audiogenx_amortized" else None
+    section = get_method(run.method).config_section  # the run's section of the method's options, if any
+    options = getattr(run, section).options() if section else None
     return explain_prompts(run.model.load(), prompts, output_dir, run.explainer, run.prompts.batch_size, run.seed,
                            run.model.duration, run.trainer, run.logger if run.wandb else None, run.figures,
                            run.save_audio, run.model.generation, run.overwrite, run.method, options)
@@ -83,14 +83,9 @@ def explain_prompts(tag: TAGModel, prompts: list[str], output_dir: Path | None, 
     check_seed(seed)
     check_duration(tag, duration)
     tokens = tag.check_text(prompts)  # fail on bad prompts before any work (length limit, tokenizer)
-    if method in VARIANTS:  # per-prompt AudioGenX: the method is the objective's, its options the config's fields
-        overrides = check_method_options(method, method_options)
-        config = replace(overrides.pop("config", config), **overrides).for_model(tag)
-        method, options = variant_name(config.objective) if method == "audiogenx" else method, {}
-        config = replace(config, objective=VARIANTS[method])
-    else:
-        options = _method_options(tag, method, method_options, config)
-    identity = run_identity(tag, method, config, seed, duration, generation, method_identity(tag, method, options))
+    chosen = make_method(method, method_options, config).prepare(tag)  # a bad checkpoint stops here
+    config = chosen.explainer_config(tag)
+    identity = run_identity(tag, chosen.record_name, config, seed, duration, generation, chosen.identity(tag))
     if output_dir is None:
         plan = ResumePlan(new=list(range(len(prompts))))
     else:
@@ -99,7 +94,7 @@ def explain_prompts(tag: TAGModel, prompts: list[str], output_dir: Path | None, 
         log.info(f"lightning_agx: {output_dir}: {plan.summary()}")
     L.seed_everything(seed, workers=True, verbose=False)
     writer = ExplanationWriter(output_dir, figures=figures and output_dir is not None, audio=save_audio)
-    with stop_requests() as stop:
+    with stop_requests() as stop, quiet_lightning():
         callbacks = [writer, StopOnSignal(stop)]
         if progress_bar(trainer):
             callbacks.append(ExplanationProgressBar())
@@ -107,14 +102,17 @@ def explain_prompts(tag: TAGModel, prompts: list[str], output_dir: Path | None, 
                                   callbacks)
         try:
             if plan.todo and stop.signum is None:
-                module = AudioGenXModule(tag, prompts, config, batch_size=batch_size, seed=seed, duration=duration,
+                module = AudioGenXModule(tag, prompts, chosen, batch_size=batch_size, seed=seed, duration=duration,
                                          todo=plan.todo, keep_audio=save_audio, generation=generation,
-                                         identity=identity, method=method, options=options)
+                                         identity=identity, stop=stop)
                 with warnings.catch_warnings():
                     warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")  # the frozen TAG
                     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-                    warnings.filterwarnings("ignore", message=".*configure_optimizers.*returned `None`.*")  # one pass
-                    pl_trainer.fit(module)
+                    warnings.filterwarnings("ignore", message=".*predict returned None.*")  # saved by the writer
+                    if chosen.per_chunk_optimisation:  # per-prompt AudioGenX: its steps are a fit
+                        pl_trainer.fit(module)
+                    else:  # one pass per chunk
+                        pl_trainer.predict(module, return_predictions=False)
         except SystemExit:  # Lightning's SIGTERMException, raised after the step that saw the signal
             if stop.signum is None:
                 raise
@@ -133,15 +131,19 @@ def explain_prompts(tag: TAGModel, prompts: list[str], output_dir: Path | None, 
     return [Explanation.load(output_dir / prompt_folder_name(i, p)) for i, p in enumerate(prompts)]
 
 
-def _method_options(tag, method: str, options: dict | None, config: ExplainerConfig) -> dict:
-    """A method's options, checked before any work: the amortised explainer is loaded (and checked against the
-    model) here, and refines with the run's explainer config."""
-    options = check_method_options(method, options)
-    if method == "audiogenx_amortized":
-        from .methods.audiogenx_amortized import amortized_explainer
-        amortized_explainer(tag, options.get("checkpoint"))  # a missing or mismatched checkpoint stops here
-        options.setdefault("config", config)
-    return options
+@contextlib.contextmanager
+def quiet_lightning():
+    """Lightning's own notices (accelerators found, tips, 'max_epochs reached') kept off the console while a run
+    explains: the run says itself what it did (warnings still show)."""
+    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric", "lightning")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 __all__ = ["explain", "explain_prompts", "run_explain"]

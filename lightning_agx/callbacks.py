@@ -32,6 +32,12 @@ class ExplanationWriter(L.Callback):
                 explanation.save(self.folder(index, explanation.prompt), self.extras)
             self._log(trainer, index, explanation)
 
+    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self.on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)  # a one-pass method's chunk
+
+    def on_predict_end(self, trainer, pl_module) -> None:
+        self.on_fit_end(trainer, pl_module)
+
     def on_fit_end(self, trainer, pl_module) -> None:
         trainer.strategy.barrier("explanations-written")
         logger = _wandb(trainer)
@@ -73,4 +79,10 @@ class ExplanationProgressBar(TQDMProgressBar):
         steps = pl_module.steps_per_chunk
         done = sum(len(s) for c in chunks[:chunk + (epoch == steps - 1)] for s in c)
         self.train_progress_bar.set_description(
-            f"prompts {done}/{pl_module.num_prompts_todo} | epoch {epoch + 1}/{steps}")
+            f"prompts {done}/{pl_module.num_prompts_todo} | step {epoch + 1}/{steps}")
+
+    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        super().on_predict_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
+        chunk = int(batch[0])
+        done = sum(len(s) for c in pl_module.chunks[:chunk + 1] for s in c)
+        self.predict_progress_bar.set_description(f"prompts {done}/{pl_module.num_prompts_todo}")

@@ -165,12 +165,12 @@ class ExplainRun:
     logger: dict = field(default_factory=dict)  # WandbLogger arguments (lightning_agx.runner.LOGGER_DEFAULTS)
 
     def __post_init__(self) -> None:
-        from .methods import check_method_options, check_methods
+        from .methods import check_method_options, get_method
         check_seed(self.seed)
         check_output_dir(self.output_dir)
-        check_methods([self.method])
-        if self.method == "audiogenx_amortized":
-            check_method_options(self.method, self.amortized.options())
+        section = get_method(self.method).config_section  # the section holding the method's options, if any
+        if section:
+            check_method_options(self.method, getattr(self, section).options())
 
     def run(self):
         from .api import run_explain

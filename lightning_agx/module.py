@@ -1,10 +1,11 @@
-"""The LightningModule of an explanation run: a frozen TAG model and a method, AudioGenX by default.
+"""The LightningModule of an explanation run: a frozen TAG model and a method (`lightning_agx.methods.Method`),
+AudioGenX by default.
 
-Prompts are explained in chunks of `batch_size` prompts per device. A chunk is generated once. With
-per-prompt AudioGenX (L = L_F + L_CF + beta L1 + gamma L2) it is then optimised for `epochs` steps; each step
-is ONE reference forward + backward over all T steps with the factual and counterfactual masks batched
-together ([factual; counterfactual] = 2B rows). Any other method (``audiogenx_amortized``, the baselines)
-explains the chunk in one step. Under DDP each rank explains its own prompts: gradients are rank-local (the
+Prompts are explained in chunks of `batch_size` prompts per device. A chunk is generated once. A method
+optimised per chunk (per-prompt AudioGenX: L = L_F + L_CF + beta L1 + gamma L2) runs through `fit`: `epochs`
+steps per chunk, each ONE reference forward + backward over all T steps with the factual and counterfactual
+masks batched together ([factual; counterfactual] = 2B rows). Any other method (the amortised explainer, the
+baselines) is one pass per chunk, `predict_step`, with no optimiser. Under DDP each rank explains its own prompts: gradients are rank-local (the
 explainers of different prompts share nothing), so the backward runs under ``no_sync``; results are
 gathered on disk by the writer callback. Every explanation records ``seconds_generation`` and
 ``seconds_mask`` (its share of the chunk's generation and mask time).
@@ -21,23 +22,23 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from .data import StepSchedule, plan_chunks
-from .explainer import ExplainerConfig, MaskGenerator, MaskOptimization, make_optimizer
+from .explainer import MaskGenerator, MaskOptimization, make_optimizer
 from .explanation import Explanation, build_explanations
-from .methods import run_method
-from .methods.audiogenx import VARIANTS, variant_name
+from .methods import Method, make_method
 from .models import TAGModel
 from .seeding import prompt_seed
 
 
 class AudioGenXModule(L.LightningModule):
-    def __init__(self, tag: TAGModel, prompts: list[str], config: ExplainerConfig | None = None,
-                 batch_size: int = 8, seed: int = 0, duration: float | None = None,
-                 todo: list[int] | None = None, keep_audio: bool = True, generation: dict | None = None,
-                 identity: dict | None = None, method: str | None = None, options: dict | None = None):
+    def __init__(self, tag: TAGModel, prompts: list[str], method: Method | None = None, batch_size: int = 8,
+                 seed: int = 0, duration: float | None = None, todo: list[int] | None = None,
+                 keep_audio: bool = True, generation: dict | None = None, identity: dict | None = None,
+                 stop=None):
         super().__init__()
         self.tag = tag  # frozen: requires_grad False, always in eval mode (TAGModel.train is a no-op)
         self.prompts = list(prompts)
-        self.config = (config or ExplainerConfig()).for_model(tag)
+        self.method = method if method is not None else make_method("audiogenx")
+        self.config = self.method.explainer_config(tag)
         self.batch_size = batch_size
         self.seed = seed
         self.duration = duration
@@ -45,14 +46,13 @@ class AudioGenXModule(L.LightningModule):
         self.identity = dict(identity or {})  # the run's identity, stored with every result (lightning_agx.resume)
         self.keep_audio = keep_audio
         self.generation_overrides = dict(generation or {})
-        self.method = method or variant_name(self.config.objective)
-        self.options = dict(options or {})  # the method's options (not per-prompt AudioGenX: its config is `config`)
-        self.optimizes = self.method in VARIANTS  # per-prompt AudioGenX: `epochs` optimisation steps per chunk
+        self.stop = stop  # the run's stop request (lightning_agx.signals): a one-pass run ends at the next chunk
+        self.optimizes = self.method.per_chunk_optimisation  # `epochs` optimisation steps per chunk, in a fit
         self.steps_per_chunk = self.config.epochs if self.optimizes else 1
         self.automatic_optimization = False
         self.save_hyperparameters({"explainer": asdict(self.config), "batch_size": batch_size, "seed": seed,
                                    "duration": duration, "model": tag.name, "num_prompts": len(prompts),
-                                   "method": self.method})
+                                   "method": self.method.record_name})
         self.explainer: MaskGenerator | None = None
         self.chunks: list[list[list[int]]] = []
         self.finished: list[tuple[int, Explanation]] = []  # (prompt index, explanation), popped by the writer
@@ -75,6 +75,10 @@ class AudioGenXModule(L.LightningModule):
     def train_dataloader(self) -> DataLoader:
         """One item per step, ``(chunk, epoch)``, over this run's chunks (planned in `setup`)."""
         return DataLoader(StepSchedule(len(self.chunks), self.steps_per_chunk), batch_size=None, shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        """One item per chunk, ``(chunk, 0)``: a one-pass method explains a chunk per step."""
+        return DataLoader(StepSchedule(len(self.chunks), 1), batch_size=None, shuffle=False)
 
     def configure_optimizers(self):
         return make_optimizer(self.explainer, self.config) if self.optimizes else None
@@ -102,16 +106,23 @@ class AudioGenXModule(L.LightningModule):
         self._run = MaskOptimization(self.tag, generation, self.config, seeds, explainer=self.explainer)
         self.optimizers().optimizer.state.clear()
 
+    def predict_step(self, batch, batch_idx):
+        """A one-pass method on one chunk (nothing once a stop was requested: what finished is saved)."""
+        chunk, _ = (int(x) for x in batch)
+        if self.stop is not None and self.stop.signum is not None:
+            return None
+        self._start_chunk(chunk)
+        if self._indices:
+            gen = self._generation
+            with torch.enable_grad():  # Lightning predicts under no_grad; gradient methods and refinement need it
+                importance = self.method.run(self.tag, gen, gen.seeds)
+            self._finish_chunk(gen, importance, None)
+        return None
+
     def training_step(self, batch, batch_idx):
         chunk, epoch = (int(x) for x in batch)
         if chunk != self._chunk:
             self._start_chunk(chunk)
-        if not self.optimizes:
-            if self._indices:
-                gen = self._generation
-                importance = run_method(self.method, self.tag, gen, seed=gen.seeds, **self.options)
-                self._finish_chunk(gen, importance, None)
-            return None
         opt = self.optimizers()
         if self._run is None:
             opt.zero_grad()
@@ -153,7 +164,7 @@ class AudioGenXModule(L.LightningModule):
                      "seconds_generation": round((self._mask_started - self._chunk_started) / n, 4),
                      "seconds_mask": round(mask_seconds / n, 4)}
                     for row, index in enumerate(self._indices)]
-        explanations = build_explanations(self.tag, gen, importance, self.method, metadata, audio)
+        explanations = build_explanations(self.tag, gen, importance, self.method.record_name, metadata, audio)
         self.finished.extend(zip(self._indices, explanations))
         self._run = self._generation = None
 

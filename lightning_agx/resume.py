@@ -62,20 +62,6 @@ def run_identity(tag, method: str | None, explainer, seed: int, duration: float 
     return identity
 
 
-def method_identity(tag, method: str, options: dict) -> dict:
-    """The options a method's results depend on beyond the run's settings (JSON-ready): for the amortised
-    explainer, its weights by hash and its refinement; for any other method, its options (the explainer config,
-    recorded in the run identity already, left out)."""
-    if method != "audiogenx_amortized":
-        return {k: v for k, v in options.items() if k != "config"}
-    import hashlib
-    from .amortized.store import weights_file
-    from .methods.audiogenx_amortized import amortized_explainer
-    _, info = amortized_explainer(tag, options.get("checkpoint"))  # a missing or mismatched explainer stops here
-    return {"explainer_weights": hashlib.sha256(weights_file(info["path"], tag.name).read_bytes()).hexdigest(),
-            "refine_steps": options.get("refine_steps", 0), "refine_lr": options.get("refine_lr", 0.05)}
-
-
 def _numerics(tag) -> dict:
     """The speed options that change a result's numbers, as applied on the model's device (activation
     checkpointing is exact and left out)."""

@@ -19,7 +19,8 @@ from .inputs import check_writable, ensure_writable
 
 TRAINER_DEFAULTS = {"accelerator": "auto", "devices": 1, "precision": "32-true", "enable_progress_bar": True}
 TRAINER_FIXED = ("max_epochs", "logger", "callbacks", "enable_checkpointing", "enable_model_summary",
-                 "use_distributed_sampler", "num_sanity_val_steps", "log_every_n_steps", "default_root_dir")
+                 "use_distributed_sampler", "num_sanity_val_steps", "log_every_n_steps", "default_root_dir",
+                 "inference_mode")
 FIT_DEFAULTS = {"accelerator": "auto", "devices": 1, "precision": "32-true", "enable_progress_bar": True,
                 "max_epochs": 20, "log_every_n_steps": 10}  # training an amortised explainer (a real fit)
 FIT_FIXED = ("logger", "callbacks", "default_root_dir")
@@ -80,7 +81,8 @@ def make_trainer(trainer: dict | None, logger, output_dir: Path | None, callback
                                        process_group_backend="nccl" if torch.cuda.is_available() else "gloo")
     return L.Trainer(**args, max_epochs=1, logger=[logger] if logger is not None else False, callbacks=callbacks,
                      enable_checkpointing=False, enable_model_summary=False, use_distributed_sampler=False,
-                     num_sanity_val_steps=0, log_every_n_steps=1, default_root_dir=str(output_dir or "."))
+                     num_sanity_val_steps=0, log_every_n_steps=1, default_root_dir=str(output_dir or "."),
+                     inference_mode=False)  # a one-pass method's predict_step may take gradients (Grad-CAM, AtMan)
 
 
 def make_fit_trainer(trainer: dict | None, loggers: list, output_dir: Path, callbacks: list) -> L.Trainer:

@@ -34,8 +34,8 @@ from ..errors import UserError
 from ..explainer import ExplainerConfig, optimize_masks, perturbation_masks
 from ..explanation import Explanation, build_explanations, write_audio
 from ..figures import heatmap_figure, save_figures, write_figure
-from ..inputs import check_duration
-from ..methods import check_methods, run_method
+from ..inputs import check_duration, check_seed
+from ..methods import check_methods, make_method
 from ..models import TAGModel, load_model
 from ..models.base import SPECIAL_TOKENS
 from ..seeding import prompt_seed
@@ -44,7 +44,6 @@ Progress = Callable[[float, str], None]  # fraction done in [0, 1], what is runn
 EDIT_PRESETS = {"amplify": 0.9, "suppress": 0.1}  # the paper's values for Eq. 15
 TOP_LABELS = 5
 KEEP = 64  # results' folders kept on disk while serving (the oldest deleted first)
-MAX_SEED = 2 ** 63
 
 
 @dataclass
@@ -119,7 +118,7 @@ class Explorer:
             raise UserError(f"keep must be a whole number of results' folders >= 1; got {keep!r}")
         self.tag = model if isinstance(model, TAGModel) else load_model(model, device=device)
         self.method = method or default_method(self.tag)
-        self.options = method_options(self.tag, self.method)
+        self.chosen = make_method(self.method).prepare(self.tag)  # as `explain` runs it; a bad explainer stops here
         # the Refine button's per-prompt optimisation: the model's recommended settings where `explainer` leaves
         # a field unset, as explain(..., method="audiogenx") takes them
         self.explainer = (explainer or ExplainerConfig()).for_model(self.tag)
@@ -202,8 +201,8 @@ class Explorer:
             prompt_s = prompt_seed(seed, 0)
             generation = self.tag.generate([prompt], duration=duration, seed=[prompt_s])
             progress(0.3, f"explaining ({self.method})")
-            importance = run_method(self.method, self.tag, generation, seed=generation.seeds, **self.options)
-            return self._result(generation, importance, self.method, seed, duration, notices, progress)
+            importance = self.chosen.run(self.tag, generation, generation.seeds)
+            return self._result(generation, importance, self.chosen.record_name, seed, duration, notices, progress)
 
     def refine(self, result: Result, progress: Progress | None = None) -> Result:
         """`result` re-explained by the per-prompt AudioGenX optimisation (``explainer.epochs`` steps, the same
@@ -311,17 +310,6 @@ def default_method(tag: TAGModel) -> str:
     return "audiogenx_amortized"
 
 
-def method_options(tag: TAGModel, method: str) -> dict:
-    """The options `lightning_agx.explain` gives `method` by default (the amortised explainer checked here)."""
-    if method == "audiogenx_amortized":
-        from ..methods.audiogenx_amortized import amortized_explainer
-        amortized_explainer(tag)  # a missing or mismatched explainer: one-line AmortizedCheckpointError
-        return {"config": ExplainerConfig()}
-    if method == "audiogenx":
-        return {"config": ExplainerConfig()}
-    return {}
-
-
 def check_interval(start, end, duration: float) -> tuple[float, float]:
     """[start, end) seconds inside a clip of `duration` seconds, end after start; a `UserError` otherwise."""
     try:
@@ -372,8 +360,9 @@ def _token_indices(tokens, names: list[str]) -> list[int]:
 
 
 def _seed(seed) -> int:
-    """A whole number in [0, 2**63), never rounded: 1.5 (or "1.5") is an error, not 2; whole floats (3.0, as
-    the page's number box sends them) are taken."""
+    """The run seed as `lightning_agx.explain` takes it (`check_seed`: a whole number from 0 to 2**32 - 1), never
+    rounded: 1.5 (or "1.5") is an error, not 2; whole floats (3.0, as the page's number box sends them) and
+    their text are taken."""
     if seed is None or seed == "":
         return 0
     if isinstance(seed, str):
@@ -385,11 +374,7 @@ def _seed(seed) -> int:
                 seed = float(text)
             except ValueError:
                 seed = text
-    if isinstance(seed, float) and math.isfinite(seed) and seed.is_integer():
-        seed = int(seed)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
-        raise UserError(f"the seed must be a whole number from 0 to 2**63 - 1; got {seed!r}")
-    return seed
+    return check_seed(seed, "the seed")
 
 
 @contextmanager

@@ -39,11 +39,11 @@ from ..classifiers.base import module_device
 from ..errors import UserError
 from ..explainer import ExplainerConfig, perturbation_masks
 from ..explanation import JSON_NAME, Explanation, build_explanations, prompt_folder_name
-from ..methods import check_method_options, check_methods, is_audiogenx, run_method
+from ..methods import check_methods, make_method
 from ..metrics.functional import fidelity, kl, mask_size
 from ..models import CrossAttentionEdit
 from ..models import Generation
-from ..resume import claim_folder, method_identity, run_identity
+from ..resume import claim_folder, run_identity
 from ..seeding import derived_seeds, prompt_seed
 from .memory import PeakMemory
 from .tables import ORI, TABLE1, TABLE2, paired_with_ori, summarise, table1_columns, write_table
@@ -79,9 +79,6 @@ def evaluate(tag, prompts: list[str], classifier, output_dir: str | Path, method
     check_methods(list(bases.values()))
     if repeats < 1 or ori_repeats < 1 or batch_size < 1:
         raise UserError(f"repeats, ori_repeats and batch_size must be >= 1; got {repeats}, {ori_repeats}, {batch_size}")
-    for label in methods:
-        options = dict((method_options or {}).get(label, {}))
-        check_method_options(options.pop("method", label), options)
     output_dir = Path(output_dir)
     explainer = (explainer or ExplainerConfig()).for_model(tag)  # the model's recommended settings, overridden
     identity = run_identity(tag, None, explainer, seed, duration, generation, task="evaluate",
@@ -90,15 +87,11 @@ def evaluate(tag, prompts: list[str], classifier, output_dir: str | Path, method
     claim_folder(output_dir, identity, overwrite, names=["prompts", "wandb_logs"])
     folders = [output_dir / "prompts" / prompt_folder_name(i, p) for i, p in enumerate(prompts)]
     params = dict(generation or {})
-    options = {name: {k: v for k, v in (method_options or {}).get(name, {}).items() if k != "method"}
-               for name in methods}
-    for name in methods:
-        if is_audiogenx(bases[name]):
-            options[name].setdefault("config", explainer)
-    # what a row's results depend on beyond the run identity (the amortised explainer's weights, by hash; loading
-    # them here stops a missing or mismatched explainer before any work): a saved row made another way is redone
-    rows_made = {name: method_identity(tag, bases[name], options[name]) if bases[name] == "audiogenx_amortized"
-                 else {} for name in methods}
+    made_by = {name: make_method(bases[name], {k: v for k, v in (method_options or {}).get(name, {}).items()
+                                               if k != "method"}, explainer).prepare(tag) for name in methods}
+    # what a row's results depend on beyond the run identity (the amortised explainer's weights, by hash; preparing
+    # the rows above stops a missing or mismatched explainer before any work): a saved row made another way is redone
+    rows_made = {name: made_by[name].identity(tag) for name in methods}
     result = EvaluationResult(output_dir, [], [], {m: 0 for m in methods})
     device = tag.device
     truth = tag.ground_truth  # what the model's world knows must matter (Table 1's AUC), or None
@@ -125,7 +118,7 @@ def evaluate(tag, prompts: list[str], classifier, output_dir: str | Path, method
             _log(f"[evaluate] prompts {items[0]}-{items[-1]}: {method}")
             with PeakMemory(device) as peak:
                 begin = time.perf_counter()
-                importance = run_method(bases[method], tag, sub, seed=sub.seeds, **options[method])
+                importance = made_by[method].run(tag, sub, sub.seeds)
                 seconds = time.perf_counter() - begin
             factual, counterfactual = _masked_logits(tag, classifier, sub, importance, repeats, duration, params)
             metrics = _faithfulness(original_logits[rows], factual, counterfactual, importance, sub, kl_direction,

@@ -19,6 +19,7 @@ import torch
 from ..inputs import check_int, check_number
 from ..models import CrossAttentionEdit
 from ._common import minmax_scale, valid_mask
+from .base import Method
 
 
 @dataclass
@@ -32,8 +33,6 @@ class AtmanOptions:
         check_int(self.chunk, "atman option chunk", low=1)
         check_number(self.tol, "atman option tol", low=0)
 
-
-OPTIONS = AtmanOptions
 
 
 @torch.no_grad()
@@ -55,3 +54,13 @@ def atman(tag, generation, seed: int = 0, suppression: float = 0.9, chunk: int =
     delta = (losses[1:] - losses[:1]).permute(1, 2, 0)  # [B, T, N]
     delta = torch.where(delta.abs() < tol, torch.zeros_like(delta), delta)
     return minmax_scale(delta, valid_mask(generation))
+
+
+class AtMan(Method):
+    """AtMan: one token's attention suppressed at a time (`atman`)."""
+
+    Options = AtmanOptions
+
+    def explain(self, tag, generation, seeds):
+        o = self.options
+        return atman(tag, generation, suppression=o.suppression, chunk=o.chunk, tol=o.tol)

@@ -14,6 +14,7 @@ import torch
 from ..errors import UserError
 from ..models import CrossAttentionEdit
 from ._common import max_scale, mean_attention, valid_mask
+from .base import Method
 
 
 @dataclass
@@ -25,8 +26,6 @@ class AttentionOptions:
             raise UserError(f"attention option scale must be true or false; got {self.scale!r}")
 
 
-OPTIONS = AttentionOptions
-
 
 @torch.no_grad()
 def attention(tag, generation, seed: int = 0, scale: bool = True) -> torch.Tensor:
@@ -36,3 +35,12 @@ def attention(tag, generation, seed: int = 0, scale: bool = True) -> torch.Tenso
     weights = mean_attention(edit.layer_weights(), len(generation.text))  # [B, T, N]
     valid = valid_mask(generation)
     return max_scale(weights, valid) if scale else weights * valid
+
+
+class Attention(Method):
+    """Raw cross-attention averaged over layers and heads."""
+
+    Options = AttentionOptions
+
+    def explain(self, tag, generation, seeds):
+        return attention(tag, generation, scale=self.options.scale)

@@ -16,6 +16,7 @@ import torch
 
 from ..explainer import OBJECTIVES, ExplainerConfig, optimize_masks
 from ._common import valid_mask
+from .base import Method
 
 
 def variant_name(objective: str) -> str:
@@ -34,8 +35,6 @@ class AudioGenXOptions(ExplainerConfig):
     FIXED: ClassVar[tuple[str, ...]] = ("objective",)
 
 
-OPTIONS = AudioGenXOptions
-
 
 def audiogenx(tag, generation, seed: int | list[int] = 0, config: ExplainerConfig | dict | None = None,
               objective: str | None = None, **overrides) -> torch.Tensor:
@@ -46,3 +45,40 @@ def audiogenx(tag, generation, seed: int | list[int] = 0, config: ExplainerConfi
     config = replace(config or ExplainerConfig(), **overrides, **({"objective": objective} if objective else {}))
     p = optimize_masks(tag, generation, config, seed=seed)
     return p.detach() * valid_mask(generation)
+
+
+class AudioGenX(Method):
+    """Per-prompt AudioGenX: the mask generator optimised on Eq. 6 for each chunk, through Lightning's fit (the
+    module runs its `epochs` steps); its options are the explainer config's fields. The objective is the
+    variant's (`objective`), else the config's (both by default)."""
+
+    Options = AudioGenXOptions
+    per_chunk_optimisation = True
+    reads_explainer = True
+    objective: ClassVar[str | None] = None
+
+    def explainer_config(self, tag) -> ExplainerConfig:
+        config = replace(self.config, **self.options.given())
+        return (config if self.objective is None else replace(config, objective=self.objective)).for_model(tag)
+
+    @property
+    def record_name(self) -> str:
+        return variant_name(self.objective or self.config.objective or "both")
+
+    def identity(self, tag) -> dict:
+        return {}  # everything it depends on is the explainer config, recorded in the run identity
+
+    def explain(self, tag, generation, seeds):
+        return optimize_masks(tag, generation, self.explainer_config(tag), seed=seeds).detach() * valid_mask(generation)
+
+
+class AudioGenXFactual(AudioGenX):
+    """AudioGenX with the factual objective only (Eq. 3 + regularisers)."""
+
+    objective = "factual"
+
+
+class AudioGenXCounterfactual(AudioGenX):
+    """AudioGenX with the counterfactual objective only (Eq. 5 + regularisers)."""
+
+    objective = "counterfactual"

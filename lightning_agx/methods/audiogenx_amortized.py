@@ -18,6 +18,7 @@ from ..errors import UserError
 from ..explainer import ExplainerConfig, masked_objective
 from ..inputs import check_int, check_number
 from ..seeding import resolve_seeds, streams
+from .base import Method
 
 
 @dataclass
@@ -36,8 +37,6 @@ class AmortizedOptions:
         check_int(self.refine_steps, "audiogenx_amortized option refine_steps", low=0)
         self.refine_lr = check_number(self.refine_lr, "audiogenx_amortized option refine_lr", low=0, low_open=True)
 
-
-OPTIONS = AmortizedOptions
 
 _LOADED: dict[tuple, tuple] = {}  # (checkpoint, its file's state, model name, weights, device) -> (explainer, info)
 
@@ -90,4 +89,29 @@ def audiogenx_amortized(tag, generation, seed: int | list[int] = 0, checkpoint: 
     return torch.sigmoid(logits) * text.valid[:, None, :]
 
 
-__all__ = ["OPTIONS", "AmortizedOptions", "amortized_explainer", "audiogenx_amortized"]
+class AudioGenXAmortized(Method):
+    """Amortised AudioGenX: a trained explainer, one forward per prompt (plus `refine_steps` of Eq. 6)."""
+
+    Options = AmortizedOptions
+    reads_explainer = True  # the refinement's objective
+    config_section = "amortized"  # train.py's --amortized.* (lightning_agx.config.AmortizedConfig)
+
+    def prepare(self, tag) -> "AudioGenXAmortized":
+        amortized_explainer(tag, self.options.checkpoint)  # a missing or mismatched explainer stops here
+        return self
+
+    def identity(self, tag) -> dict:
+        """Its explainer's weights by hash and its refinement."""
+        import hashlib
+        from ..amortized.store import weights_file
+        _, info = amortized_explainer(tag, self.options.checkpoint)
+        return {"explainer_weights": hashlib.sha256(weights_file(info["path"], tag.name).read_bytes()).hexdigest(),
+                "refine_steps": self.options.refine_steps, "refine_lr": self.options.refine_lr}
+
+    def explain(self, tag, generation, seeds):
+        o = self.options
+        return audiogenx_amortized(tag, generation, seed=seeds, checkpoint=o.checkpoint, refine_steps=o.refine_steps,
+                                   refine_lr=o.refine_lr, config=self.explainer_config(tag))
+
+
+__all__ = ["AmortizedOptions", "AudioGenXAmortized", "amortized_explainer", "audiogenx_amortized"]

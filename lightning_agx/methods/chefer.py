@@ -29,6 +29,7 @@ import torch
 from ..errors import UserError
 from ..models import CrossAttentionEdit
 from ._common import max_scale, recorded_layers, valid_mask
+from .base import Method
 
 
 @dataclass
@@ -39,8 +40,6 @@ class CheferOptions:
         if not isinstance(self.self_attention, bool):
             raise UserError(f"chefer option self_attention must be true or false; got {self.self_attention!r}")
 
-
-OPTIONS = CheferOptions
 
 
 def _normalised(relevance: torch.Tensor) -> torch.Tensor:
@@ -74,3 +73,12 @@ def chefer(tag, generation, seed: int = 0, self_attention: bool = True) -> torch
         c_bar = torch.relu(cross_grads[layer] * crosses[layer].detach()).mean(1)  # [B, T, N]
         r_at = r_at + _normalised(r_aa) @ c_bar  # R_tt = I
     return max_scale(r_at, valid_mask(generation))
+
+
+class Chefer(Method):
+    """Chefer et al. 2021's relevance propagation (bi-modal rules)."""
+
+    Options = CheferOptions
+
+    def explain(self, tag, generation, seeds):
+        return chefer(tag, generation, self_attention=self.options.self_attention)

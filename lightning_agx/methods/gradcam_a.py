@@ -16,9 +16,7 @@ import torch
 
 from ..models import CrossAttentionEdit
 from ._common import max_scale, mean_attention, valid_mask
-from .options import NoOptions
-
-OPTIONS = NoOptions
+from .base import Method
 
 
 def gradcam_a(tag, generation, seed: int = 0) -> torch.Tensor:
@@ -31,3 +29,10 @@ def gradcam_a(tag, generation, seed: int = 0) -> torch.Tensor:
     cam = torch.relu((alpha * hidden.detach()).sum(-1))  # [B, T]
     attn = mean_attention([w.detach() for w in edit.layer_weights()], b)  # [B, T, N]
     return max_scale(cam[..., None] * attn, valid_mask(generation))
+
+
+class GradCAMA(Method):
+    """Grad-CAM-a (the paper's baselines)."""
+
+    def explain(self, tag, generation, seeds):
+        return gradcam_a(tag, generation)

@@ -13,9 +13,7 @@ import torch
 
 from ..models import CrossAttentionEdit
 from ._common import max_scale, recorded_layers, valid_mask
-from .options import NoOptions
-
-OPTIONS = NoOptions
+from .base import Method
 
 
 def attention_gradients(tag, generation) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -33,3 +31,10 @@ def gradcam_e(tag, generation, seed: int = 0) -> torch.Tensor:
     weights, grads = attention_gradients(tag, generation)
     cams = torch.stack([torch.relu((g * weights).mean(1)) for g in grads])  # [K, B, T, N]
     return max_scale(cams.mean(0), valid_mask(generation))
+
+
+class GradCAME(Method):
+    """Grad-CAM-e (the paper's baselines)."""
+
+    def explain(self, tag, generation, seeds):
+        return gradcam_e(tag, generation)

@@ -1,10 +1,9 @@
-"""A method's options, checked before any work: each method module declares ``OPTIONS``, a dataclass of its
+"""A method's options, checked before any work: each method class declares ``Options``, a dataclass of its
 keyword options whose ``__post_init__`` checks their values (one-line `UserError`); a key it does not declare
-is refused, with the method's options listed. A method whose function takes ``config`` (the explainer's
-`ExplainerConfig`, AudioGenX per prompt and amortised) also accepts that key."""
+is refused, with the method's options listed. A method that reads the explainer config (`ExplainerConfig`:
+AudioGenX per prompt and amortised) also accepts that key."""
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, fields
 
 from ..errors import UserError
@@ -19,16 +18,15 @@ def option_names(options_class) -> list[str]:
     return [f.name for f in fields(options_class) if f.init and f.name not in getattr(options_class, "FIXED", ())]
 
 
-def check_options(method: str, function, options_class, options: dict | None) -> dict:
+def check_options(method: str, takes_config: bool, options_class, options: dict | None) -> dict:
     """`options` of `method` checked against its `options_class` (unknown keys refused, values by the class's
-    own rules) and, where `function` takes one, its ``config``; returns them as given (a dict)."""
+    own rules) and, where it `takes_config`, its ``config``; returns them as given (a dict)."""
     if options is None:
         return {}
     if not isinstance(options, dict):
         raise UserError(f"options of method '{method}' must be a mapping of option names to values; "
                         f"got {type(options).__name__}")
     options = dict(options)
-    takes_config = "config" in inspect.signature(function).parameters
     config = options.pop("config", None) if takes_config else None
     allowed = option_names(options_class)
     unknown = sorted(str(k) for k in options if k not in allowed)

@@ -7,9 +7,7 @@ from __future__ import annotations
 import torch
 
 from ._common import valid_mask
-from .options import NoOptions
-
-OPTIONS = NoOptions
+from .base import Method
 
 
 def random_mask(tag, generation, seed: int | list[int] = 0) -> torch.Tensor:
@@ -22,3 +20,10 @@ def random_mask(tag, generation, seed: int | list[int] = 0) -> torch.Tensor:
         length = len(generation.text.tokens[row])
         values[row, :, :length] = torch.rand(t, length, generator=torch.Generator().manual_seed(s))
     return values.to(generation.text.embeddings.device) * valid_mask(generation)
+
+
+class RandomMask(Method):
+    """The Random-Mask baseline."""
+
+    def explain(self, tag, generation, seeds):
+        return random_mask(tag, generation, seed=seeds)

@@ -1,34 +1,31 @@
-"""All explanation methods by name. A method is ``fn(tag, generation, seed=0, **options) -> [B, T, N]``
-importance (0 at padding tokens) and its module's ``OPTIONS`` dataclass (`lightning_agx.methods.options`);
-adding one is one file and one line in `METHODS`."""
+"""All explanation methods by name: each a `lightning_agx.methods.base.Method` class in its own file, with its
+options, preparation, identity and `explain`; adding one is one file and one line in `METHODS`."""
 from __future__ import annotations
-
-import sys
-from functools import partial
-from typing import Callable
 
 import torch
 
 from ..errors import UserError
-from .atman import atman
-from .attention import attention
-from .audiogenx import VARIANTS, audiogenx
-from .audiogenx_amortized import audiogenx_amortized
-from .chefer import chefer
-from .gradcam_a import gradcam_a
-from .gradcam_e import gradcam_e
-from .options import check_options
-from .random_mask import random_mask
+from .atman import AtMan
+from .attention import Attention
+from .audiogenx import AudioGenX, AudioGenXCounterfactual, AudioGenXFactual
+from .audiogenx_amortized import AudioGenXAmortized
+from .base import Method
+from .chefer import Chefer
+from .gradcam_a import GradCAMA
+from .gradcam_e import GradCAME
+from .random_mask import RandomMask
 
-METHODS: dict[str, Callable[..., torch.Tensor]] = {
-    **{name: partial(audiogenx, objective=objective) for name, objective in VARIANTS.items()},
-    "audiogenx_amortized": audiogenx_amortized,
-    "random": random_mask,
-    "gradcam_a": gradcam_a,
-    "gradcam_e": gradcam_e,
-    "atman": atman,
-    "chefer": chefer,
-    "attention": attention,
+METHODS: dict[str, type[Method]] = {
+    "audiogenx": AudioGenX,
+    "audiogenx_factual": AudioGenXFactual,
+    "audiogenx_counterfactual": AudioGenXCounterfactual,
+    "audiogenx_amortized": AudioGenXAmortized,
+    "random": RandomMask,
+    "gradcam_a": GradCAMA,
+    "gradcam_e": GradCAME,
+    "atman": AtMan,
+    "chefer": Chefer,
+    "attention": Attention,
 }
 
 
@@ -36,28 +33,28 @@ def available_methods() -> list[str]:
     return sorted(METHODS)
 
 
-def get_method(name: str) -> Callable[..., torch.Tensor]:
+def get_method(name: str) -> type[Method]:
+    """The class of method `name`; a one-line `UserError` naming the methods for an unknown one."""
     if not isinstance(name, str) or name not in METHODS:
         raise UserError(f"unknown method {name!r}; available: {', '.join(available_methods())}")
     return METHODS[name]
 
 
+def make_method(name: str, options: dict | None = None, config=None) -> Method:
+    """Method `name` with its `options` checked (and, for a method that reads it, the explainer `config`)."""
+    return get_method(name)(name, options, config)
+
+
 def options_class(name: str) -> type:
-    """The ``OPTIONS`` dataclass of method `name` (declared in its module)."""
-    function = get_method(name)
-    function = getattr(function, "func", function)  # the AudioGenX variants are partials
-    return sys.modules[function.__module__].OPTIONS
+    """The options dataclass of method `name`."""
+    return get_method(name).Options
 
 
 def check_method_options(name: str, options: dict | None) -> dict:
     """`options` of method `name` checked before any work: unknown keys refused, each value by the method's
-    ``OPTIONS`` (one-line `UserError`s); returns them as a dict."""
-    return check_options(name, get_method(name), options_class(name), options)
-
-
-def is_audiogenx(name: str) -> bool:
-    """Whether method `name` is AudioGenX, per prompt or amortised (it then takes the explainer's `config`)."""
-    return name in VARIANTS or name == "audiogenx_amortized"
+    ``Options`` (one-line `UserError`s); returns them as a dict."""
+    make_method(name, options)
+    return dict(options or {})
 
 
 def check_methods(names: list[str]) -> list[str]:
@@ -69,12 +66,8 @@ def check_methods(names: list[str]) -> list[str]:
     return list(names)
 
 
-def run_method(name: str, tag, generation, seed: int = 0, **options) -> torch.Tensor:
-    """``[B, T, N]`` importance of method `name`, checked: right shape, finite, 0 at padding."""
-    importance = get_method(name)(tag, generation, seed=seed, **options).detach()
-    expected = (len(generation.text), generation.num_steps, generation.text.valid.shape[1])
-    if tuple(importance.shape) != expected:
-        raise RuntimeError(f"method '{name}' returned shape {tuple(importance.shape)}, expected {expected}")
-    if not torch.isfinite(importance).all():
-        raise FloatingPointError(f"method '{name}' returned non-finite importance")
-    return importance * generation.text.valid[:, None, :]
+def run_method(name: str, tag, generation, seed: int | list[int] = 0, **options) -> torch.Tensor:
+    """``[B, T, N]`` importance of method `name` with `options` (a convenience over `make_method(...).run`);
+    `seed`: one per prompt, or an int (prompt b: ``prompt_seed(seed, b)``)."""
+    from ..seeding import resolve_seeds
+    return make_method(name, options).run(tag, generation, resolve_seeds(seed, len(generation.text)))

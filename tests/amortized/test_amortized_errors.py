@@ -14,7 +14,7 @@ from lightning_agx.amortized.data import DataConfig
 from lightning_agx.amortized.training import NetworkConfig
 from lightning_agx.config import parse
 from lightning_agx.errors import UserError
-from lightning_agx.methods.audiogenx_amortized import OPTIONS, AmortizedOptions
+from lightning_agx.methods.audiogenx_amortized import AmortizedOptions, AudioGenXAmortized
 
 
 class Payload:
@@ -292,7 +292,7 @@ def test_bad_amortised_options_are_one_line(values):
 
 
 def test_the_amortised_options_edges_are_accepted():
-    assert OPTIONS is AmortizedOptions
+    assert AudioGenXAmortized.Options is AmortizedOptions
     assert AmortizedOptions().refine_steps == 0 and AmortizedOptions(refine_steps=10 ** 12).refine_steps == 10 ** 12
     assert AmortizedOptions(refine_lr=1e-300).refine_lr == 1e-300 and AmortizedOptions(refine_lr=1).refine_lr == 1.0
     assert AmortizedOptions(checkpoint=Path("a.ckpt")).checkpoint == Path("a.ckpt")

@@ -65,13 +65,13 @@ def test_attention_equals_manual_average_of_recorded_weights(debug_tag, debug_ge
     manual = manual * valid
     manual = manual / manual.flatten(1).amax(1)[:, None, None]
     assert torch.allclose(outputs["attention"], manual, atol=1e-6)
-    raw = get_method("attention")(debug_tag, debug_generation, scale=False)
+    raw = run_method("attention", debug_tag, debug_generation, scale=False)
     assert (raw.sum(-1) <= 1 + 1e-5).all() and (raw.sum(-1) > 0).all(), \
         "unscaled: softmax weights of the valid tokens, a part of each row's unit mass (padding is attended too)"
 
 
 def test_atman_without_suppression_is_zero(debug_tag, debug_generation):
-    x = get_method("atman")(debug_tag, debug_generation, suppression=0.0)
+    x = run_method("atman", debug_tag, debug_generation, suppression=0.0)
     assert (x == 0).all(), "multiplying the scores by 1 changes nothing, so no token is important"
 
 
@@ -92,7 +92,7 @@ def test_gradcam_a_nonzero(outputs):
 
 
 def test_chefer_with_and_without_self_attention_differ(debug_tag, debug_generation, outputs):
-    cross_only = get_method("chefer")(debug_tag, debug_generation, self_attention=False)
+    cross_only = run_method("chefer", debug_tag, debug_generation, self_attention=False)
     assert not torch.allclose(cross_only, outputs["chefer"])
 
 
