@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import warnings
 from pathlib import Path
 
@@ -68,9 +69,27 @@ def run_explain(run) -> list[Explanation]:
     output_dir = output_folder(run.output_dir, create=False)
     section = get_method(run.method).config_section  # the run's section of the method's options, if any
     options = getattr(run, section).options() if section else None
-    return explain_prompts(run.model.load(), prompts, output_dir, run.explainer, run.prompts.batch_size, run.seed,
-                           run.model.duration, run.trainer, run.logger if run.wandb else None, run.figures,
-                           run.save_audio, run.model.generation, run.overwrite, run.method, options)
+    explanations = explain_prompts(run.model.load(), prompts, output_dir, run.explainer, run.prompts.batch_size,
+                                   run.seed, run.model.duration, run.trainer, run.logger if run.wandb else None,
+                                   run.figures, run.save_audio, run.model.generation, run.overwrite, run.method,
+                                   options)
+    print(summary(explanations, output_dir, run.figures), file=sys.stderr, flush=True)
+    return explanations
+
+
+def summary(explanations: list[Explanation], output_dir: Path | None, figures: bool = True, top: int = 3) -> str:
+    """What a finished run says: how many explanations and where, what to open, the first prompt's top tokens."""
+    if not explanations:
+        return "lightning_agx: nothing explained on this process"
+    first = explanations[0]
+    ranked = ", ".join(f"{token} {value:.2f}" for token, value in first.ranking()[:top])
+    lines = [f"lightning_agx: {len(explanations)} explanation(s) ({first.method}) in {output_dir}/ "
+             f"(index.json lists them)"]
+    folder = output_dir / prompt_folder_name(0, first.prompt)
+    opened = "heatmap.png (the [T, N] mask under the spectrogram), bars.png, audio.wav" if figures else "audio.wav"
+    lines.append(f"  open {folder}/: {opened}; explanation.json holds the importances")
+    lines.append(f"  {first.prompt!r}: most important tokens {ranked}")
+    return "\n".join(lines)
 
 
 def explain_prompts(tag: TAGModel, prompts: list[str], output_dir: Path | None, config: ExplainerConfig | None,
@@ -146,4 +165,4 @@ def quiet_lightning():
             lg.setLevel(level)
 
 
-__all__ = ["explain", "explain_prompts", "run_explain"]
+__all__ = ["explain", "explain_prompts", "run_explain", "summary"]

@@ -101,6 +101,7 @@ def wandb_logger(logger: dict | None, output_dir: Path | None):
     args = {**LOGGER_DEFAULTS, **check_arguments(logger or {}, logger_signature(), LOGGER_FIXED, "logger")}
     if args.get("offline"):
         os.environ.setdefault("WANDB_MODE", "offline")
+        os.environ.setdefault("WANDB_SILENT", "true")  # no "sync this run to the cloud" hint for an offline run
     save_dir = Path(output_dir or ".") / "wandb_logs"
     save_dir.mkdir(parents=True, exist_ok=True)
     return WandbLogger(**args, save_dir=str(save_dir), log_model=False)
