@@ -5,6 +5,7 @@ import contextlib
 import logging
 import sys
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning as L
@@ -56,9 +57,9 @@ def explain(model: str | TAGModel, prompts: list[str], output_dir: str | Path | 
         raise UserError(f"config must be an ExplainerConfig; got {type(config).__name__}")
     output_dir = output_folder(output_dir, create=False)
     tag = model if isinstance(model, TAGModel) else load_model(model, duration=duration)
-    return explain_prompts(tag, prompts, output_dir, config, batch_size, seed, duration, trainer,
-                           logger if wandb else None, figures, save_audio, generation, overwrite, method,
-                           method_options)
+    settings = ExplainSettings(output_dir, config, batch_size, seed, duration, trainer, logger if wandb else None,
+                               figures, save_audio, dict(generation or {}), overwrite, method, method_options)
+    return explain_prompts(tag, prompts, settings)
 
 
 def run_explain(run) -> list[Explanation]:
@@ -69,10 +70,7 @@ def run_explain(run) -> list[Explanation]:
     output_dir = output_folder(run.output_dir, create=False)
     section = get_method(run.method).config_section  # the run's section of the method's options, if any
     options = getattr(run, section).options() if section else None
-    explanations = explain_prompts(run.model.load(), prompts, output_dir, run.explainer, run.prompts.batch_size,
-                                   run.seed, run.model.duration, run.trainer, run.logger if run.wandb else None,
-                                   run.figures, run.save_audio, run.model.generation, run.overwrite, run.method,
-                                   options)
+    explanations = explain_prompts(run.model.load(), prompts, ExplainSettings.of_run(run, output_dir, options))
     print(summary(explanations, output_dir, run.figures), file=sys.stderr, flush=True)
     return explanations
 
@@ -92,11 +90,39 @@ def summary(explanations: list[Explanation], output_dir: Path | None, figures: b
     return "\n".join(lines)
 
 
-def explain_prompts(tag: TAGModel, prompts: list[str], output_dir: Path | None, config: ExplainerConfig | None,
-                    batch_size: int, seed: int, duration: float | None, trainer: dict | None, logger: dict | None,
-                    figures: bool, save_audio: bool, generation: dict | None, overwrite: bool,
-                    method: str = "audiogenx", method_options: dict | None = None) -> list[Explanation]:
-    """`explain` on a loaded model and cleaned prompts (`logger`: WandbLogger arguments, None: no W&B)."""
+@dataclass
+class ExplainSettings:
+    """Everything an explain run is besides its model and prompts, travelling whole from `explain` and
+    `train.py` (`of_run`) to `explain_prompts` (`logger`: WandbLogger arguments, None: no W&B)."""
+
+    output_dir: Path | None = None
+    config: ExplainerConfig | None = None
+    batch_size: int = 8
+    seed: int = 0
+    duration: float | None = None
+    trainer: dict | None = None
+    logger: dict | None = None
+    figures: bool = True
+    save_audio: bool = True
+    generation: dict = field(default_factory=dict)
+    overwrite: bool = False
+    method: str = "audiogenx"
+    method_options: dict | None = None
+
+    @classmethod
+    def of_run(cls, run, output_dir: Path | None, method_options: dict | None) -> "ExplainSettings":
+        """The settings of ``train.py``'s `lightning_agx.config.ExplainRun`."""
+        return cls(output_dir, run.explainer, run.prompts.batch_size, run.seed, run.model.duration, run.trainer,
+                   run.logger if run.wandb else None, run.figures, run.save_audio, dict(run.model.generation),
+                   run.overwrite, run.method, method_options)
+
+
+def explain_prompts(tag: TAGModel, prompts: list[str], settings: ExplainSettings) -> list[Explanation]:
+    """`explain` on a loaded model and cleaned prompts."""
+    s = settings
+    output_dir, config, batch_size, seed, duration = s.output_dir, s.config, s.batch_size, s.seed, s.duration
+    trainer, logger, figures, save_audio, generation = s.trainer, s.logger, s.figures, s.save_audio, s.generation
+    overwrite, method, method_options = s.overwrite, s.method, s.method_options
     config = (config or ExplainerConfig()).for_model(tag)  # the model's recommended settings, overridden by `config`
     check_batch_size(batch_size)
     check_seed(seed)
@@ -165,4 +191,4 @@ def quiet_lightning():
             lg.setLevel(level)
 
 
-__all__ = ["explain", "explain_prompts", "run_explain", "summary"]
+__all__ = ["ExplainSettings", "explain", "explain_prompts", "run_explain", "summary"]
