@@ -12,8 +12,7 @@ import sys
 from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
-from .amortized.data import DataConfig
-from .amortized.training import NetworkConfig
+from .amortized.settings import DataConfig, NetworkConfig
 from .errors import UserError
 from .explainer import ExplainerConfig
 from .methods.audiogenx_amortized import AmortizedOptions

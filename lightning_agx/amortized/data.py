@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning as L
@@ -28,41 +27,12 @@ from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..errors import UserError
-from ..inputs import check_int, check_prompts, read_prompt_file
+from ..inputs import check_prompts, read_prompt_file
 from ..seeding import prompt_seed
+from .settings import DataConfig  # noqa: F401  re-exported
 
 log = logging.getLogger("lightning_agx")
 SPLIT_OFFSET = {"train": 0, "val": 7919}  # the validation prompts' seeds are another family than the training ones
-
-
-@dataclass
-class DataConfig:
-    source: str = "toysounds"  # toysounds (the world's training grammar) | captions (the `captions` file)
-    captions: str | None = None  # .txt / .csv of training captions for a real model
-    exclude: list[str] = field(default_factory=list)  # caption files never to train on (evaluation sets)
-    train_prompts: int = 4096
-    val_prompts: int = 48
-    batch_size: int = 32  # prompts per optimisation step
-    chunk: int = 64  # prompts generated (and cached) at once
-    cache_dir: str | None = None  # default: <output_dir>/generations
-
-    def __post_init__(self) -> None:
-        if self.source not in ("toysounds", "captions"):
-            raise UserError(f"data.source must be 'toysounds' or 'captions'; got {self.source!r}")
-        if self.source == "captions" and not self.captions:
-            raise UserError("data.source captions needs data.captions: a .txt or .csv file of training captions")
-        for key in ("captions", "cache_dir"):
-            value = getattr(self, key)
-            if value is not None and not _is_path(value):
-                raise UserError(f"data.{key} must be a path or null; got {value!r}")
-        if not isinstance(self.exclude, (list, tuple)) or not all(_is_path(f) for f in self.exclude):
-            raise UserError(f"data.exclude must be a list of caption files; got {self.exclude!r}")
-        for key in ("train_prompts", "val_prompts", "batch_size", "chunk"):
-            check_int(getattr(self, key), f"data.{key}", low=1)
-
-
-def _is_path(value) -> bool:
-    return isinstance(value, (str, os.PathLike)) and str(value) != ""
 
 
 def toysounds_prompts(split: str, n: int, seed: int) -> tuple[list[str], list]:

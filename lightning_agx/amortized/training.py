@@ -18,7 +18,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import lightning as L
@@ -26,25 +26,13 @@ import torch
 
 from ..errors import UserError
 from ..explainer import ExplainerConfig, masked_objective
-from ..inputs import check_int, check_number
 from ..seeding import derived_seeds, streams
 from .network import AmortizedExplainer, step_context
+from .settings import NetworkConfig  # noqa: F401  re-exported
 from .store import model_identity, read_lightning_checkpoint
 
 TRAIN_NOISE = 10_000  # training noise of epoch e: derived seed TRAIN_NOISE + e of each prompt (validation: its own)
 OBJECTIVE_KEYS = ("tau", "hard", "beta", "gamma", "objective")  # the explainer config's fields Eq. 6 reads here
-
-
-@dataclass
-class NetworkConfig:
-    hidden: int = 128  # width H of the token and step embeddings and of the head
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-
-    def __post_init__(self) -> None:
-        check_int(self.hidden, "network.hidden", low=1)
-        check_number(self.lr, "network.lr", low=0, low_open=True)
-        check_number(self.weight_decay, "network.weight_decay", low=0)
 
 
 def run_settings(run) -> dict:

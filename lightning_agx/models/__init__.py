@@ -1,11 +1,30 @@
-"""Text-to-audio model families behind one interface, `TAGModel` (`base.py`); one adapter file per family."""
+"""Text-to-audio model families behind one interface, `TAGModel` (`base.py`); one wing (sub-package) per family.
+
+Importing this package imports the interface only (`TAGModel` and its data classes, the cross-attention edit,
+the registry and the catalogue): no family's library (audiocraft, diffusers, transformers) is imported until a
+family class is asked for (``lightning_agx.models.AudiocraftLM`` ..., resolved by the module's ``__getattr__``)
+or `load_model` routes a name to its family.
+"""
 from ..inputs import check_prompts
 from .attention import CrossAttentionEdit, cross_attention_modules, edit_cross_attention
-from .audiocraft_lm import AudiocraftLM
-from .audiocraft_magnet import AudiocraftMagnet
 from .base import Generation, GroundTruth, StepOutputs, TAGModel, TextConditioning
 from .registry import ModelLoadError, available_models, load_model
 
-__all__ = ["AudiocraftLM", "AudiocraftMagnet", "CrossAttentionEdit", "Generation", "GroundTruth", "ModelLoadError",
-           "StepOutputs", "TAGModel", "TextConditioning", "available_models", "check_prompts",
-           "cross_attention_modules", "edit_cross_attention", "load_model"]
+_FAMILIES = {  # family classes, imported on first use
+    "AudiocraftLM": "lightning_agx.models.audiocraft_lm",
+    "AudiocraftMagnet": "lightning_agx.models.audiocraft_magnet",
+    "DiffusersTAG": "lightning_agx.models.diffusers_tag",
+    "TransformersMusicgen": "lightning_agx.models.transformers_musicgen",
+}
+
+__all__ = ["AudiocraftLM", "AudiocraftMagnet", "CrossAttentionEdit", "DiffusersTAG", "Generation", "GroundTruth",
+           "ModelLoadError", "StepOutputs", "TAGModel", "TextConditioning", "TransformersMusicgen",
+           "available_models", "check_prompts", "cross_attention_modules", "edit_cross_attention", "load_model"]
+
+
+def __getattr__(name: str):
+    """A family class, imported on first use (its family's library with it)."""
+    if name in _FAMILIES:
+        import importlib
+        return getattr(importlib.import_module(_FAMILIES[name]), name)
+    raise AttributeError(f"module 'lightning_agx.models' has no attribute {name!r}")

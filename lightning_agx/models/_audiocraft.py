@@ -6,6 +6,8 @@ audiocraft imports xformers at import time; on CPU its C++ kernels are missing, 
 import logging
 import warnings
 
+LM_SAMPLING_KEYS = ("use_sampling", "temp", "top_k", "top_p", "cfg_coef")  # audiocraft's LM sampling settings
+
 _READY = False
 
 

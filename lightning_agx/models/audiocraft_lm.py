@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ._audiocraft import ensure_audiocraft
+from ._audiocraft import LM_SAMPLING_KEYS, ensure_audiocraft
 from ..performance import Performance
 from ..seeding import resolve_seeds, streams
 from .attention import CrossAttentionEdit, edit_cross_attention
@@ -196,7 +196,7 @@ class AudiocraftModel(TAGModel):
 class AudiocraftLM(AudiocraftModel):
     """A frozen audiocraft autoregressive LM text-to-audio model (AudioGen, MusicGen, ToySounds)."""
 
-    SAMPLING_KEYS = ("use_sampling", "temp", "top_k", "top_p", "cfg_coef")  # audiocraft's LM sampling settings
+    SAMPLING_KEYS = LM_SAMPLING_KEYS  # audiocraft's LM sampling settings
 
     def __init__(self, genmodel, name: str | None = None, duration: float | None = None):
         super().__init__(genmodel, name, duration)

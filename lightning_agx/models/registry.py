@@ -5,13 +5,9 @@ from pathlib import Path
 
 import torch
 
-from ._audiocraft import ensure_audiocraft
 from ..errors import ModelLoadError, UserError  # noqa: F401  ModelLoadError: re-exported by lightning_agx.models
-from .architectures import ARCH_PREFIX, architecture_names, build_architecture
-from .audiocraft_lm import AudiocraftLM
-from .audiocraft_magnet import AudiocraftMagnet
+from .architectures import ARCH_PREFIX, architecture_names
 from .base import TAGModel
-from .checkpoints import load_checkpoint
 from .transformers_musicgen import is_musicgen_folder, is_transformers_name
 
 REAL_MODELS = ("facebook/audiogen-medium", "facebook/musicgen-small", "facebook/musicgen-medium",
@@ -51,7 +47,8 @@ def sampling_keys_of(name: str) -> tuple[str, ...] | None:
         from .diffusers_tag import SAMPLING_KEYS
         return SAMPLING_KEYS
     if name in ("toysounds", "debug") or name.startswith((ARCH_PREFIX, "facebook/audiogen", "facebook/musicgen")):
-        return AudiocraftLM.SAMPLING_KEYS
+        from ._audiocraft import LM_SAMPLING_KEYS
+        return LM_SAMPLING_KEYS
     return None
 
 
@@ -114,8 +111,14 @@ def load_model(name: str = "toysounds", device: str | torch.device = "cpu", dura
         if performance is not None:
             tag.performance = performance
         return tag
+    from ._audiocraft import ensure_audiocraft
     ensure_audiocraft()
     from audiocraft.models.lm_magnet import MagnetLMModel
+
+    from .architectures import build_architecture
+    from .audiocraft_lm import AudiocraftLM
+    from .audiocraft_magnet import AudiocraftMagnet
+    from .checkpoints import load_checkpoint
 
     weights_hash = None
     if name == "toysounds":
