@@ -22,7 +22,7 @@ import torch
 
 from benchmark_output import existing, whole, write_result  # benchmarks/benchmark_output.py, beside this script
 from lightning_agx.door import ArgumentParser, entry_point
-from lightning_agx.models.diffusers_tag import Conditions
+from lightning_agx.models.diffusers.denoiser import Conditions
 from lightning_agx.toyworld.dataset import render_scene
 from lightning_agx.toyworld.diffusion import load_toysounds_diffusion
 from lightning_agx.toyworld.evaluate import both_in_top3, predict

@@ -15,7 +15,7 @@ Simplifications, said plainly:
 - R_aa multiplies Abar from the left (row t = what step t draws from); their code writes the transposed
   product for encoders, which for a causal decoder would give step t the relevance of later steps.
 - The self-attention weights come from the model (``forward_steps(self_attention=True)``; for audiocraft's LM,
-  `lightning_agx.models.self_attention`). A model that cannot record them (rotary embeddings, kv_repeat, a
+  `lightning_agx.models.audiocraft.self_attention`). A model that cannot record them (rotary embeddings, kv_repeat, a
   limited past context, a non-causal model) falls back to the cross-attention rule only (R_aa = I), with a
   warning that says so.
 """

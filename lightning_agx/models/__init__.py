@@ -11,10 +11,10 @@ from .base import Generation, GroundTruth, StepOutputs, TAGModel, TextConditioni
 from .registry import ModelLoadError, available_models, load_model
 
 _FAMILIES = {  # family classes, imported on first use
-    "AudiocraftLM": "lightning_agx.models.audiocraft_lm",
-    "AudiocraftMagnet": "lightning_agx.models.audiocraft_magnet",
-    "DiffusersTAG": "lightning_agx.models.diffusers_tag",
-    "TransformersMusicgen": "lightning_agx.models.transformers_musicgen",
+    "AudiocraftLM": "lightning_agx.models.audiocraft.lm",
+    "AudiocraftMagnet": "lightning_agx.models.audiocraft.magnet",
+    "DiffusersTAG": "lightning_agx.models.diffusers.tag",
+    "TransformersMusicgen": "lightning_agx.models.transformers.musicgen",
 }
 
 __all__ = ["AudiocraftLM", "AudiocraftMagnet", "CrossAttentionEdit", "DiffusersTAG", "Generation", "GroundTruth",

@@ -21,7 +21,7 @@ What a family provides:
 
 A "step" is one row of the ``[T, N]`` mask and of the explanation: for audiocraft's LM one generation call
 (delay pattern), for MAGNeT one audio frame (all its decoding iterations), for a diffusion model
-(`lightning_agx.models.diffusers_tag`) one latent time frame (the queries of the denoiser's text
+(`lightning_agx.models.diffusers.tag`) one latent time frame (the queries of the denoiser's text
 cross-attention), at every denoising step.
 
 What varies by family, and is declared here rather than assumed: ``Generation.codes`` is whatever `decode`

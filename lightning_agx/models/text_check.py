@@ -1,21 +1,23 @@
 """Prompt checks that need a model's tokenizer, run before the model's weights are loaded where they can be.
 
-The embedded ToySounds model's tokenizer is its vocabulary (``config.json``), so its prompts are checked
-before anything is loaded. The other models' tokenizers come with the model (audiocraft builds T5's with the
-conditioner): their prompts are checked by `TAGModel.check_text` right after loading, before any
-generation.
+The embedded ToySounds models' tokenizer is the world's vocabulary (``config.json``; the catalogue names it),
+so their prompts are checked before anything is loaded. The other models' tokenizers come with the model
+(audiocraft builds T5's with the conditioner): their prompts are checked by `TAGModel.check_text` right after
+loading, before any generation.
 """
 from __future__ import annotations
 
 from .base import check_tokens
+from .catalogue import entry, resolve
 
 
 def check_text_before_loading(name, prompts: list[str]) -> None:
-    if name not in ("toysounds", "toysounds-diffusion"):  # the embedded world's two models share its vocabulary
+    """The prompts of a catalogued model with a closed vocabulary (its catalogued ``tokenizer``: the embedded
+    world's models share the world's), checked before its weights load; other models: nothing to do here."""
+    found = entry(name)
+    if found is None or found.tokenizer is None:
         return
-    from ..toyworld.load import load_config
-    from ..toyworld.tokenizer import VocabTokenizer
-    tokenizer = VocabTokenizer(load_config().vocab)
+    tokenizer = resolve(found.tokenizer)()
     check_tokens(prompts, [tokenizer.words(p) for p in prompts], tokenizer.max_length)
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from lightning_agx.models.diffusers_tag import StableAudioDenoiser
+from lightning_agx.models.diffusers.denoiser import StableAudioDenoiser
 from lightning_agx.toyworld.grammar import vocabulary
 from lightning_agx.toyworld.models import SavedConfig
 
@@ -188,7 +188,7 @@ def load_diffusion(directory=None, device: str = "cpu") -> ToyDiffusion:
 
 
 class ToyTextModule(nn.Module):
-    """The model's text encoder behind `lightning_agx.models.diffusers_tag`'s text-encoder protocol: the world's
+    """The model's text encoder behind `lightning_agx.models.diffusers.text.TextEncoder` protocol: the world's
     word tokens, their contextual embeddings ``[B, N, 64]`` (zeros at padding) and validity."""
 
     def __init__(self, model: ToyDiffusion):
@@ -235,10 +235,12 @@ class PositionalDenoiser(StableAudioDenoiser):
         return super().forward(with_positions(sample, self.position_channels), timesteps, cond)
 
 
-def load_toysounds_diffusion(device: str = "cpu", directory=None, duration: float | None = None):
-    """``load_model("toysounds-diffusion")``: the shipped model behind `DiffusersTAG` (the diffusion family's
-    adapter) on the world's codec, with the world's ground truth."""
-    from lightning_agx.models.diffusers_tag import DiffusersTAG
+def load_toysounds_diffusion(device: str = "cpu", directory=None, duration: float | None = None,
+                             name: str = "toysounds-diffusion", seed: int = 0):
+    """``load_model("toysounds-diffusion")`` (its loader in `lightning_agx.models.catalogue`): the shipped model
+    behind `DiffusersTAG` (the diffusion family's adapter) on the world's codec, with the world's ground truth.
+    `seed` is unused (the shipped weights)."""
+    from lightning_agx.models.diffusers.tag import DiffusersTAG
     from lightning_agx.toyworld.load import ASSETS, load_config, load_state
     from lightning_agx.toyworld.models import build_codec
     from lightning_agx.toyworld.truth import ToySoundsTruth
@@ -252,7 +254,7 @@ def load_toysounds_diffusion(device: str = "cpu", directory=None, duration: floa
     denoiser = model.dit()
     tag = DiffusersTAG(denoiser,
                        build_scheduler(model.cfg), ToyLatentDecoder(model, codec), ToyTextModule(model),
-                       frame_rate=world.frame_rate, sample_rate=world.sample_rate, name="toysounds-diffusion",
+                       frame_rate=world.frame_rate, sample_rate=world.sample_rate, name=name,
                        duration=world.duration, max_duration=world.duration,
                        num_inference_steps=model.cfg.sample_steps, guidance_scale=model.cfg.cfg_coef)
     if duration is not None:

@@ -71,3 +71,19 @@ def load_toysounds(device: str = "cpu", directory: str | Path | None = None) -> 
         load_state(module, directory / name)
     codec, lm, clf = codec.to(device).eval(), lm.to(device).eval(), clf.to(device).eval()
     return ToySounds(genmodel=build_genmodel(cfg, codec, lm), classifier=clf, tokenizer=tokenizer, config=cfg)
+
+
+def load_toysounds_model(name: str = "toysounds", device: str = "cpu", duration: float | None = None, seed: int = 0):
+    """``load_model("toysounds")`` (its loader in `lightning_agx.models.catalogue`): the shipped LM behind the
+    audiocraft family's `AudiocraftLM`, with the world's ground truth. `seed` is unused (the shipped weights)."""
+    from lightning_agx.models.audiocraft.load import wrap
+    from lightning_agx.toyworld.truth import ToySoundsTruth
+    tag = wrap(load_toysounds(device=device).genmodel, name, duration)
+    tag.ground_truth = ToySoundsTruth()
+    return tag
+
+
+def world_tokenizer(directory: str | Path = ASSETS) -> VocabTokenizer:
+    """The world's tokenizer (its closed vocabulary, from ``config.json``): prompts are checked with it before any
+    weights load (`lightning_agx.models.text_check`)."""
+    return VocabTokenizer(load_config(Path(directory)).vocab)

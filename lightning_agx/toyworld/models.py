@@ -16,7 +16,7 @@ import torch
 import torchaudio
 from torch import nn
 
-from lightning_agx.models._audiocraft import ensure_audiocraft
+from lightning_agx.models.audiocraft._install import ensure_audiocraft
 
 ensure_audiocraft()  # quiet import, 'torch' attention backend
 

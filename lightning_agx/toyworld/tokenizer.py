@@ -7,7 +7,7 @@ import warnings
 
 import torch
 
-from lightning_agx.models._audiocraft import ensure_audiocraft
+from lightning_agx.models.audiocraft._install import ensure_audiocraft
 from lightning_agx.toyworld.grammar import vocabulary
 
 ensure_audiocraft()  # quiet import of audiocraft (xformers), 'torch' attention backend

@@ -67,7 +67,7 @@ def audiocraft_reload(tag, folder: Path) -> TAGModel:
     ``load_model(folder)``."""
     from omegaconf import OmegaConf
 
-    from lightning_agx.models.checkpoints import COMPRESSION_FILE, LM_FILE
+    from lightning_agx.models.audiocraft.checkpoints import COMPRESSION_FILE, LM_FILE
     folder.mkdir(parents=True)
     lm_cfg, codec_cfg = _audiocraft_configs(tag)
     for name, cfg, module in ((LM_FILE, lm_cfg, tag.lm), (COMPRESSION_FILE, codec_cfg, tag.compression_model)):
@@ -162,5 +162,5 @@ FAMILIES: dict[str, Family] = {
     "musicgen": Family(
         load=musicgen_load, reload=musicgen_reload,
         batch_atol=1e-5, generation_latents_atol=1e-5,  # as audiocraft's LM: float32 rounding, cached attention
-        requires=("lightning_agx.models.transformers_musicgen", "tiny_musicgen")),
+        requires=("lightning_agx.models.transformers.musicgen", "tiny_musicgen")),
 }

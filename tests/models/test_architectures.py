@@ -8,7 +8,7 @@ from lightning_agx.api import explain
 from lightning_agx.errors import UserError
 from lightning_agx.explainer import ExplainerConfig
 from lightning_agx.models import available_models, load_model
-from lightning_agx.models.architectures import architecture, compression_config, lm_config
+from lightning_agx.models.audiocraft.architectures import architecture, compression_config, lm_config
 
 QUIET = {"enable_progress_bar": False}
 FAST = ExplainerConfig(hidden=16, epochs=3)

@@ -110,7 +110,7 @@ def test_real_audiogen_loads_and_explains_shapes():
 
 
 def test_self_attention_recording_is_exact_and_restored(debug_tag, debug_generation):
-    from lightning_agx.models.self_attention import record_self_attention
+    from lightning_agx.models.audiocraft.self_attention import record_self_attention
     plain = debug_tag.latents(debug_generation)
     with record_self_attention(debug_tag.lm) as records:
         patched = debug_tag.latents(debug_generation)

@@ -1,4 +1,4 @@
-"""AudioLDM 2 behind `DiffusersTAG` (`lightning_agx.models.audioldm2`) on a tiny ``AudioLDM2Pipeline`` built
+"""AudioLDM 2 behind `DiffusersTAG` (`lightning_agx.models.diffusers.audioldm2`) on a tiny ``AudioLDM2Pipeline`` built
 offline and saved with ``save_pretrained`` (`tiny_pipelines`), loaded through the real ``audioldm2(path)``: what
 only AudioLDM 2 has: the mask on the T5 stream of every UNet level (2-D mel latents, a step is one latent time row,
 each query pooling the mask rows of its span), our processor against diffusers', the unconditional half untouched,
@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from lightning_agx.models import CrossAttentionEdit
-from lightning_agx.models.diffusers_attention import AttentionState, GridLevel, edited_attention
-from lightning_agx.models.diffusers_models import audioldm2
+from lightning_agx.models.diffusers.attention import AttentionState, GridLevel, edited_attention
+from lightning_agx.models.diffusers.models import audioldm2
 
 from tiny_pipelines import save_tiny_audioldm2
 
@@ -50,7 +50,7 @@ def test_loads_the_saved_pipeline_through_from_pretrained(tag, generation):
 
 
 def test_the_diffusion_loader_knows_a_saved_folder_by_its_pipeline_class(saved):
-    from lightning_agx.models.diffusers_models import load_diffusion_model
+    from lightning_agx.models.diffusers.models import load_diffusion_model
     tag = load_diffusion_model(str(saved), duration=0.6)
     assert type(tag.denoiser).__name__ == "AudioLDM2Denoiser" and tag.num_steps() == 15
 
@@ -79,7 +79,7 @@ def test_each_query_pools_the_mask_rows_of_its_time_span(stride):
 def test_recorded_weights_per_mask_row_and_their_gradient():
     """A stride-2 level of a 5 x 4 latent (3 x 2 queries): row t of the record is the mean over the columns of
     query row t // 2; the layer's weights pass unchanged, and d(out)/d(record) is the pooling's adjoint."""
-    from lightning_agx.models.diffusers_attention import _recorded_grid
+    from lightning_agx.models.diffusers.attention import _recorded_grid
     points, heads, n = 2, 1, 3
     state = AttentionState(CrossAttentionEdit(record=True), torch.zeros(points, dtype=torch.long), 5, text_keys=n,
                            points=points, grid=(5, 4))

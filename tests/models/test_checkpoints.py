@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 
 from lightning_agx.errors import ModelLoadError, UserError
 from lightning_agx.models import load_model
-from lightning_agx.models.checkpoints import COMPRESSION_FILE, LM_FILE, genmodel_class, sha256_file
+from lightning_agx.models.audiocraft.checkpoints import COMPRESSION_FILE, LM_FILE, genmodel_class, sha256_file
 
 SAMPLE_RATES = {"audiogen": 16000, "musicgen": 32000}
 SEGMENT = {"audiogen": 10, "musicgen": 30}  # dataset.segment_duration of the released models (max_duration)
@@ -88,7 +88,7 @@ def _cpu(cfg: dict) -> dict:
 
 def build_states(solver: str, seed: int = 0) -> tuple[dict, dict]:
     """Random LM and codec state dicts built by audiocraft's builders from the configs above."""
-    from lightning_agx.models._audiocraft import ensure_audiocraft
+    from lightning_agx.models.audiocraft._install import ensure_audiocraft
     ensure_audiocraft()
     from audiocraft.models import builders
     torch.manual_seed(seed)
@@ -232,7 +232,7 @@ def test_a_released_format_pickle_reads_with_the_allow_list_only(folders):
     still with weights_only=True, and gets the config back as a DictConfig."""
     import pickle
     from omegaconf import DictConfig
-    from lightning_agx.models.checkpoints import read_checkpoint
+    from lightning_agx.models.audiocraft.checkpoints import read_checkpoint
     path = folders["audiogen", "dictconfig"] / LM_FILE
     with pytest.raises(pickle.UnpicklingError, match="omegaconf"):
         torch.load(path)
@@ -269,7 +269,7 @@ def test_a_t5_text_encoder_not_in_the_cache_is_named(states, folders, tmp_path, 
 @pytest.mark.real_weights
 def test_real_audiogen_medium_loads_if_cached():
     from huggingface_hub import try_to_load_from_cache
-    from lightning_agx.models.checkpoints import hf_cache_dir
+    from lightning_agx.models.audiocraft.checkpoints import hf_cache_dir
     cache = os.environ.get("AUDIOCRAFT_CACHE_DIR") or hf_cache_dir()
     for name in (LM_FILE, COMPRESSION_FILE):
         if not isinstance(try_to_load_from_cache("facebook/audiogen-medium", name, cache_dir=cache), str):

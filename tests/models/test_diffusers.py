@@ -1,4 +1,4 @@
-"""The diffusion family (`lightning_agx.models.diffusers_tag.DiffusersTAG`) on the tiny random ``debug-diffusion``
+"""The diffusion family (`lightning_agx.models.diffusers.tag.DiffusersTAG`) on the tiny random ``debug-diffusion``
 model: what only this family has (the mask in diffusers' attention processors, CFG's unconditional half, Stable
 Audio's fixed-length text, its schedulers, its sampling settings in a run's identity) and the real models' loading
 error offline. What every family shares (the all-ones identity, batch invariance, the reference forward, every
@@ -8,8 +8,9 @@ import torch
 
 from lightning_agx.errors import ModelLoadError, UserError
 from lightning_agx.models import CrossAttentionEdit, load_model
-from lightning_agx.models.diffusers_attention import AttentionState, edited_attention
-from lightning_agx.models.diffusers_tag import DiffusersTAG, StableAudioDenoiser
+from lightning_agx.models.diffusers.attention import AttentionState, edited_attention
+from lightning_agx.models.diffusers.denoiser import StableAudioDenoiser
+from lightning_agx.models.diffusers.tag import DiffusersTAG
 
 PROMPTS = ["a dog barks loudly near a river", "rain"]  # different lengths: padding in the batch
 

@@ -12,7 +12,7 @@ from lightning_agx.errors import UserError
 from lightning_agx.methods import run_method
 from lightning_agx.models import (AudiocraftMagnet, CrossAttentionEdit, available_models, edit_cross_attention,
                                   load_model)
-from lightning_agx.models.audiocraft_magnet import stage_attention
+from lightning_agx.models.audiocraft.magnet import stage_attention
 
 TOL = 1e-5
 PROMPTS = ["a dog barks loudly near a river", "rain"]  # "rain" is padded by 5 tokens in the batch
@@ -126,7 +126,7 @@ def test_a_magnet_checkpoint_loads_through_load_model(tmp_path):
     from audiocraft.models import MAGNeT, builders
     from omegaconf import OmegaConf
     from test_checkpoints import compression_config, save_checkpoint  # the LM checkpoints' configs and format
-    from lightning_agx.models.checkpoints import COMPRESSION_FILE, LM_FILE
+    from lightning_agx.models.audiocraft.checkpoints import COMPRESSION_FILE, LM_FILE
     cfg = magnet_lm_config()
     torch.manual_seed(0)
     building = {**cfg, "device": "cpu", "transformer_lm": {**cfg["transformer_lm"], "segment_duration": 10,

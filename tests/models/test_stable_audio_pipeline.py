@@ -1,10 +1,10 @@
-"""The real Stable Audio loader (`lightning_agx.models.diffusers_models.stable_audio`) on a tiny
+"""The real Stable Audio loader (`lightning_agx.models.diffusers.models.stable_audio`) on a tiny
 ``StableAudioPipeline`` built offline and saved with ``save_pretrained`` (`tiny_pipelines`): diffusers'
 ``from_pretrained`` code path, generation, decoding and `explain` end to end."""
 import pytest
 import torch
 
-from lightning_agx.models.diffusers_models import stable_audio
+from lightning_agx.models.diffusers.models import stable_audio
 
 from tiny_pipelines import save_tiny_stable_audio
 
@@ -34,7 +34,7 @@ def test_loads_the_saved_pipeline_through_from_pretrained(tag):
 
 def test_the_diffusion_loader_knows_a_saved_folder_by_its_pipeline_class(saved):
     from lightning_agx.models import load_model
-    from lightning_agx.models.diffusers_models import load_diffusion_model
+    from lightning_agx.models.diffusers.models import load_diffusion_model
     tag = load_diffusion_model(str(saved), duration=2.0)
     assert type(tag.denoiser).__name__ == "StableAudioDenoiser" and tag.duration == 2.0
     tag = load_model(str(saved), duration=2.0)  # the registry sends a folder with a model_index.json to diffusers

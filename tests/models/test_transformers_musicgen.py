@@ -1,4 +1,4 @@
-"""transformers' MusicGen family (`lightning_agx.models.transformers_musicgen`) on a tiny random
+"""transformers' MusicGen family (`lightning_agx.models.transformers.musicgen`) on a tiny random
 ``MusicgenForConditionalGeneration`` built from transformers' config classes and saved with ``save_pretrained``
 (`tiny_musicgen`): loading, the edit in transformers' cross-attention, generation (delay pattern, guidance,
 per-prompt seeds), the reference forward, the methods, explain() end to end, and the real model's loading error
@@ -13,7 +13,7 @@ import torch
 from lightning_agx.errors import ModelLoadError, UserError
 from lightning_agx.models import CrossAttentionEdit, load_model
 from lightning_agx.models.registry import check_model_name
-from lightning_agx.models.transformers_musicgen import (ATTENTION_NAME, TransformersMusicgen, cross_attention_modules,
+from lightning_agx.models.transformers.musicgen import (ATTENTION_NAME, TransformersMusicgen, cross_attention_modules,
                                                         edited_cross_attention, weights_hash)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

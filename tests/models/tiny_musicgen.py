@@ -1,5 +1,5 @@
 """A tiny random transformers MusicGen (``MusicgenForConditionalGeneration``), built offline from transformers' own
-config classes and saved with ``save_pretrained`` (safetensors), so that `lightning_agx.models.transformers_musicgen`
+config classes and saved with ``save_pretrained`` (safetensors), so that `lightning_agx.models.transformers.musicgen`
 loads it through its real ``from_pretrained`` code path (no download, no Hugging Face cache).
 
 `save_tiny_musicgen(folder)` writes, as ``facebook/musicgen-small``'s folder holds them: ``config.json`` (model_type

@@ -1,5 +1,5 @@
 """Tiny real-format diffusers pipelines, built offline from diffusers' and transformers' own classes and saved
-with ``save_pretrained``, so that the loaders of `lightning_agx.models.diffusers_models` run their real
+with ``save_pretrained``, so that the loaders of `lightning_agx.models.diffusers.models` run their real
 ``from_pretrained`` code path on them (no download, no Hugging Face cache).
 
 - `save_tiny_stable_audio(path)`: a ``StableAudioPipeline`` (``StableAudioDiTModel``, ``StableAudioProjectionModel``,

@@ -87,7 +87,7 @@ def diffusion_tag():
 
 def test_shipped_diffusion_model_generates_3s_through_diffusers(diffusion_tag):
     from lightning_agx.classifiers import load_classifier
-    from lightning_agx.models.diffusers_tag import DiffusersTAG
+    from lightning_agx.models.diffusers.tag import DiffusersTAG
     tag = diffusion_tag
     assert isinstance(tag, DiffusersTAG) and tag.ground_truth is not None
     assert (tag.frame_rate, tag.sample_rate, tag.num_steps(), tag.dim) == (25.0, 16000, 75, 64)

@@ -31,11 +31,11 @@ def training_latents(cfg: ToyConfig, out: Path, device: str) -> tuple[torch.Tens
 
 def filler_masks(model: ToyDiffusion, prompts: list[str | None], p: float, rng: np.random.Generator):
     """A block in which `model`'s text cross-attention is edited as AudioGenX edits it (post-softmax, Eq. 2 and
-    4, `lightning_agx.models.diffusers_attention`): each filler token of each prompt (the world's filler words,
+    4, `lightning_agx.models.diffusers.attention`): each filler token of each prompt (the world's filler words,
     whether or not word dropout made them <unk>) is, with probability `p`, scaled by a uniform draw in [0, 1]
     at every frame; other tokens and the unconditional rows keep weight 1."""
     from lightning_agx.models.attention import CrossAttentionEdit
-    from lightning_agx.models.diffusers_attention import AttentionState, edited_attention
+    from lightning_agx.models.diffusers.attention import AttentionState, edited_attention
     from lightning_agx.toyworld.grammar import filler_words
     width = model.tokenizer.max_length
     words = filler_words()

@@ -51,13 +51,13 @@ import types
 import torch
 from torch import nn
 
-from ._audiocraft import ensure_audiocraft
-from ..errors import UserError
-from ..seeding import resolve_seeds, stream
-from .attention import (CrossAttentionEdit, _KeyMask, attend_out, cross_attention_modules, edit_cross_attention,
+from ._install import ensure_audiocraft
+from ...errors import UserError
+from ...seeding import resolve_seeds, stream
+from ..attention import (CrossAttentionEdit, _KeyMask, attend_out, cross_attention_modules, edit_cross_attention,
                         project_qkv)
-from .audiocraft_lm import TEXT_CONDITION, AudiocraftModel, LMText
-from .base import Generation, StepOutputs
+from .lm import TEXT_CONDITION, AudiocraftModel, LMText
+from ..base import Generation, StepOutputs
 
 ensure_audiocraft()
 

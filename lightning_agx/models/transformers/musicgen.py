@@ -49,7 +49,7 @@ shares in run identities (`lightning_agx.resume.SAMPLING_KEYS`): ``use_sampling`
 Names (`lightning_agx.models.registry.load_model`): a folder written by ``save_pretrained`` (its ``config.json``
 has model_type "musicgen"), or ``transformers:<hub id or folder>``, e.g. ``transformers:facebook/musicgen-small``.
 The Hub repositories of facebook/musicgen-* hold both audiocraft's checkpoint (``state_dict.bin``, which the bare
-name loads with audiocraft, `lightning_agx.models.checkpoints`) and transformers' (``model.safetensors``): the
+name loads with audiocraft, `lightning_agx.models.audiocraft.checkpoints`) and transformers' (``model.safetensors``): the
 ``transformers:`` prefix chooses the format, so every existing name keeps its meaning.
 """
 from __future__ import annotations
@@ -57,7 +57,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,13 +64,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import ModelLoadError, UserError
-from ..performance import Performance
-from ..seeding import resolve_seeds, streams
-from .attention import CrossAttentionEdit, _rows
-from .base import Generation, StepOutputs, TAGModel, TextConditioning
+from ...errors import ModelLoadError, UserError
+from ...performance import Performance
+from ...seeding import resolve_seeds, streams
+from ..attention import CrossAttentionEdit, _rows
+from ..base import Generation, StepOutputs, TAGModel, TextConditioning
+from . import PREFIX, is_musicgen_folder, is_transformers_name  # noqa: F401  re-exported
 
-PREFIX = "transformers:"
 ATTENTION_NAME = "lightning_agx_edited_cross_attention"
 DEFAULT_DURATION = 10.0
 _EDIT = "_lightning_agx_edit"  # the attribute of an edited encoder_attn module: (state, layer index)
@@ -498,24 +497,6 @@ def _sample(scores: torch.Tensor, params: dict, generators: list[torch.Generator
 
 
 # ---------------------------------------------------------------------------------------------------- loading
-def is_transformers_name(name) -> bool:
-    """``transformers:<hub id or folder>``."""
-    return isinstance(name, str) and name.startswith(PREFIX) and bool(name[len(PREFIX):].strip())
-
-
-def is_musicgen_folder(name) -> bool:
-    """A local folder written by ``MusicgenForConditionalGeneration.save_pretrained`` (config.json: "musicgen")."""
-    if not isinstance(name, str):
-        return False
-    path = Path(name) / "config.json"
-    if not path.is_file():
-        return False
-    try:
-        return json.loads(path.read_text()).get("model_type") == "musicgen"
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
 def _offline() -> bool:
     from huggingface_hub import constants
     return bool(constants.HF_HUB_OFFLINE) or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")

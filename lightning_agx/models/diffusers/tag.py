@@ -1,5 +1,5 @@
 """Diffusion text-to-audio models served through diffusers (Stable Audio Open's DiT, the embedded ToySounds
-diffusion model, the debug model, AudioLDM 2's UNet: `lightning_agx.models.audioldm2`) behind `TAGModel`.
+diffusion model, the debug model, AudioLDM 2's UNet: `lightning_agx.models.diffusers.audioldm2`) behind `TAGModel`.
 
 `DiffusersTAG` wraps diffusers' own classes (used as a library): a denoiser (``StableAudioDiTModel``, called as
 ``StableAudioPipeline`` calls it, `StableAudioDenoiser`), a diffusers scheduler, a decoder from the latent to
@@ -13,7 +13,7 @@ Stable Audio prepends one global (timing) token to the frames: it is not a frame
 are the cross-attention keys past the text tokens (Stable Audio's two duration tokens, fixed-length padding).
 **2-D latents** ``[C, H, W]`` (AudioLDM 2's mel latent: axis 2 is time, H rows, W frequency bins): a step is one
 latent time row (T = H); each UNet level's queries pool the mask rows of their time span
-(`lightning_agx.models.diffusers_attention`, ``AttentionState.grid``). In general the latent is
+(`lightning_agx.models.diffusers.attention`, ``AttentionState.grid``). In general the latent is
 ``[C, T, *rest]`` (rest: () for 1-D, (W,) for 2-D), and a step is one index of axis 2 with all its channels and
 ``rest`` positions. A denoiser may read a second, unmasked text stream (``TextConditioning.extra``, AudioLDM 2's
 GPT-2 vectors): what it carries is out of the mask's reach.
@@ -58,164 +58,20 @@ import contextlib
 import copy
 import inspect
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
 
 import torch
 from torch import nn
 
-from ..errors import UserError
-from ..performance import Performance
-from ..seeding import resolve_seeds, stream
-from .attention import CrossAttentionEdit
-from .base import Generation, StepOutputs, TAGModel, TextConditioning
-from .diffusers_attention import AttentionState, edited_attention
+from ...errors import UserError
+from ...performance import Performance
+from ...seeding import resolve_seeds, stream
+from ..attention import CrossAttentionEdit
+from ..base import Generation, StepOutputs, TAGModel, TextConditioning
+from .attention import AttentionState, edited_attention
+from .denoiser import Conditions, Denoiser, StableAudioDenoiser
+from .text import TextEncoder
 
 SAMPLING_KEYS = ("guidance_scale", "num_inference_steps")
-
-
-# ---------------------------------------------------------------------------------------------------- text
-@runtime_checkable
-class TextEncoder(Protocol):
-    """What `DiffusersTAG` needs of a text encoder (an ``nn.Module``, so that it moves and hashes with the model).
-
-    ``dim``: D, the width of the embeddings the denoiser's cross-attention reads; ``max_tokens``: the token
-    limit (None: none); ``tokens(prompt)``: the token strings, one per embedding; ``__call__(prompts)``: the
-    embeddings ``[B, N, D]`` (zeros at padding, N = the longest prompt's tokens) and their validity ``[B, N]``
-    bool. A prompt's embeddings must not depend on the other prompts (padding aside). Optional:
-    ``vocabulary`` (a closed vocabulary, a set of words; else None); ``extra_conditioning(prompts)``: a second
-    stream ``[B, M, D']`` the denoiser reads unmasked (`TextConditioning.extra`; AudioLDM 2's GPT-2 vectors)."""
-
-    dim: int
-    max_tokens: int | None
-
-    def tokens(self, prompt: str) -> list[str]: ...
-
-    def __call__(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]: ...
-
-
-# ---------------------------------------------------------------------------------------------------- denoiser
-@dataclass
-class Conditions:
-    """The denoiser's conditioning of a batch: cross-attention keys, global states, key validity."""
-
-    hidden: torch.Tensor  # [b, keys, D'] encoder hidden states (the first N keys are the text tokens)
-    glob: torch.Tensor | None  # [b, 1, G] global hidden states (Stable Audio)
-    key_valid: torch.Tensor | None  # [b, keys] bool, None: every key is attended
-    extra: torch.Tensor | None = None  # [b, M, D''] a second, unmasked cross-attention stream (AudioLDM 2's GPT-2)
-
-    @staticmethod
-    def cat(parts: list["Conditions"]) -> "Conditions":
-        def join(name):
-            values = [getattr(p, name) for p in parts]
-            return None if values[0] is None else torch.cat(values)
-        return Conditions(join("hidden"), join("glob"), join("key_valid"), join("extra"))
-
-
-class StableAudioDenoiser(nn.Module):
-    """diffusers' ``StableAudioDiTModel`` called as ``StableAudioPipeline`` calls it.
-
-    - text keys: the text embeddings X ``[B, N, D]``; with `text_length` they are zero-padded to that many keys
-      (the pipeline pads T5's tokens to 128 and gives no key mask: padding keys are zero vectors that still
-      take some attention), else padded to the batch's longest with padding keys masked out; either way a
-      prompt's result does not depend on its batch;
-    - with `projection_model` (Stable Audio's ``StableAudioProjectionModel``) the duration conditioning
-      (seconds start 0 and end = the clip's duration) is appended to the keys and forms the global token, as
-      in the pipeline; without it the global token is zeros (the embedded toy model) and no key is appended;
-    - the unconditional branch of classifier-free guidance reads all-zero keys (the pipeline without a
-      negative prompt) and the same global token;
-    - rotary positions over the global token and the L frames (``get_1d_rotary_pos_embed``).
-    """
-
-    query_offset = 1  # the prepended global token is query 0
-
-    def __init__(self, transformer: nn.Module, projection_model: nn.Module | None = None,
-                 text_length: int | None = None):
-        super().__init__()
-        self.transformer = transformer
-        self.projection_model = projection_model
-        self.text_length = text_length
-
-    @property
-    def channels(self) -> int:
-        return int(self.transformer.config.in_channels)
-
-    @property
-    def attention_model(self) -> nn.Module:
-        """The diffusers model whose attention processors `edited_attention` replaces."""
-        return self.transformer
-
-    def latent_shape(self, frames: int) -> tuple[int, ...]:
-        """One prompt's latent for `frames` steps: ``[C, L]``."""
-        return (self.channels, frames)
-
-    @property
-    def step_features(self) -> int:
-        """F: latent values per step (a frame's C channels)."""
-        return self.channels
-
-    def grid(self, frames: int) -> tuple[int, int] | None:
-        """The 2-D query grid of `AttentionState` (None: 1-D frames)."""
-        return None
-
-    @property
-    def cross_names(self) -> list[str]:
-        return [f"transformer_blocks.{i}.attn2.processor" for i in range(len(self.transformer.transformer_blocks))]
-
-    @property
-    def self_names(self) -> list[str]:
-        return [f"transformer_blocks.{i}.attn1.processor" for i in range(len(self.transformer.transformer_blocks))]
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return next(self.transformer.parameters()).dtype
-
-    def conditions(self, embeddings: torch.Tensor, valid: torch.Tensor, seconds: float,
-                   extra: torch.Tensor | None = None) -> Conditions:
-        if extra is not None:
-            raise ValueError("Stable Audio's DiT reads one text stream; this text encoder gives a second one "
-                             "(extra_conditioning): pair it with a denoiser that reads it")
-        b, n, _ = embeddings.shape
-        dtype = self.dtype
-        x = embeddings.to(dtype) * valid[..., None].to(dtype)
-        key_valid = valid.bool()
-        if self.text_length is not None:
-            if n > self.text_length:
-                raise UserError(f"a prompt has {n} text tokens, more than the model's {self.text_length}")
-            x = nn.functional.pad(x, (0, 0, 0, self.text_length - n))
-            key_valid = None
-        if self.projection_model is not None:
-            seconds_in = torch.tensor([0.0] * b, device=x.device), torch.tensor([float(seconds)] * b, device=x.device)
-            out = self.projection_model(start_seconds=seconds_in[0], end_seconds=seconds_in[1])
-            start, end = out.seconds_start_hidden_states.to(dtype), out.seconds_end_hidden_states.to(dtype)
-            x = torch.cat([x, start, end], dim=1)
-            glob = torch.cat([start, end], dim=2)
-            if key_valid is not None:
-                key_valid = torch.cat([key_valid, torch.ones(b, 2, dtype=torch.bool, device=x.device)], dim=1)
-        else:
-            glob = torch.zeros(b, 1, self.transformer.config.global_states_input_dim, device=x.device, dtype=dtype)
-        return Conditions(x, glob, key_valid)
-
-    def unconditional(self, cond: Conditions) -> Conditions:
-        return Conditions(torch.zeros_like(cond.hidden), cond.glob, cond.key_valid)
-
-    def forward(self, sample: torch.Tensor, timesteps: torch.Tensor, cond: Conditions) -> torch.Tensor:
-        """The model output for latents ``[b, C, L]`` (already scaled by the scheduler) at `timesteps` ``[b]``."""
-        from diffusers.models.embeddings import get_1d_rotary_pos_embed
-        head_dim = self.transformer.config.attention_head_dim
-        rotary = get_1d_rotary_pos_embed(head_dim // 2, sample.shape[-1] + 1, use_real=True,
-                                         repeat_interleave_real=False)
-        rotary = tuple(r.to(sample.device) for r in rotary)
-        out = self.transformer(sample.to(self.dtype), timesteps.to(sample.device), encoder_hidden_states=cond.hidden,
-                               global_hidden_states=cond.glob, rotary_embedding=rotary, return_dict=False)[0]
-        return out.float()
-
-    def cascade(self) -> list[tuple[str, list[nn.Module]]]:
-        t = self.transformer
-        blocks = list(t.transformer_blocks)
-        steps = [(f"layer {i}", [blocks[i]]) for i in reversed(range(len(blocks)))]
-        steps.append(("embeddings+heads+text", [t.time_proj, t.timestep_proj, t.global_proj, t.cross_attention_proj,
-                                                t.preprocess_conv, t.proj_in, t.proj_out, t.postprocess_conv]))
-        return steps
 
 
 # ---------------------------------------------------------------------------------------------------- schedule
@@ -292,7 +148,7 @@ class DiffusersTAG(TAGModel):
     """A frozen diffusers text-to-audio model (see the module docstring).
 
     denoiser: a ``StableAudioDiTModel`` (wrapped in `StableAudioDenoiser` with `text_length`) or a denoiser
-        wrapper with the `StableAudioDenoiser` interface (`lightning_agx.models.audioldm2.AudioLDM2Denoiser`);
+        wrapper with the `StableAudioDenoiser` interface (`lightning_agx.models.diffusers.audioldm2.AudioLDM2Denoiser`);
         scheduler: a diffusers scheduler (DDPM-type or EDM);
     decoder: an ``nn.Module`` mapping the clean latent ``[B, C, T, *rest]`` to the waveform ``[B, channels,
         samples]``;
@@ -308,7 +164,7 @@ class DiffusersTAG(TAGModel):
         if not isinstance(text_encoder, TextEncoder):
             raise TypeError(f"text_encoder {type(text_encoder).__name__} lacks the TextEncoder protocol (dim, "
                             "max_tokens, tokens(prompt), __call__(prompts) -> (embeddings, valid))")
-        if not hasattr(denoiser, "conditions"):
+        if not isinstance(denoiser, Denoiser):
             denoiser = StableAudioDenoiser(denoiser, text_length=text_length)
         self.denoiser = denoiser
         self.decoder = decoder
@@ -562,5 +418,4 @@ def per_step(latents: torch.Tensor) -> torch.Tensor:
     return latents.permute(1, 3, 0, 2, *rest).reshape(rb, frames, -1)
 
 
-__all__ = ["Conditions", "DiffusersTAG", "DiffusionGeneration", "NoiseSchedule", "StableAudioDenoiser", "TextEncoder",
-           "per_step"]
+__all__ = ["DiffusersTAG", "DiffusionGeneration", "NoiseSchedule", "SAMPLING_KEYS", "per_step"]

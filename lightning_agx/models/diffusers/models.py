@@ -1,80 +1,25 @@
 """The diffusion models `load_model` knows: the tiny random ``debug-diffusion`` and the real Stable Audio Open
-and AudioLDM 2 through diffusers' ``from_pretrained`` (`lightning_agx.models.diffusers_tag.DiffusersTAG`), with
+and AudioLDM 2 through diffusers' ``from_pretrained`` (`lightning_agx.models.diffusers.tag.DiffusersTAG`), with
 the text encoders and decoders they need."""
 from __future__ import annotations
 
 import json
 import os
-import re
 import warnings
-import zlib
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..errors import ModelLoadError, UserError
-from .diffusers_tag import DiffusersTAG, StableAudioDenoiser
+from ...errors import ModelLoadError, UserError
+from .denoiser import StableAudioDenoiser
+from .tag import DiffusersTAG
+from .text import HashedLUTEncoder, T5TextEncoder  # noqa: F401  HashedLUTEncoder: re-exported
 
 STABLE_AUDIO = "stabilityai/stable-audio-open-1.0"
 AUDIOLDM2 = "cvssp/audioldm2"
-DIFFUSION_MODELS = ("debug-diffusion", STABLE_AUDIO, AUDIOLDM2)
+DIFFUSION_MODELS = (STABLE_AUDIO, AUDIOLDM2)  # the real ones; the debug model is the catalogue's
 
-_WORD = re.compile(r"[^\w\s'-]")
-
-
-# ---------------------------------------------------------------------------------------------------- text
-class HashedLUTEncoder(nn.Module):
-    """A lookup table over words (lowercase, punctuation dropped, split on whitespace): word w has row
-    ``1 + crc32(w) % n_bins`` (row 0: padding), as audiocraft's debug LUT conditioner hashes words. Any word
-    is known (open vocabulary). `TextEncoder` protocol."""
-
-    def __init__(self, n_bins: int = 128, dim: int = 16, max_tokens: int = 32):
-        super().__init__()
-        self.n_bins, self.dim, self.max_tokens = n_bins, dim, max_tokens
-        self.embed = nn.Embedding(n_bins + 1, dim)
-        self.vocabulary = None
-
-    def tokens(self, prompt: str) -> list[str]:
-        return _WORD.sub(" ", prompt.lower()).split()
-
-    def forward(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        words = [self.tokens(p) for p in prompts]
-        width = max([len(w) for w in words] + [1])
-        ids = torch.zeros(len(prompts), width, dtype=torch.long)
-        for b, row in enumerate(words):
-            ids[b, :len(row)] = torch.tensor([1 + zlib.crc32(w.encode()) % self.n_bins for w in row], dtype=torch.long)
-        ids = ids.to(self.embed.weight.device)
-        valid = ids > 0
-        return self.embed(ids) * valid[..., None], valid
-
-
-class T5TextEncoder(nn.Module):
-    """A T5 tokenizer and encoder (Stable Audio Open's, AudioLDM 2's Flan-T5) as a `TextEncoder`, optionally
-    followed by a projection (Stable Audio's ``projection_model.text_projection``): the embeddings the
-    denoiser's cross-attention reads, zero at padding, token strings as the tokenizer splits the prompt
-    (sub-word pieces and ``</s>``). T5 encodes each prompt with its padding masked, so a prompt's embeddings do
-    not depend on its batch."""
-
-    def __init__(self, tokenizer, encoder: nn.Module, projection: nn.Module | None = None, dim: int | None = None):
-        super().__init__()
-        self.tokenizer, self.encoder, self.projection = tokenizer, encoder, projection
-        self.dim = int(dim or encoder.config.d_model)
-        self.max_tokens = int(tokenizer.model_max_length)
-        self.vocabulary = None
-
-    def tokens(self, prompt: str) -> list[str]:
-        return self.tokenizer.convert_ids_to_tokens(self.tokenizer([prompt])["input_ids"][0])
-
-    def forward(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        device = next(self.encoder.parameters()).device
-        inputs = self.tokenizer(prompts, padding="longest", truncation=True, max_length=self.max_tokens,
-                                return_tensors="pt").to(device)
-        hidden = self.encoder(inputs.input_ids, attention_mask=inputs.attention_mask)[0]
-        if self.projection is not None:
-            hidden = self.projection(hidden)
-        valid = inputs.attention_mask.bool()
-        return hidden * valid[..., None].to(hidden.dtype), valid
 
 
 # ---------------------------------------------------------------------------------------------------- decoders
@@ -95,9 +40,7 @@ def load_diffusion_model(name: str, device: str | torch.device = "cpu", duration
     """`name`: one of `DIFFUSION_MODELS` or a local folder written by a ``StableAudioPipeline`` or
     ``AudioLDM2Pipeline``'s ``save_pretrained`` (`saved_pipeline_class` tells which)."""
     pipeline = saved_pipeline_class(name)
-    if name == "debug-diffusion":
-        tag = debug_diffusion(seed)
-    elif name == STABLE_AUDIO or pipeline == "StableAudioPipeline":
+    if name == STABLE_AUDIO or pipeline == "StableAudioPipeline":
         tag = stable_audio(name)
     elif name == AUDIOLDM2 or pipeline == "AudioLDM2Pipeline":
         tag = audioldm2(name)
@@ -105,6 +48,10 @@ def load_diffusion_model(name: str, device: str | torch.device = "cpu", duration
         raise UserError(f"'{name}' holds a diffusers {pipeline}; supported: StableAudioPipeline, AudioLDM2Pipeline")
     else:
         raise UserError(f"unknown diffusion model '{name}'; available: {', '.join(DIFFUSION_MODELS)}")
+    return _placed(tag, device, duration)
+
+
+def _placed(tag: DiffusersTAG, device, duration: float | None) -> DiffusersTAG:
     if duration is not None:
         tag.num_steps(duration)  # a duration over the model's limit fails here
         tag.duration = float(duration)
@@ -124,7 +71,13 @@ def saved_pipeline_class(name: str) -> str | None:
                              "pipeline with save_pretrained") from None
 
 
-def debug_diffusion(seed: int = 0) -> DiffusersTAG:
+def load_debug_diffusion(name: str, device: str | torch.device = "cpu", duration: float | None = None,
+                         seed: int = 0) -> DiffusersTAG:
+    """The catalogue's debug diffusion model (`lightning_agx.models.catalogue`): `debug_diffusion`."""
+    return _placed(debug_diffusion(seed, name), device, duration)
+
+
+def debug_diffusion(seed: int = 0, name: str = "debug-diffusion") -> DiffusersTAG:
     """A tiny randomly initialised Stable-Audio-style model, seeded: diffusers' ``StableAudioDiTModel`` (2
     layers, 2 heads of 8 with one key/value head, 8 latent channels), ``EDMDPMSolverMultistepScheduler`` as
     Stable Audio Open's (v-prediction, sigma 0.3..500, sigma_data 1), 8 sampling steps, guidance 3; a tiny
@@ -146,7 +99,7 @@ def debug_diffusion(seed: int = 0) -> DiffusersTAG:
     scheduler = EDMDPMSolverMultistepScheduler(sigma_min=0.3, sigma_max=500, sigma_data=1.0,
                                                prediction_type="v_prediction", sigma_schedule="exponential")
     return DiffusersTAG(StableAudioDenoiser(transformer, text_length=16), scheduler, OobleckDecoder(vae), text,
-                        frame_rate=25.0, sample_rate=16000, name="debug-diffusion", duration=1.0, max_duration=2.0,
+                        frame_rate=25.0, sample_rate=16000, name=name, duration=1.0, max_duration=2.0,
                         num_inference_steps=8, guidance_scale=3.0, trajectory_points=4)
 
 
@@ -196,7 +149,7 @@ def stable_audio(name: str = STABLE_AUDIO) -> DiffusersTAG:
 
 def audioldm2(name: str = AUDIOLDM2) -> DiffusersTAG:
     """AudioLDM 2 (``AudioLDM2Pipeline``; `name`: a Hub id or a local folder written by the pipeline's
-    ``save_pretrained``), `lightning_agx.models.audioldm2`: the UNet over the 2-D mel latent (a step is one
+    ``save_pretrained``), `lightning_agx.models.diffusers.audioldm2`: the UNet over the 2-D mel latent (a step is one
     latent time row: 25 per second for cvssp/audioldm2), the explained stream the Flan-T5 tokens, the GPT-2
     "8 vectors" stream read unmasked (out of the mask's reach), the unconditional branch the encodings of
     ``""``; the pipeline's scheduler (DDIM), 200 steps and guidance 3.5 (its defaults); decoding through the
@@ -227,4 +180,4 @@ def audioldm2(name: str = AUDIOLDM2) -> DiffusersTAG:
 
 
 __all__ = ["AUDIOLDM2", "DIFFUSION_MODELS", "HashedLUTEncoder", "OobleckDecoder", "STABLE_AUDIO", "T5TextEncoder",
-           "audioldm2", "debug_diffusion", "load_diffusion_model", "saved_pipeline_class", "stable_audio"]
+           "audioldm2", "debug_diffusion", "load_debug_diffusion", "load_diffusion_model", "saved_pipeline_class", "stable_audio"]

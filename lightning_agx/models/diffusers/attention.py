@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import CrossAttentionEdit
+from ..attention import CrossAttentionEdit
 
 
 @dataclass

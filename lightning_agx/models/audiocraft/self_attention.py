@@ -15,7 +15,7 @@ import types
 import torch
 from torch import nn
 
-from .attention import attend_out, project_qkv
+from ..attention import attend_out, project_qkv
 
 
 def self_attention_modules(lm: nn.Module) -> list[nn.Module]:

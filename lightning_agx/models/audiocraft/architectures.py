@@ -64,7 +64,7 @@ def architecture_names() -> list[str]:
 
 def architecture(name: str) -> Architecture:
     """The `Architecture` of ``arch:<name>``; an unknown name is one line listing the available ones."""
-    from ..errors import UserError
+    from ...errors import UserError
     key = name[len(ARCH_PREFIX):] if name.startswith(ARCH_PREFIX) else name
     if key not in ARCHITECTURES:
         raise UserError(f"unknown architecture '{name}'; available: {', '.join(architecture_names())}")

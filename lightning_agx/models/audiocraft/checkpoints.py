@@ -35,8 +35,8 @@ from omegaconf.base import ContainerMetadata, Metadata
 from omegaconf.errors import OmegaConfBaseException
 from omegaconf.nodes import AnyNode
 
-from ._audiocraft import ensure_audiocraft
-from ..errors import ModelLoadError
+from ._install import ensure_audiocraft
+from ...errors import ModelLoadError
 
 LM_FILE = "state_dict.bin"
 COMPRESSION_FILE = "compression_state_dict.bin"
@@ -254,7 +254,7 @@ def build_lm_model(pkg: dict, path: Path, name: str, device, frame_rate: int | N
     eval mode, and ``model.cfg = cfg`` (``BaseGenModel`` reads ``cfg.dataset.segment_duration`` from it).
     A MAGNeT LM (``lm_model: transformer_lm_magnet``) also gets, as ``load_lm_model_magnet``, the codec's
     `frame_rate`, the segment duration and the span length in ``transformer_lm``; audiocraft's switch to the
-    xformers backend is not made (`lightning_agx.models.audiocraft_magnet.stage_attention` applies the stage
+    xformers backend is not made (`lightning_agx.models.audiocraft.magnet.stage_attention` applies the stage
     masks under the 'torch' backend)."""
     from audiocraft.models import builders
     from audiocraft.models.loaders import _delete_param

@@ -1,4 +1,4 @@
-"""AudioLDM 2 (diffusers' ``AudioLDM2Pipeline``) behind `lightning_agx.models.diffusers_tag.DiffusersTAG`.
+"""AudioLDM 2 (diffusers' ``AudioLDM2Pipeline``) behind `lightning_agx.models.diffusers.tag.DiffusersTAG`.
 
 AudioLDM 2's ``AudioLDM2UNet2DConditionModel`` denoises a 2-D mel latent ``[B, C, H, W]`` (H latent time rows,
 W frequency bins; axis 2 is time) and reads two cross-attention streams:
@@ -6,7 +6,7 @@ W frequency bins; axis 2 is time) and reads two cross-attention streams:
 - ``encoder_hidden_states_1``: the Flan-T5 tokens of the prompt (with their padding mask). **This is the
   explained stream**: the mask ``[B, T, N]`` (T = H time rows, N T5 tokens, with their token strings)
   scales the T5 cross-attention of every UNet level (`AudioLDM2Denoiser.cross_names`), each level's queries
-  pooling the mask rows of their time span (`lightning_agx.models.diffusers_attention`, ``grid``);
+  pooling the mask rows of their time span (`lightning_agx.models.diffusers.attention`, ``grid``);
 - ``encoder_hidden_states``: the "8 vectors" GPT-2 generates from the CLAP and T5 encodings
   (``AudioLDM2Pipeline.encode_prompt``). **This stream is left unmasked** (``TextConditioning.extra``): what
   the prompt's words reach the audio through it is out of the mask's reach, so an explanation measures the
@@ -26,9 +26,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import UserError
-from .diffusers_tag import Conditions
-from .diffusers_models import T5TextEncoder
+from ...errors import UserError
+from .denoiser import Conditions, Denoiser
+from .text import T5TextEncoder
 
 
 class AudioLDM2TextEncoder(nn.Module):
@@ -71,7 +71,7 @@ def _max_new_tokens(language_model: nn.Module) -> int:
                     "generate); set language_model.config.max_new_tokens (cvssp/audioldm2: 8)")
 
 
-class AudioLDM2Denoiser(nn.Module):
+class AudioLDM2Denoiser(Denoiser):
     """diffusers' ``AudioLDM2UNet2DConditionModel`` called as ``AudioLDM2Pipeline`` calls it (the
     `StableAudioDenoiser` interface of `DiffusersTAG`; module docstring): ``encoder_hidden_states`` = the
     GPT-2 vectors (unmasked), ``encoder_hidden_states_1`` = the T5 tokens with ``encoder_attention_mask_1``.

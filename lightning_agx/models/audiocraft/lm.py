@@ -2,7 +2,7 @@
 
 `AudiocraftModel` is what every audiocraft family shares (text conditioner and token strings, the codec,
 frame rate, decoding, the layers of the cascading randomisation); `AudiocraftLM` and
-`lightning_agx.models.audiocraft_magnet.AudiocraftMagnet` add their generation and reference forward.
+`lightning_agx.models.audiocraft.magnet.AudiocraftMagnet` add their generation and reference forward.
 
 `AudiocraftLM` wraps an audiocraft ``BaseGenModel`` (its ``lm`` and ``compression_model``): the text token
 embeddings ``X`` and token strings of a prompt, generation that keeps the conditional latents ``h_t`` of every
@@ -22,11 +22,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ._audiocraft import LM_SAMPLING_KEYS, ensure_audiocraft
-from ..performance import Performance
-from ..seeding import resolve_seeds, streams
-from .attention import CrossAttentionEdit, edit_cross_attention
-from .base import Generation, StepOutputs, TAGModel, TextConditioning
+from ._install import LM_SAMPLING_KEYS, ensure_audiocraft
+from ...performance import Performance
+from ...seeding import resolve_seeds, streams
+from ..attention import CrossAttentionEdit, edit_cross_attention
+from ..base import Generation, StepOutputs, TAGModel, TextConditioning
 from .sampling import per_prompt_sampling
 from .self_attention import record_self_attention, self_attention_supported
 
