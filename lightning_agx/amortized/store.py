@@ -22,18 +22,18 @@ class AmortizedCheckpointError(UserError):
     """A missing, unreadable or malformed amortised explainer, or one trained for another model."""
 
 
-SHIPPED = {"toysounds": "amortized", "toysounds-diffusion": "amortized_diffusion"}  # model -> file in the assets
-
-
 def default_checkpoint(model_name: str) -> Path:
-    """The shipped explainer of a model (the embedded ToySounds LM and diffusion models have one)."""
-    if model_name not in SHIPPED:
+    """The shipped explainer of a model (the embedded ToySounds LM and diffusion models have one: the catalogue's
+    ``shipped_explainer``, a file stem in the world's assets)."""
+    from ..models.catalogue import entry
+    found = entry(model_name)
+    if found is None or found.shipped_explainer is None:
         raise AmortizedCheckpointError(
             f"no shipped amortised explainer for model '{model_name}': train one with `python train.py --config "
             "configs/amortized_toysounds.yaml --model.name <model> --data.captions <captions file>` and pass its "
             "file as amortized.checkpoint")
     from ..toyworld.load import ASSETS
-    return ASSETS / f"{SHIPPED[model_name]}.safetensors"
+    return ASSETS / f"{found.shipped_explainer}.safetensors"
 
 
 def weights_file(path: str | Path | None, model_name: str) -> Path:

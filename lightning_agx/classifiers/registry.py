@@ -7,13 +7,13 @@ import sys
 import torch
 
 from ..errors import UserError
+from ..models.catalogue import entry
 from .base import AudioClassifier
 from .debug import DebugClassifier
 from .passt import PaSSTClassifier
 from .toysounds import ToySoundsClassifier
 
 CLASSIFIERS = ("auto", "debug", "passt", "toysounds")
-TOYSOUNDS_MODELS = ("toysounds", "toysounds-diffusion", "debug")  # the models "auto" judges with the ToySounds classifier
 
 
 def load_classifier(name: str, device: str | torch.device = "cpu", model_name: str | None = None) -> AudioClassifier:
@@ -21,19 +21,22 @@ def load_classifier(name: str, device: str | torch.device = "cpu", model_name: s
 
     - ``debug``: `DebugClassifier`, a tiny fixed 8 kHz classifier for tests and smoke runs;
     - ``toysounds``: the embedded world's trained 10-event classifier (`ToySoundsClassifier.from_toyworld`).
-      For the ``debug`` model (`model_name`), which runs before the world is trained, missing ToySounds
-      weights give a RANDOM classifier (seeded) and a loud line on stderr instead of an error;
+      For a model the catalogue marks ``random_classifier_if_missing`` (the ``debug`` model, which runs before
+      the world is trained), missing ToySounds weights give a RANDOM classifier (seeded) and a loud line on
+      stderr instead of an error;
     - ``passt``: PaSST (AudioSet, 527 labels; `PaSSTClassifier`);
-    - ``auto``: ``toysounds`` for the toysounds and debug models, ``passt`` for any other `model_name`.
+    - ``auto``: the catalogue's classifier of `model_name` (`lightning_agx.models.catalogue`: ``toysounds`` for
+      the toysounds and debug models), ``passt`` for any other `model_name`.
     """
+    found = entry(model_name)
     if name == "auto":
         if model_name is None:
             raise UserError("classifier 'auto' picks the classifier for a model: give the model name too")
-        name = "toysounds" if model_name in TOYSOUNDS_MODELS else "passt"
+        name = found.classifier if found is not None and found.classifier is not None else "passt"
     if name == "debug":
         return DebugClassifier().to(device)
     if name == "toysounds":
-        return _toysounds(device, random_if_missing=model_name == "debug")
+        return _toysounds(device, random_if_missing=found is not None and found.random_classifier_if_missing)
     if name == "passt":
         return PaSSTClassifier().to(device)
     raise UserError(f"unknown classifier {name!r}; available: {', '.join(CLASSIFIERS)}")

@@ -299,6 +299,7 @@ def _log(message: str) -> None:
 def run_evaluate(run) -> EvaluationResult:
     """``train.py --config configs/evaluate_*.yaml`` (`lightning_agx.config.EvaluateRun`)."""
     from ..inputs import check_duration
+    from ..models.catalogue import world_models
     from ..models.text_check import check_text_before_loading
     from ..runner import output_folder, wandb_logger
     from ..toyworld.heldout import heldout_prompts
@@ -308,11 +309,12 @@ def run_evaluate(run) -> EvaluationResult:
     check_methods([ev.method_options.get(m, {}).get("method", m) for m in methods])
     if run.prompts.given:
         prompts = run.prompts.load()  # cleaned where they enter, with a warning on duplicates/empty
-    elif run.model.name in ("toysounds", "toysounds-diffusion"):  # the embedded world: its held-out prompts
+    elif run.model.name in world_models():  # the embedded world's models (the catalogue's): its held-out prompts
         prompts = heldout_prompts(ev.heldout_prompts, run.seed)
     else:
         raise UserError(f"no prompts for model '{run.model.name}': give prompts.file or prompts.texts "
-                        "(only 'toysounds' has a built-in held-out prompt set)")
+                        f"(only the embedded world's models, {', '.join(world_models())}, have a built-in held-out "
+                        "prompt set)")
     check_text_before_loading(run.model.name, prompts)
     output_dir = output_folder(run.output_dir, create=False)
     tag = run.model.load()

@@ -7,6 +7,8 @@ loaded `TAGModel`) instead of testing names:
   `lightning_agx.explainer.ExplainerConfig`; what is not named is the authors'). Every entry point starts from
   them, and a config overrides them (`ExplainerConfig.for_model`).
 - ``classifier``: the classifier that judges its audio when ``auto`` is asked (``None``: PaSST, the real one);
+- ``random_classifier_if_missing``: its ``toysounds`` classifier may be a random one (seeded, with a loud line)
+  when the world's weights are missing (a debug model, which runs before the world is trained);
 - ``shipped_explainer``: its trained amortised explainer in the package's assets (a file stem), if any;
 - ``world``: whether it is the embedded ToySounds world's model, with the world's ground truth, held-out
   prompts and closed vocabulary (checked before the weights load);
@@ -37,6 +39,7 @@ class CatalogueEntry:
     shipped_explainer: str | None = None
     world: bool = False
     tokenizer: str | None = None
+    random_classifier_if_missing: bool = False
 
     def load(self, device="cpu", duration: float | None = None, seed: int = 0):
         """The model, from its loader."""
@@ -56,7 +59,7 @@ CATALOGUE = {entry.name: entry for entry in (
     # the debug models: tiny, randomly initialised (seeded), for tests; the LM's audio judged by the world's
     # classifier (random when its weights are missing)
     CatalogueEntry("debug", "lightning_agx.models.audiocraft.load:load_debug", "audiocraft-lm",
-                   classifier="toysounds"),
+                   classifier="toysounds", random_classifier_if_missing=True),
     CatalogueEntry("debug-magnet", "lightning_agx.models.audiocraft.load:load_debug_magnet", "audiocraft-magnet"),
     CatalogueEntry("debug-diffusion", "lightning_agx.models.diffusers.models:load_debug_diffusion", "diffusers"),
 )}
