@@ -196,3 +196,11 @@ def test_every_module_imports():
     code = "import importlib\nfor m in %r:\n    importlib.import_module(m)\nprint('ok')" % modules
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+
+
+def test_every_denoiser_declares_the_interface():
+    from lightning_agx.models.diffusers.audioldm2 import AudioLDM2Denoiser
+    from lightning_agx.models.diffusers.denoiser import Denoiser, StableAudioDenoiser
+    from lightning_agx.toyworld.diffusion import PositionalDenoiser
+    assert all(issubclass(d, Denoiser) for d in (StableAudioDenoiser, AudioLDM2Denoiser, PositionalDenoiser))
+    assert Denoiser.__abstractmethods__ >= {"conditions", "unconditional", "forward", "cross_names", "latent_shape"}
