@@ -7,19 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-
-def whole(low: int = 1):
-    """An argparse ``type``: a whole number >= `low` (a bad value is one line with a pointer to --help)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < low:
-            raise argparse.ArgumentTypeError(f"must be a whole number >= {low}; got {text!r}")
-        return value
-    parse.__name__ = f"whole number >= {low}"
-    return parse
+from lightning_agx.door import whole  # noqa: F401  re-exported: the benchmarks' whole-number type
 
 
 def existing(kind: str = "folder"):

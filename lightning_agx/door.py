@@ -35,6 +35,21 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def whole(low: int = 1):
+    """An argparse ``type`` for `ArgumentParser`: a whole number >= `low` (a bad value is one line with a pointer
+    to --help)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {low}; got {text!r}")
+        return value
+    parse.__name__ = f"whole number >= {low}"
+    return parse
+
+
 def usage_message(error: BaseException) -> str:
     """One line of a parser's error (jsonargparse's spans several: ``Parser key "seed":`` then the reason)."""
     lines = [line.strip(" -") for line in str(error).splitlines() if line.strip(" -")]
@@ -116,4 +131,4 @@ def _prog() -> str:
     return sys.argv[0].rsplit("/", 1)[-1] or "lightning_agx"
 
 
-__all__ = ["ArgumentParser", "entry_point", "run", "usage_message"]
+__all__ = ["ArgumentParser", "entry_point", "run", "usage_message", "whole"]

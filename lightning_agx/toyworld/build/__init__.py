@@ -22,7 +22,7 @@ from typing import Callable
 
 import torch
 
-from lightning_agx.door import ArgumentParser, entry_point
+from lightning_agx.door import ArgumentParser, entry_point, whole
 from lightning_agx.errors import UsageError
 from lightning_agx.toyworld.build.classifier import train_classifier
 from lightning_agx.toyworld.build.codec import train_codec
@@ -85,20 +85,6 @@ def stage_budget(stage: str, pending: list[str], seconds_left: float) -> float:
     """Seconds for ``stage``: its share of the time left among the stages still to run (``pending``, itself
     included), so time an earlier stage did not need goes to the later ones."""
     return seconds_left * STAGE_SHARE[stage] / sum(STAGE_SHARE[s] for s in pending)
-
-
-def whole(low: int):
-    """An argparse type: a whole number >= `low` (a bad value is one line and a pointer to --help)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < low:
-            raise argparse.ArgumentTypeError(f"must be a whole number >= {low}; got {text!r}")
-        return value
-    parse.__name__ = f"whole number >= {low}"
-    return parse
 
 
 def positive_minutes(text: str) -> float:
