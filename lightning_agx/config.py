@@ -16,7 +16,7 @@ from .amortized.settings import DataConfig, NetworkConfig
 from .errors import UserError
 from .explainer import ExplainerConfig
 from .methods.audiogenx_amortized import AmortizedOptions
-from .inputs import check_batch_size, check_duration_value, check_int, check_number, check_seed, load_prompts
+from .inputs import check_batch_size, check_duration_value, check_int, check_seed, load_prompts
 from .performance import Performance
 
 

@@ -12,7 +12,7 @@ from lightning_agx.models import CrossAttentionEdit
 from lightning_agx.models.diffusers.attention import AttentionState, GridLevel, edited_attention
 from lightning_agx.models.diffusers.models import audioldm2
 
-from tiny_pipelines import save_tiny_audioldm2
+from tiny_pipelines import assert_zero_mask_changes_the_conditional_half_only, save_tiny_audioldm2
 
 PROMPTS = ["a dog barks loudly near a river", "rain"]  # different lengths: T5 padding in the batch
 ROWS, COLUMNS = 25, 4  # 1 s at 25 latent rows per second, 8 mel bins / VAE scale 2
@@ -121,19 +121,8 @@ def test_edited_processor_with_an_all_ones_mask_is_diffusers_own(tag, generation
 
 
 def test_zero_mask_changes_the_conditional_half_only(tag, generation):
-    outputs = []
-    hook = tag.denoiser.register_forward_hook(lambda m, i, out: outputs.append(out.detach()))
-    try:
-        tag.generate(PROMPTS, seed=0)
-        zero = torch.zeros(len(PROMPTS), generation.num_steps, generation.text.valid.shape[1])
-        masked = tag.generate(PROMPTS, seed=0, edit=CrossAttentionEdit(post_softmax=zero))
-    finally:
-        hook.remove()
-    plain, edited = outputs[0], outputs[generation.inference_steps]  # first step of each: the same input
-    b = len(PROMPTS)
-    assert torch.equal(plain[:b], edited[:b]), "the unconditional half ([uncond; cond], the pipeline's order)"
-    assert not torch.allclose(plain[b:], edited[b:]), "the conditional half lost its T5 text"
-    assert not torch.allclose(masked.codes, generation.codes)
+    """A zero mask removes the text from the conditional rows; CFG's unconditional rows are untouched."""
+    assert_zero_mask_changes_the_conditional_half_only(tag, generation, PROMPTS)
 
 
 def test_codes_of_the_wrong_shape_are_named(tag, generation):

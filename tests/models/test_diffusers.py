@@ -12,6 +12,8 @@ from lightning_agx.models.diffusers.attention import AttentionState, edited_atte
 from lightning_agx.models.diffusers.denoiser import StableAudioDenoiser
 from lightning_agx.models.diffusers.tag import DiffusersTAG
 
+from tiny_pipelines import assert_zero_mask_changes_the_conditional_half_only
+
 PROMPTS = ["a dog barks loudly near a river", "rain"]  # different lengths: padding in the batch
 
 
@@ -64,20 +66,7 @@ def test_processors_are_restored_after_the_block_and_after_an_error(tag):
 
 def test_zero_mask_changes_the_conditional_half_only(tag, generation):
     """A zero mask removes the text from the conditional rows; CFG's unconditional rows are untouched."""
-    outputs = []
-    hook = tag.denoiser.register_forward_hook(lambda m, i, out: outputs.append(out.detach()))
-    try:
-        tag.generate(PROMPTS, seed=0)
-        zero = torch.zeros(len(PROMPTS), generation.num_steps, generation.text.valid.shape[1])
-        masked = tag.generate(PROMPTS, seed=0, edit=CrossAttentionEdit(post_softmax=zero))
-    finally:
-        hook.remove()
-    steps = generation.inference_steps
-    plain, edited = outputs[0], outputs[steps]  # first denoising step of each generation: the same input
-    b = len(PROMPTS)
-    assert torch.equal(plain[:b], edited[:b]), "the unconditional half ([uncond; cond], the pipeline's order)"
-    assert not torch.allclose(plain[b:], edited[b:]), "the conditional half lost its text"
-    assert not torch.allclose(masked.codes, generation.codes)
+    assert_zero_mask_changes_the_conditional_half_only(tag, generation, PROMPTS)
 
 
 def test_batch_invariance_with_masked_padding_keys(tag):

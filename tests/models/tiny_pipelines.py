@@ -146,3 +146,22 @@ def tiny_audioldm2(seed: int = 0):
 def save_tiny_audioldm2(path: str | Path, seed: int = 0) -> Path:
     """`tiny_audioldm2` saved at `path`."""
     return save_pipeline(tiny_audioldm2(seed), path)
+
+
+def assert_zero_mask_changes_the_conditional_half_only(tag, generation, prompts: list[str]) -> None:
+    """A diffusion family's zero mask removes the text from the conditional rows of every denoiser call while
+    CFG's unconditional rows ([uncond; cond], the pipelines' order) stay bitwise the same."""
+    from lightning_agx.models import CrossAttentionEdit
+    outputs = []
+    hook = tag.denoiser.register_forward_hook(lambda m, i, out: outputs.append(out.detach()))
+    try:
+        tag.generate(prompts, seed=0)
+        zero = torch.zeros(len(prompts), generation.num_steps, generation.text.valid.shape[1])
+        masked = tag.generate(prompts, seed=0, edit=CrossAttentionEdit(post_softmax=zero))
+    finally:
+        hook.remove()
+    plain, edited = outputs[0], outputs[generation.inference_steps]  # first denoising step of each: the same input
+    b = len(prompts)
+    assert torch.equal(plain[:b], edited[:b]), "the unconditional half changed"
+    assert not torch.allclose(plain[b:], edited[b:]), "the conditional half kept its text"
+    assert not torch.allclose(masked.codes, generation.codes)
