@@ -12,7 +12,7 @@ from lightning_agx.models import CrossAttentionEdit
 from lightning_agx.models.diffusers.attention import AttentionState, GridLevel, edited_attention
 from lightning_agx.models.diffusers.models import audioldm2
 
-from tiny_pipelines import assert_zero_mask_changes_the_conditional_half_only, save_tiny_audioldm2
+from tiny_pipelines import assert_zero_mask_changes_the_conditional_half_only, loaded_for_tests, save_tiny_audioldm2
 
 PROMPTS = ["a dog barks loudly near a river", "rain"]  # different lengths: T5 padding in the batch
 ROWS, COLUMNS = 25, 4  # 1 s at 25 latent rows per second, 8 mel bins / VAE scale 2
@@ -25,10 +25,7 @@ def saved(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tag(saved):
-    tag = audioldm2(str(saved))
-    tag.duration = 1.0
-    tag.generation_params["num_inference_steps"] = 4
-    return tag
+    return loaded_for_tests(audioldm2, saved)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import torch
 
 from lightning_agx.models.diffusers.models import stable_audio
 
-from tiny_pipelines import save_tiny_stable_audio
+from tiny_pipelines import loaded_for_tests, save_tiny_stable_audio
 
 PROMPTS = ["a dog barks loudly near a river", "rain"]
 
@@ -18,10 +18,7 @@ def saved(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tag(saved):
-    tag = stable_audio(str(saved))
-    tag.duration = 1.0
-    tag.generation_params["num_inference_steps"] = 4
-    return tag
+    return loaded_for_tests(stable_audio, saved)
 
 
 def test_loads_the_saved_pipeline_through_from_pretrained(tag):

@@ -165,3 +165,12 @@ def assert_zero_mask_changes_the_conditional_half_only(tag, generation, prompts:
     assert torch.equal(plain[:b], edited[:b]), "the unconditional half changed"
     assert not torch.allclose(plain[b:], edited[b:]), "the conditional half kept its text"
     assert not torch.allclose(masked.codes, generation.codes)
+
+
+def loaded_for_tests(load, folder, seconds: float = 1.0, steps: int = 4):
+    """A saved tiny pipeline loaded through the real loader `load` (``stable_audio``, ``audioldm2``), set to
+    generate `seconds` with `steps` sampling steps (a test's speed)."""
+    tag = load(str(folder))
+    tag.duration = seconds
+    tag.generation_params["num_inference_steps"] = steps
+    return tag
