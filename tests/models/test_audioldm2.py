@@ -12,20 +12,14 @@ from lightning_agx.models import CrossAttentionEdit
 from lightning_agx.models.diffusers.attention import AttentionState, GridLevel, edited_attention
 from lightning_agx.models.diffusers.models import audioldm2
 
-from tiny_pipelines import assert_zero_mask_changes_the_conditional_half_only, loaded_for_tests, save_tiny_audioldm2
+from family_fixtures import pipeline_fixtures
+from tiny_pipelines import assert_zero_mask_changes_the_conditional_half_only, save_tiny_audioldm2
 
 PROMPTS = ["a dog barks loudly near a river", "rain"]  # different lengths: T5 padding in the batch
 ROWS, COLUMNS = 25, 4  # 1 s at 25 latent rows per second, 8 mel bins / VAE scale 2
 
 
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory):
-    return save_tiny_audioldm2(tmp_path_factory.mktemp("audioldm2") / "tiny")
-
-
-@pytest.fixture(scope="module")
-def tag(saved):
-    return loaded_for_tests(audioldm2, saved)
+saved, tag = pipeline_fixtures(save_tiny_audioldm2, audioldm2, "audioldm2")
 
 
 @pytest.fixture(scope="module")

@@ -12,19 +12,13 @@ from lightning_agx.models.diffusers.attention import AttentionState, edited_atte
 from lightning_agx.models.diffusers.denoiser import StableAudioDenoiser
 from lightning_agx.models.diffusers.tag import DiffusersTAG
 
+from family_fixtures import model_fixtures
 from tiny_pipelines import assert_zero_mask_changes_the_conditional_half_only
 
 PROMPTS = ["a dog barks loudly near a river", "rain"]  # different lengths: padding in the batch
 
 
-@pytest.fixture(scope="module")
-def tag():
-    return load_model("debug-diffusion", seed=0)
-
-
-@pytest.fixture(scope="module")
-def generation(tag):
-    return tag.generate(PROMPTS, seed=0)
+tag, generation = model_fixtures("debug-diffusion", PROMPTS)
 
 
 def _inputs(tag, generation):

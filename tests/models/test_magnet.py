@@ -14,18 +14,13 @@ from lightning_agx.models import (AudiocraftMagnet, CrossAttentionEdit, availabl
                                   load_model)
 from lightning_agx.models.audiocraft.magnet import stage_attention
 
+from family_fixtures import model_fixtures
+
 TOL = 1e-5
 PROMPTS = ["a dog barks loudly near a river", "rain"]  # "rain" is padded by 5 tokens in the batch
 
 
-@pytest.fixture(scope="module")
-def magnet():
-    return load_model("debug-magnet", seed=0)
-
-
-@pytest.fixture(scope="module")
-def generation(magnet):
-    return magnet.generate(PROMPTS, seed=0)
+magnet, generation = model_fixtures("debug-magnet", PROMPTS, model_fixture="magnet")
 
 
 def test_listed_and_a_magnet(magnet):

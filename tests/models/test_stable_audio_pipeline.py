@@ -6,19 +6,13 @@ import torch
 
 from lightning_agx.models.diffusers.models import stable_audio
 
-from tiny_pipelines import loaded_for_tests, save_tiny_stable_audio
+from family_fixtures import pipeline_fixtures
+from tiny_pipelines import save_tiny_stable_audio
 
 PROMPTS = ["a dog barks loudly near a river", "rain"]
 
 
-@pytest.fixture(scope="module")
-def saved(tmp_path_factory):
-    return save_tiny_stable_audio(tmp_path_factory.mktemp("stable-audio") / "tiny")
-
-
-@pytest.fixture(scope="module")
-def tag(saved):
-    return loaded_for_tests(stable_audio, saved)
+saved, tag = pipeline_fixtures(save_tiny_stable_audio, stable_audio, "stable-audio")
 
 
 def test_loads_the_saved_pipeline_through_from_pretrained(tag):
