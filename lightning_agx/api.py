@@ -123,7 +123,6 @@ def explain_prompts(tag: TAGModel, prompts: list[str], settings: ExplainSettings
     output_dir, config, batch_size, seed, duration = s.output_dir, s.config, s.batch_size, s.seed, s.duration
     trainer, logger, figures, save_audio, generation = s.trainer, s.logger, s.figures, s.save_audio, s.generation
     overwrite, method, method_options = s.overwrite, s.method, s.method_options
-    config = (config or ExplainerConfig()).for_model(tag)  # the model's recommended settings, overridden by `config`
     check_batch_size(batch_size)
     check_seed(seed)
     check_duration(tag, duration)

@@ -41,7 +41,7 @@ class ExplainerConfig:
 
     def __post_init__(self) -> None:
         from .inputs import check_int, check_number
-        given = {k: v for k, v in self.given().items()}
+        given = self.given()
         if "hidden" in given:
             check_int(self.hidden, "explainer.hidden", low=1)
         if "epochs" in given:
